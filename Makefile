@@ -1,0 +1,64 @@
+# cnn-ladder: every target installs what it needs first (a venv in .venv, pinned by constraints.txt).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+# sweep knobs: make sweep SPACE=compound_scaling DATA=/shards RAY_ADDRESS=auto GPUS_PER_TRIAL=1
+SPACE ?= demo
+DATA ?= data/digits
+NAME ?=
+EPOCHS ?=
+GPUS_PER_TRIAL ?= 0
+WORKERS_PER_TRIAL ?= 1
+SWEEP_FLAGS ?=
+
+.PHONY: install test test-fast lint bench sweep resume demo-data chart leaderboard ui mlflow-server clean
+
+install: $(INSTALLED)
+
+# Redone only when the dependency pins change.
+$(INSTALLED): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install demo-data
+	$(BIN)/ladder bench data --data $(DATA)
+
+demo-data: install
+	test -f data/digits/manifest.json || $(BIN)/ladder shards --demo digits --out data/digits
+
+sweep: install $(if $(filter demo,$(SPACE)),demo-data)
+	$(BIN)/ladder sweep --space $(SPACE) --data $(DATA) \
+	  $(if $(NAME),--name $(NAME)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
+	  --gpus-per-trial $(GPUS_PER_TRIAL) --workers-per-trial $(WORKERS_PER_TRIAL) $(SWEEP_FLAGS)
+
+resume: install
+	$(BIN)/ladder sweep --resume $(if $(NAME),$(NAME),latest) $(SWEEP_FLAGS)
+
+leaderboard: install
+	$(BIN)/ladder leaderboard
+
+chart: install
+	$(BIN)/ladder chart
+
+ui: install
+	$(BIN)/ladder ui
+
+mlflow-server: install
+	$(BIN)/ladder server
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,60 @@
+"""`ladder`: one entry point, one sub-command per pipeline module.
+
+Each sub-command lives in the module that does the work. That module exposes
+`configure(parser)` to declare its flags and `run(args) -> int` to do it; the CLI
+only dispatches, and turns a `UsageError` into one line on stderr and exit 2.
+Modules are imported lazily so that `ladder --help` does not pay for torch or Ray.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from pipeline.errors import UsageError
+
+# sub-command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "profile": ("pipeline.profile", "per-layer shapes, activation memory, params and MACs"),
+    "shards": ("pipeline.shards", "convert an ImageNet-layout folder to WebDataset shards"),
+    "train": ("pipeline.train", "train one architecture on a shard folder"),
+    "bench": ("pipeline.bench", "benchmarks (JSON): data loading, ..."),
+    "sweep": ("pipeline.sweep", "run (or resume) a Ray Tune sweep over a search space"),
+    "leaderboard": ("pipeline.leaderboard", "rank the trials of a sweep"),
+    "chart": ("pipeline.charts", "the ImageNet challenge chart and accuracy vs MACs"),
+    "ui": ("pipeline.tracking", "serve the MLflow UI on 127.0.0.1"),
+    "server": ("pipeline.server", "start a team MLflow server on PostgreSQL"),
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ladder", description="Climb the ImageNet CNN ladder: LeNet-5 to EfficientNet."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == wanted:  # only the chosen command's module is imported
+            module = importlib.import_module(module_name)
+            module.configure(sub_parser)
+            sub_parser.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except UsageError as error:
+        print(f"ladder {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ladder {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
