@@ -1,0 +1,174 @@
+"""`ladder train`: one Lightning run of one architecture on a shard folder, tracked in MLflow.
+
+The glue between the zoo, the data module and the classifier for a single run: it picks
+the devices and precision, checkpoints every epoch, and logs every hyper-parameter with
+the model's size and cost (params, MACs at the run's resolution) to MLflow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.loggers import MLFlowLogger
+
+from lightning_modules.architectures import build_model, list_models, model_info
+from lightning_modules.classifier import OPTIMIZERS, ImageClassifier, default_precision
+from lightning_modules.data import ShardDataModule, load_manifest
+from pipeline.errors import UsageError
+from pipeline.profile import count_macs
+from pipeline.tracking import check_reachable, tracking_uri
+
+RUN_FILE = "mlflow_run.json"  # beside the checkpoints: lets --resume continue the same MLflow run
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--arch", required=True, help="architecture (see `ladder profile --help`)")
+    parser.add_argument("--data", required=True, type=Path, help="shard folder with manifest.json")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--resolution", type=int, help="input size (default: the model's own)")
+    parser.add_argument("--width", type=float, help="width multiplier (scalable archs)")
+    parser.add_argument("--depth", type=float, help="depth multiplier (scalable archs)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
+    parser.add_argument("--weight-decay", type=float, default=5e-5)
+    parser.add_argument("--warmup-epochs", type=float, default=1.0)
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--workers", type=int, default=2, help="dataloader processes per device")
+    parser.add_argument("--devices", type=int, default=1, help="GPUs, or CPU processes (DDP)")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint")
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="run folders go here")
+    parser.add_argument("--experiment", default="train", help="MLflow experiment name")
+
+
+def scaling_from(args: argparse.Namespace) -> dict[str, float]:
+    """Only the multipliers the user gave, so fixed architectures reject them clearly."""
+    return {key: getattr(args, key) for key in ("width", "depth") if getattr(args, key) is not None}
+
+
+def validate(args: argparse.Namespace) -> dict:
+    """Check every input before anything heavy starts; returns the shard manifest."""
+    if args.arch not in list_models():
+        raise UsageError(f"--arch {args.arch!r} is unknown; valid: {', '.join(list_models())}")
+    try:
+        manifest = load_manifest(args.data)
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(f"--data {args.data}: {error}") from None
+    info = model_info(args.arch)
+    resolution = args.resolution or info.native_resolution
+    if resolution < info.min_resolution:
+        raise UsageError(
+            f"--resolution {resolution} is below {args.arch}'s minimum of {info.min_resolution}"
+        )
+    if args.resume is not None and not args.resume.is_file():
+        raise UsageError(f"--resume {args.resume}: no such checkpoint file")
+    for flag in ("epochs", "batch_size", "devices"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be >= 1")
+    return manifest
+
+
+def run(args: argparse.Namespace) -> int:
+    manifest = validate(args)
+    uri = tracking_uri()
+    check_reachable(uri)
+    pl.seed_everything(args.seed, workers=True)
+    info = model_info(args.arch)
+    resolution = args.resolution or info.native_resolution
+    in_chans = int(manifest.get("channels", 3))
+    num_classes = len(manifest["classes"])
+    scaling = scaling_from(args)
+    try:
+        model = build_model(args.arch, num_classes=num_classes, in_chans=in_chans, **scaling)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+    if args.resume:
+        run_dir = args.resume.parent.parent
+        run_id = json.loads((run_dir / RUN_FILE).read_text())["run_id"]
+    else:
+        run_dir = args.out / f"{args.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_id = None
+    logger = MLFlowLogger(
+        experiment_name=args.experiment,
+        run_name=run_dir.name,
+        tracking_uri=uri,
+        run_id=run_id,
+        tags={"arch": args.arch, "data": str(args.data.resolve())},
+    )
+    if run_id is None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / RUN_FILE).write_text(json.dumps({"run_id": logger.run_id}))
+        logger.log_hyperparams(
+            {
+                "arch": args.arch,
+                "data": str(args.data),
+                "resolution": resolution,
+                "in_chans": in_chans,
+                "batch_size": args.batch_size,
+                "epochs": args.epochs,
+                "devices": args.devices,
+                "workers": args.workers,
+                "seed": args.seed,
+            }
+        )
+        logger.log_metrics(
+            {
+                "model/params": sum(p.numel() for p in model.parameters()),
+                "model/macs": count_macs(model, resolution, in_chans),
+            },
+            step=0,
+        )
+
+    classifier = ImageClassifier(
+        args.arch,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        scaling=scaling,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        label_smoothing=args.label_smoothing,
+        warmup_epochs=args.warmup_epochs,
+        channels_last=args.channels_last,
+    )
+    data = ShardDataModule(
+        args.data,
+        resolution=resolution,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        in_chans=in_chans,
+        seed=args.seed,
+    )
+    checkpoints = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="epoch{epoch:03d}",
+        auto_insert_metric_name=False,
+        monitor="val/acc1",
+        mode="max",
+        save_top_k=1,
+        save_last=True,
+    )
+    trainer = pl.Trainer(
+        max_epochs=args.epochs,
+        accelerator="auto",
+        devices=args.devices,
+        strategy="ddp" if args.devices > 1 else "auto",
+        precision=default_precision(),
+        logger=logger,
+        callbacks=[checkpoints, RichProgressBar()],
+        default_root_dir=run_dir,
+        log_every_n_steps=10,
+    )
+    trainer.fit(classifier, datamodule=data, ckpt_path=args.resume)
+    if trainer.is_global_zero:
+        best = checkpoints.best_model_score
+        print(f"run {run_dir}  mlflow run {logger.run_id}  best val/acc1 {float(best):.4f}")
+    return 0

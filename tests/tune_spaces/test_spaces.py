@@ -1,0 +1,76 @@
+"""The search spaces: the compound-scaling constraint holds in counted MACs, not just on paper."""
+
+from __future__ import annotations
+
+import pytest
+
+import tune_spaces
+from lightning_modules.architectures import build_model
+from pipeline.profile import count_macs
+from tune_spaces import compound_scaling, efficientnet_family, models_of
+
+
+def macs_of(model: dict, num_classes: int = 1000) -> int:
+    scaling = {key: model[key] for key in ("width", "depth") if key in model}
+    net = build_model(model["arch"], num_classes=num_classes, **scaling)
+    return count_macs(net, model["resolution"])
+
+
+def test_every_kept_point_meets_the_constraint():
+    models = models_of(compound_scaling.space())
+    assert len(models) > 20  # the paper's grid keeps many ways to double the FLOPs
+    for model in models:
+        factor = model["alpha"] * model["beta"] ** 2 * model["gamma"] ** 2
+        assert abs(factor / 2 - 1) <= 0.05, model
+        assert model["resolution"] == round(224 * model["gamma"])
+        assert (model["depth"], model["width"]) == (model["alpha"], model["beta"])
+
+
+@pytest.mark.slow
+def test_kept_points_double_the_counted_macs():
+    """Rounding channels to 8 and repeats up (ceil) must not break the 2x budget by > 20%."""
+    base = macs_of({"arch": "efficientnet", "width": 1.0, "depth": 1.0, "resolution": 224})
+    coarse = compound_scaling.space(alphas="1.0,1.1,1.2,1.3,1.4", betas="1.0,1.1,1.2,1.3,1.4")
+    for model in models_of(coarse):
+        ratio = macs_of(model) / base
+        assert 1.6 <= ratio <= 2.4, (model, ratio)
+
+
+def test_family_grows_about_two_to_the_phi():
+    models = models_of(efficientnet_family.space(phis="0,1,2,3"))
+    macs = [macs_of(model) for model in models]
+    for phi in (1, 2, 3):
+        ratio = macs[phi] / macs[0]
+        assert 0.75 * 2**phi <= ratio <= 1.3 * 2**phi, (phi, ratio)
+
+
+def test_demo_grid_is_the_four_ways_to_double():
+    models = models_of(tune_spaces.load("demo").space())
+    points = {(m["alpha"], m["beta"], m["gamma"]) for m in models}
+    assert points == {(2.0, 1.0, 1.0), (1.0, 1.4, 1.0), (1.0, 1.0, 1.4), (1.2, 1.1, 1.15)}
+    assert all(m["resolution"] in (32, 37, 45) for m in models)
+
+
+def test_ladder_trains_each_arch_at_its_native_resolution():
+    models = {m["arch"]: m["resolution"] for m in models_of(tune_spaces.load("ladder").space())}
+    assert models["lenet5"] == 32 and models["resnet50"] == 224
+    assert set(models) >= {"alexnet", "vgg16", "mobilenetv2", "efficientnet_b0", "resnet152"}
+
+
+def test_overrides_are_typed_and_checked():
+    space = compound_scaling.space(epochs="3", lr="0.2", tolerance="0.1")
+    assert space["epochs"] == 3 and space["lr"] == 0.2
+    with pytest.raises(ValueError, match="no setting 'epochz'"):
+        compound_scaling.space(epochz="3")
+    with pytest.raises(ValueError, match="expected an integer"):
+        compound_scaling.space(epochs="three")
+
+
+def test_a_grid_the_constraint_empties_is_an_error():
+    with pytest.raises(ValueError, match="no grid point"):
+        compound_scaling.space(alphas="1.0", betas="1.0", gammas="1.0")
+
+
+def test_unknown_space_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="compound_scaling, efficientnet_family, ladder, demo"):
+        tune_spaces.load("nosuch")
