@@ -39,6 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, default=5e-5)
     parser.add_argument("--warmup-epochs", type=float, default=1.0)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--min-crop", type=float, default=0.08, help="RandomResizedCrop min area")
+    parser.add_argument("--hflip", type=float, default=0.5, help="horizontal flip probability")
     parser.add_argument("--workers", type=int, default=2, help="dataloader processes per device")
     parser.add_argument("--devices", type=int, default=1, help="GPUs, or CPU processes (DDP)")
     parser.add_argument("--channels-last", action="store_true")
@@ -116,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
                 "epochs": args.epochs,
                 "devices": args.devices,
                 "workers": args.workers,
+                "min_crop": args.min_crop,
+                "hflip": args.hflip,
                 "seed": args.seed,
             }
         )
@@ -145,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         num_workers=args.workers,
         in_chans=in_chans,
-        seed=args.seed,
+        min_crop=args.min_crop,
+        hflip=args.hflip,
     )
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",

@@ -26,6 +26,8 @@ RECIPE: dict[str, Any] = {
     "weight_decay": 5e-5,
     "warmup_epochs": 1.0,
     "label_smoothing": 0.1,
+    "min_crop": 0.08,  # RandomResizedCrop's smallest area fraction
+    "hflip": 0.5,  # horizontal flip probability
     "loader_workers": 2,
     "seed": 0,
 }

@@ -5,13 +5,25 @@ alpha * beta^2 * gamma^2 ~= 2 so that each phi step doubles the FLOPs (FLOPs gro
 linearly in depth and quadratically in width and resolution). This space keeps the grid
 points within `tolerance` of `target` and trains EfficientNet-B0's architecture with
 depth=alpha, width=beta at resolution round(base_resolution * gamma).
+
+The formula is a proxy. Real networks round: channels to multiples of 8 and each
+stage's repeats up (ceil), so depth 1.05 already adds a block to every one of B0's seven
+stages and costs ~1.4x, not 1.05x. Each point therefore also carries its *counted* MACs
+relative to the base model (`macs_ratio`), and points whose counted MACs miss the
+target by more than `macs_tolerance` are dropped (0 keeps them all, as the paper did).
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
+import sys
 from typing import Any
 
+import torch
+
+from lightning_modules.architectures import build_model
+from pipeline.profile import count_macs
 from tune_spaces import RECIPE, grid_space, resolve
 
 COEFFICIENTS = (1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4)
@@ -24,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "target": 2.0,  # FLOPs multiplier per phi step
     "tolerance": 0.05,  # relative: keep |alpha*beta^2*gamma^2 / target - 1| <= tolerance
     "base_resolution": 224,
+    "macs_tolerance": 0.2,  # relative: drop points whose counted MACs miss target*base (0: off)
 }
 
 
@@ -46,23 +59,49 @@ def scaled_model(alpha: float, beta: float, gamma: float, phi: float, base_resol
     }
 
 
-def kept_points(settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every grid point that meets the FLOPs constraint, as a model config at phi = 1."""
-    return [
-        scaled_model(alpha, beta, gamma, 1, settings["base_resolution"])
-        for alpha, beta, gamma in itertools.product(
-            settings["alphas"], settings["betas"], settings["gammas"]
-        )
-        if abs(flops_factor(alpha, beta, gamma) / settings["target"] - 1) <= settings["tolerance"]
-    ]
+@functools.cache
+def counted_macs(width: float, depth: float, resolution: int) -> int:
+    """MACs of `efficientnet` at that scaling, built on the meta device (no memory, fast)."""
+    with torch.device("meta"):
+        model = build_model("efficientnet", width=width, depth=depth)
+    return count_macs(model, resolution)
+
+
+def grid_points(settings: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(kept, dropped): the points meeting the formula, split by their counted MACs.
+
+    Every point is a model config at phi = 1 with its `macs_ratio` to the base model.
+    """
+    base = counted_macs(1.0, 1.0, settings["base_resolution"])
+    kept, dropped = [], []
+    for alpha, beta, gamma in itertools.product(
+        settings["alphas"], settings["betas"], settings["gammas"]
+    ):
+        if abs(flops_factor(alpha, beta, gamma) / settings["target"] - 1) > settings["tolerance"]:
+            continue
+        model = scaled_model(alpha, beta, gamma, 1, settings["base_resolution"])
+        macs = counted_macs(model["width"], model["depth"], model["resolution"])
+        model["macs_ratio"] = round(macs / base, 3)
+        miss = abs(model["macs_ratio"] / settings["target"] - 1)
+        tolerance = settings["macs_tolerance"]
+        (dropped if tolerance and miss > tolerance else kept).append(model)
+    return kept, dropped
 
 
 def space(**overrides: Any) -> dict[str, Any]:
     settings = resolve(DEFAULTS, overrides)
-    points = kept_points(settings)
-    if not points:
+    kept, dropped = grid_points(settings)
+    if dropped:
+        print(
+            f"compound grid: dropped {len(dropped)} of {len(kept) + len(dropped)} points whose "
+            f"counted MACs miss {settings['target']}x the base by more than "
+            f"{settings['macs_tolerance']:.0%} (--set macs_tolerance=0 keeps them)",
+            file=sys.stderr,
+        )
+    if not kept:
         raise ValueError(
             f"no grid point has alpha*beta^2*gamma^2 within {settings['tolerance']:.0%} of "
-            f"{settings['target']}: widen the grid or --set tolerance=..."
+            f"{settings['target']} and counted MACs within {settings['macs_tolerance']:.0%}: "
+            "widen the grid or --set tolerance=... / macs_tolerance=..."
         )
-    return grid_space(settings, points)
+    return grid_space(settings, kept)

@@ -1,0 +1,103 @@
+"""The model zoo: every rung of the ladder behind one `build_model(name, ...)`.
+
+Like timm, each architecture is a factory registered under a name with `@register_model`.
+Unlike timm, each entry also carries the facts the rest of the project needs without
+building the network: its family and publication year (for the charts), its native and
+minimum input resolution (for the CLI and the sweeps), and which scaling keys
+(`width`, `depth`) it accepts. Weights are never downloaded: every model starts random.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+ModelFactory = Callable[..., nn.Module]  # factory(num_classes=, in_chans=, **scaling)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What is known about a registered architecture before building it.
+
+    `min_resolution` is the smallest input side the network supports: its total stride
+    (32; below it the last stages would see nothing but padding), or more where its
+    pooling needs it (AlexNet's three 3x3/2 max-pools need 63).
+    """
+
+    name: str
+    family: str
+    year: int
+    native_resolution: int
+    min_resolution: int
+    scaling_keys: tuple[str, ...]
+
+
+_MODELS: dict[str, tuple[ModelFactory, ModelInfo]] = {}
+
+
+def register_model(
+    *,
+    family: str,
+    year: int,
+    native_resolution: int = 224,
+    min_resolution: int = 32,
+    scaling_keys: tuple[str, ...] = (),
+    name: str | None = None,
+) -> Callable[[ModelFactory], ModelFactory]:
+    """Decorator registering `factory` under `name` (default: the factory's own name)."""
+
+    def register(factory: ModelFactory) -> ModelFactory:
+        model_name = name or factory.__name__
+        if model_name in _MODELS:
+            raise ValueError(f"architecture {model_name!r} is registered twice")
+        info = ModelInfo(model_name, family, year, native_resolution, min_resolution, scaling_keys)
+        _MODELS[model_name] = (factory, info)
+        return factory
+
+    return register
+
+
+def list_models() -> list[str]:
+    """Registered names in ladder order: by publication year, then as registered."""
+    return sorted(_MODELS, key=lambda name: _MODELS[name][1].year)
+
+
+def model_info(name: str) -> ModelInfo:
+    return _registered(name)[1]
+
+
+def build_model(
+    name: str, num_classes: int = 1000, in_chans: int = 3, **scaling: float
+) -> nn.Module:
+    """A randomly initialised `name` for `num_classes` outputs and `in_chans` input channels.
+
+    `scaling` holds the multipliers the architecture accepts (see `model_info(name)`),
+    e.g. `build_model("efficientnet", width=1.2, depth=1.4)`.
+    """
+    factory, info = _registered(name)
+    unknown = sorted(set(scaling) - set(info.scaling_keys))
+    if unknown:
+        accepted = ", ".join(info.scaling_keys) or "none"
+        raise ValueError(
+            f"{name} does not accept scaling key(s) {', '.join(unknown)}; accepted: {accepted}"
+        )
+    for key, value in scaling.items():
+        if not value > 0:
+            raise ValueError(f"{name}: scaling key {key} must be positive, got {value}")
+    if num_classes < 1 or in_chans < 1:
+        raise ValueError(
+            f"{name}: num_classes and in_chans must be >= 1, got {num_classes} and {in_chans}"
+        )
+    return factory(num_classes=num_classes, in_chans=in_chans, **scaling)
+
+
+def _registered(name: str) -> tuple[ModelFactory, ModelInfo]:
+    if name not in _MODELS:
+        raise ValueError(f"unknown architecture {name!r}; valid: {', '.join(list_models())}")
+    return _MODELS[name]
+
+
+# Imported last: each family module registers its models with the decorator above.
+from lightning_modules.architectures import efficientnet, lenet, torchvision_models  # noqa: E402, F401, I001

@@ -1,0 +1,244 @@
+"""`ladder leaderboard`: a sweep's trials ranked by best top-1, with their cost and Pareto mark.
+
+Rows are read back from MLflow (the schema in pipeline/tracking.py), never from Ray's
+folders, so a leaderboard looks the same on a laptop's sqlite store and on a team server,
+during a sweep and long after it. A trial is Pareto-optimal when no other trial is at
+least as accurate for at most as many MACs (and strictly better in one of the two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import UsageError
+from pipeline.tracking import open_client, search_all_runs, tag_filter, tracking_uri
+
+FORMATS = ("table", "md", "csv", "json")
+SCALING_KEYS = (("alpha", "beta", "gamma", "phi"), ("width", "depth"))
+ARTIFACT_NAME = "leaderboard"  # leaderboard.md, .csv and .json on the parent run
+
+
+@dataclass(frozen=True)
+class Row:
+    """One trial as the leaderboard shows it; accuracies are fractions, times seconds."""
+
+    trial: str
+    arch: str
+    scaling: str
+    resolution: int | None
+    params: float | None
+    macs: float | None
+    top1: float | None
+    top5: float | None
+    best_epoch: int | None
+    epochs: int
+    train_time: float | None
+    status: str
+    pareto: bool
+    run_id: str
+
+
+def latest_sweep_experiment(client: Any) -> Any | None:
+    """The most recently created experiment holding a sweep's parent run, if any."""
+    for experiment in client.search_experiments(order_by=["creation_time DESC"]):
+        sweep = client.search_runs(
+            [experiment.experiment_id],
+            filter_string=tag_filter(**{"ladder.role": "sweep"}),
+            max_results=1,
+        )
+        if sweep:
+            return experiment
+    return None
+
+
+def resolve_experiment(client: Any, name: str | None) -> Any:
+    """The experiment called `name`, or the latest sweep's; UsageError naming the choices."""
+    if name is None:
+        experiment = latest_sweep_experiment(client)
+        if experiment is None:
+            raise UsageError("the tracking store holds no sweep yet; run `ladder sweep` first")
+        return experiment
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None or experiment.lifecycle_stage != "active":
+        names = sorted(e.name for e in client.search_experiments())
+        raise UsageError(
+            f"--experiment {name!r}: no such experiment; existing: {', '.join(names) or 'none'}"
+        )
+    return experiment
+
+
+def sweep_parent_id(client: Any, experiment_id: str) -> str | None:
+    """The latest sweep parent run of an experiment (where its artifacts belong)."""
+    parents = client.search_runs(
+        [experiment_id],
+        filter_string=tag_filter(**{"ladder.role": "sweep"}),
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return parents[0].info.run_id if parents else None
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> set[int]:
+    """Indices of the (macs, top1) points no other point dominates (cheaper-or-equal and
+    at-least-as-accurate, strictly better in one)."""
+    return {
+        index
+        for index, (macs, top1) in enumerate(points)
+        if not any(
+            other_macs <= macs and other_top1 >= top1 and (other_macs, other_top1) != (macs, top1)
+            for other_macs, other_top1 in points
+        )
+    }
+
+
+def scaling_of(params: dict[str, str]) -> str:
+    """EfficientNet-space trials show their coefficients, the others width and depth."""
+    for keys in SCALING_KEYS:
+        present = [key for key in keys if key in params]
+        if present:
+            return " ".join(f"{key}={params[key]}" for key in present)
+    return ""
+
+
+def row_of(client: Any, run: Any) -> Row:
+    metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
+    best_epoch = metrics.get("best/epoch")
+    epochs = [metric.step for metric in client.get_metric_history(run.info.run_id, "val/acc1")]
+    return Row(
+        trial=run.info.run_name,
+        arch=tags.get("ladder.arch") or params.get("arch", ""),
+        scaling=scaling_of(params),
+        resolution=int(params["resolution"]) if "resolution" in params else None,
+        params=metrics.get("model/params"),
+        macs=metrics.get("model/macs"),
+        top1=metrics.get("best/val/acc1"),
+        top5=metrics.get("best/val/acc5"),
+        best_epoch=int(best_epoch) if best_epoch is not None else None,
+        epochs=max(epochs, default=0),
+        train_time=metrics.get("train/total_time"),
+        status=tags.get("ladder.status", "unknown"),
+        pareto=False,
+        run_id=run.info.run_id,
+    )
+
+
+def leaderboard_rows(client: Any, experiment: str | None) -> list[Row]:
+    """Every trial of the experiment called `experiment` (None: the latest sweep's), best
+    top-1 first, Pareto-optimal ones marked. Trials without a finished epoch come last."""
+    found = resolve_experiment(client, experiment)
+    runs = search_all_runs(client, [found.experiment_id], tag_filter(**{"ladder.role": "trial"}))
+    rows = [row_of(client, run) for run in runs]
+    rows.sort(key=lambda row: (row.top1 is None, -(row.top1 or 0), row.macs or 0, row.trial))
+    ranked = [i for i, row in enumerate(rows) if row.top1 is not None and row.macs is not None]
+    for index in pareto_front([(rows[i].macs, rows[i].top1) for i in ranked]):
+        rows[ranked[index]] = replace(rows[ranked[index]], pareto=True)
+    return rows
+
+
+def human(count: float | None) -> str:
+    """1234567 -> 1.23M: params and MACs span six orders of magnitude across the ladder."""
+    if count is None:
+        return "-"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(count) >= scale:
+            return f"{count / scale:.3g}{unit}"
+    return f"{count:.3g}"
+
+
+def percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{100 * fraction:.2f}"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+HEADER = ("#", "trial", "arch", "scaling", "res", "params", "MACs", "top-1 %", "top-5 %",
+          "best ep", "epochs", "train time", "status", "pareto")  # fmt: skip
+
+
+def cells(rank: int, row: Row) -> tuple[str, ...]:
+    return (
+        str(rank),
+        row.trial,
+        row.arch,
+        row.scaling or "-",
+        str(row.resolution or "-"),
+        human(row.params),
+        human(row.macs),
+        percent(row.top1),
+        percent(row.top5),
+        str(row.best_epoch or "-"),
+        str(row.epochs),
+        duration(row.train_time),
+        row.status,
+        "*" if row.pareto else "",
+    )
+
+
+def format_rows(rows: list[Row], fmt: str) -> str:
+    """The leaderboard as text: `table` for a terminal, `md`, `csv` or `json` for files."""
+    if fmt == "json":
+        return json.dumps([asdict(row) for row in rows], indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([field.name for field in fields(Row)])
+        writer.writerows([list(asdict(row).values()) for row in rows])
+        return out.getvalue()
+    lines = [cells(rank, row) for rank, row in enumerate(rows, 1)]
+    if fmt == "md":
+        table = [HEADER, tuple("---" for _ in HEADER), *lines]
+        return "\n".join("| " + " | ".join(line) + " |" for line in table) + "\n"
+    widths = [max(len(line[i]) for line in [HEADER, *lines]) for i in range(len(HEADER))]
+    return (
+        "\n".join(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+            for line in [HEADER, *lines]
+        )
+        + "\n"
+    )
+
+
+def write_leaderboard(target: Any, parent_run_id: str, rows: list[Row]) -> None:
+    """Attach leaderboard.md, .csv and .json to the sweep's parent run.
+
+    `target` is a `SweepTracker` or an `MlflowClient` (the tracker's client is used).
+    """
+    client = getattr(target, "client", target)
+    with tempfile.TemporaryDirectory() as folder:
+        for fmt, suffix in (("md", "md"), ("csv", "csv"), ("json", "json")):
+            path = Path(folder) / f"{ARTIFACT_NAME}.{suffix}"
+            path.write_text(format_rows(rows, fmt), encoding="utf-8")
+        client.log_artifacts(parent_run_id, folder)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--experiment", help="MLflow experiment (default: the latest sweep's)")
+    parser.add_argument("--format", choices=FORMATS, default="table")
+
+
+def run(args: argparse.Namespace) -> int:
+    client = open_client(tracking_uri())
+    experiment = resolve_experiment(client, args.experiment)
+    rows = leaderboard_rows(client, experiment.name)
+    if not any(row.top1 is not None for row in rows):
+        raise UsageError(
+            f"experiment {experiment.name!r} has no trial with a finished epoch yet "
+            f"({len(rows)} trial(s) started); wait for the sweep, or check `ladder ui`"
+        )
+    sys.stdout.write(format_rows(rows, args.format))
+    return 0

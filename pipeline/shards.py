@@ -1,0 +1,519 @@
+"""`ladder shards`: an ImageNet-layout folder (or the digits demo) -> WebDataset shards.
+
+Training reads thousands of small JPEGs per second; tar shards turn that into a few
+sequential reads and let DDP ranks and DataLoader workers split the data by shard.
+
+Layouts accepted under `--src`:
+  train/<class>/<image>           ImageFolder / ILSVRC train
+  val/<class>/<image>             ImageFolder val
+  val/<image> + LOC_val_solution.csv   the official flat ILSVRC val; the CSV (columns
+                                  ImageId,PredictionString, first token = synset) is looked
+                                  for in SRC/ and SRC/val/
+Either split may be absent. Classes are the sorted union of class names; index = position.
+
+Output in `--out`: `train-000000.tar`, ..., `val-000000.tar`, each sample being
+`<key>.jpg` (the original bytes; re-encoded only when the shorter side exceeds
+`--max-size`, to exactly that, or when the file is not a JPEG) and `<key>.cls` (class
+index). Samples are shuffled across shards with `--seed`. `manifest.json` records the
+classes, counts, shards (count, size, sha256), skipped files and the settings.
+
+Every image is fully decoded before it is accepted: unreadable or truncated files are
+skipped and listed on stderr and in the manifest, never dropped silently.
+
+Rerun rule: an empty or missing `--out` is written from scratch. A non-empty `--out` is
+resumed when its manifest.json records the same format, source, max size, shard size,
+seed and shard plan (the sorted file list shuffled into shards): shards whose size and
+sha256 match the manifest are kept, the rest are rewritten. Anything else non-empty is an
+error unless `--overwrite`, which deletes the shard files and manifest there (nothing else).
+A resumed run keeps the skips of the shards it keeps; use `--overwrite` after fixing files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import os
+import random
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import webdataset as wds
+from PIL import Image, UnidentifiedImageError
+from rich.console import Console
+from rich.progress import Progress
+
+from lightning_modules.data import FORMAT_VERSION, MANIFEST  # the reader defines the format
+from pipeline.errors import UsageError
+
+VAL_SOLUTION = "LOC_val_solution.csv"
+JPEG_QUALITY = 90
+DIGITS_VAL_FRACTION = 0.2
+DIGITS_SIZE = 32  # LeNet-5's input size
+# A rerun resumes only when all of these match the manifest found in --out.
+IDENTITY = ("format_version", "source", "max_size", "shard_size", "seed", "plan_sha256")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image to shard: its key in the tar, its class index, and where it comes from."""
+
+    key: str
+    label: int
+    origin: str  # the file path, or a description of in-memory data; reported when skipped
+    data: bytes | None = None  # in-memory image (the demo); None: read the file at `origin`
+
+    def read(self) -> bytes:
+        return self.data if self.data is not None else Path(self.origin).read_bytes()
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """Everything a worker process needs to write (or keep) one shard."""
+
+    path: str
+    samples: tuple[Sample, ...]
+    max_size: int
+    previous: dict | None  # this shard's manifest record from an earlier run, if any
+    previous_skipped: tuple[dict, ...]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--src", type=Path, help="ImageNet/ImageFolder layout (train/, val/)")
+    source.add_argument("--demo", choices=["digits"], help="build a demo dataset instead")
+    parser.add_argument("--out", type=Path, required=True, help="folder for shards + manifest")
+    parser.add_argument("--max-size", type=int, default=256, help="max shorter side (pixels)")
+    parser.add_argument("--shard-size", type=int, default=1000, help="samples per shard")
+    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    parser.add_argument("--overwrite", action="store_true", help="replace shards found in --out")
+    parser.add_argument("--seed", type=int, default=0, help="shuffle (and demo split) seed")
+
+
+def run(args: argparse.Namespace) -> int:
+    for flag in ("max_size", "shard_size", "workers"):
+        if getattr(args, flag) < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected >= 1")
+    if args.demo:
+        classes, splits, split_info = digits_samples(args.seed)
+        source, listing_skipped, channels = "sklearn.datasets.load_digits", [], 1
+    else:
+        classes, splits, listing_skipped = folder_samples(args.src)
+        source, split_info = str(args.src.resolve()), {"method": "source folders train/ val/"}
+        channels = 3
+    manifest = write_shards(
+        args.out,
+        classes,
+        splits,
+        source=source,
+        split_info=split_info,
+        channels=channels,
+        max_size=args.max_size,
+        shard_size=args.shard_size,
+        seed=args.seed,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        listing_skipped=listing_skipped,
+    )
+    counts = ", ".join(f"{n} {split}" for split, n in manifest["counts"].items())
+    shards = sum(len(records) for records in manifest["shards"].values())
+    print(
+        f"{args.out}: {counts} samples in {shards} shards; "
+        f"{len(manifest['skipped'])} files skipped (listed in {MANIFEST})"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------- sources
+
+
+def folder_samples(src: Path) -> tuple[list[str], dict[str, list[Sample]], list[dict]]:
+    """Classes, samples per split and files skipped while listing an ImageNet-layout `src`."""
+    if not src.is_dir():
+        raise UsageError(f"--src {src}: no such directory")
+    if not any(src.iterdir()):
+        raise UsageError(f"--src {src}: directory is empty")
+    files: dict[str, list[tuple[str, Path]]] = {}
+    skipped: list[dict] = []
+    if (src / "train").is_dir():
+        if not any(p.is_dir() for p in _visible(src / "train")):
+            raise UsageError(f"--src {src}: train/ has no class folders (train/<class>/*.JPEG)")
+        files["train"], skipped = _class_folder_files(src / "train")
+    if (src / "val").is_dir():
+        files["val"], val_skipped = _val_files(src)
+        skipped += val_skipped
+    if not files:
+        raise UsageError(
+            f"--src {src}: unknown layout; expected train/<class>/*.JPEG and/or val/ "
+            f"(class folders, or flat with {VAL_SOLUTION})"
+        )
+    if not any(files.values()):
+        raise UsageError(f"--src {src}: no image files under train/ or val/")
+    classes = sorted({name for split_files in files.values() for name, _ in split_files})
+    index = {name: i for i, name in enumerate(classes)}
+    splits = {}
+    for split, split_files in files.items():
+        root = src / split
+        samples = [
+            Sample(_sample_key(path.relative_to(root)), index[name], str(path))
+            for name, path in split_files
+        ]
+        splits[split], duplicates = _unique_keys(samples)
+        skipped += duplicates
+    return classes, splits, skipped
+
+
+def _visible(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def _class_folder_files(split_dir: Path) -> tuple[list[tuple[str, Path]], list[dict]]:
+    """(class name, file) for every file in the class sub-folders of `split_dir`, and the
+    files lying outside any class folder (reported, not silently ignored)."""
+    files, skipped = [], []
+    for entry in _visible(split_dir):
+        if entry.is_dir():
+            files += [(entry.name, path) for path in _visible(entry) if path.is_file()]
+        else:
+            skipped.append({"path": str(entry), "reason": "not in a class folder", "shard": None})
+    return files, skipped
+
+
+def _val_files(src: Path) -> tuple[list[tuple[str, Path]], list[dict]]:
+    """val/ as class folders, or flat with labels from LOC_val_solution.csv."""
+    val = src / "val"
+    if any(p.is_dir() for p in _visible(val)):
+        return _class_folder_files(val)
+    solution = next((p for p in (src / VAL_SOLUTION, val / VAL_SOLUTION) if p.is_file()), None)
+    if solution is None:
+        raise UsageError(
+            f"--src {src}: val/ has no class folders and no {VAL_SOLUTION} in {src} or {val}"
+        )
+    synsets = _read_val_solution(solution)
+    files, skipped = [], []
+    for path in _visible(val):
+        if not path.is_file() or path == solution:
+            continue
+        synset = synsets.pop(path.name.split(".")[0], None)
+        if synset is None:
+            skipped.append({"path": str(path), "reason": f"no row in {solution}", "shard": None})
+        else:
+            files.append((synset, path))
+    skipped += [
+        {"path": str(val / image_id), "reason": f"listed in {solution} but missing", "shard": None}
+        for image_id in sorted(synsets)
+    ]
+    return files, skipped
+
+
+def _read_val_solution(path: Path) -> dict[str, str]:
+    """ImageId -> synset (the first token of PredictionString)."""
+    with path.open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    if rows and not {"ImageId", "PredictionString"} <= rows[0].keys():
+        raise UsageError(f"{path}: expected columns ImageId,PredictionString")
+    return {row["ImageId"]: row["PredictionString"].split()[0] for row in rows}
+
+
+def _sample_key(relative: Path) -> str:
+    """`n01440764/n01440764_10026.JPEG` -> `n01440764/n01440764_10026`.
+
+    WebDataset splits a member name at the first dot of its basename, so keys have none.
+    """
+    return relative.with_suffix("").as_posix().replace(".", "_")
+
+
+def _unique_keys(samples: list[Sample]) -> tuple[list[Sample], list[dict]]:
+    """Keep the first of samples sharing a key (e.g. a.jpg and a.png); report the others."""
+    seen: set[str] = set()
+    kept, skipped = [], []
+    for sample in samples:
+        if sample.key in seen:
+            reason = f"duplicate sample key {sample.key} (same name, other suffix)"
+            skipped.append({"path": sample.origin, "reason": reason, "shard": None})
+        else:
+            seen.add(sample.key)
+            kept.append(sample)
+    return kept, skipped
+
+
+def digits_samples(seed: int) -> tuple[list[str], dict[str, list[Sample]], dict]:
+    """The demo: sklearn's 1797 8x8 digits as 32x32 grayscale JPEGs, 10 classes '0'..'9'.
+
+    Split: stratified by class, 20% val, `train_test_split(random_state=seed)`, so every
+    class keeps its proportion. Upscaled to 32x32 because that is LeNet-5's input.
+    Keys are `digit_<index in load_digits()>` so a sample can be traced to its source.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    indices = np.arange(len(digits.target))
+    train, val = train_test_split(
+        indices, test_size=DIGITS_VAL_FRACTION, stratify=digits.target, random_state=seed
+    )
+    splits = {
+        split: [
+            Sample(
+                key=f"digit_{i:04d}",
+                label=int(digits.target[i]),
+                origin=f"sklearn load_digits() image {i}",
+                data=_digit_jpeg(digits.images[i]),
+            )
+            for i in sorted(chosen)
+        ]
+        for split, chosen in (("train", train), ("val", val))
+    }
+    split_info = {
+        "method": "stratified by class (sklearn train_test_split)",
+        "val_fraction": DIGITS_VAL_FRACTION,
+        "seed": seed,
+        "image": f"8x8 upscaled bilinear to {DIGITS_SIZE}x{DIGITS_SIZE}, grayscale JPEG",
+    }
+    return [str(c) for c in digits.target_names], splits, split_info
+
+
+def _digit_jpeg(image: np.ndarray) -> bytes:
+    """An 8x8 image with values 0..16 -> a 32x32 grayscale JPEG."""
+    pixels = np.round(image * (255 / 16)).astype(np.uint8)
+    upscaled = Image.fromarray(pixels, mode="L").resize(
+        (DIGITS_SIZE, DIGITS_SIZE), Image.Resampling.BILINEAR
+    )
+    out = io.BytesIO()
+    upscaled.save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- writing
+
+
+def plan_shards(
+    samples: list[Sample], shard_size: int, seed: int, split: str
+) -> list[list[Sample]]:
+    """Shuffle the (sorted) samples with `seed` and cut them into shards of `shard_size`.
+
+    Decided up front in the parent so the result does not depend on worker scheduling.
+    """
+    shuffled = list(samples)
+    random.Random(f"{seed}:{split}").shuffle(shuffled)
+    return [shuffled[i : i + shard_size] for i in range(0, len(shuffled), shard_size)]
+
+
+def jpeg_bytes(raw: bytes, max_size: int) -> bytes:
+    """The JPEG to store for `raw`: the original bytes unless it must be shrunk or converted.
+
+    Decodes fully (`load()`) so that corrupt and truncated files fail here, not in training.
+    """
+    with Image.open(io.BytesIO(raw)) as image:
+        image.load()
+        too_big = min(image.size) > max_size
+        if image.format == "JPEG" and not too_big:
+            return raw
+        if too_big:
+            width, height = image.size
+            scale = max_size / min(width, height)
+            size = (max(max_size, round(width * scale)), max(max_size, round(height * scale)))
+            image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        if image.mode not in ("L", "RGB", "CMYK"):  # JPEG stores no alpha or palette
+            image = image.convert("RGB")
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=JPEG_QUALITY)
+        return out.getvalue()
+
+
+def write_shard(task: ShardTask) -> tuple[dict, list[dict], bool]:
+    """Write one shard in a worker process, or keep it if an earlier run wrote it intact.
+
+    Returns its manifest record, the files it skipped, and whether it was kept.
+    """
+    path = Path(task.path)
+    if task.previous is not None and _intact(path, task.previous):
+        return task.previous, list(task.previous_skipped), True
+    skipped, count = [], 0
+    partial = path.with_name(path.name + ".tmp")  # renamed when complete: no half shards
+    with wds.TarWriter(str(partial), mtime=0) as tar:  # fixed mtime: same input, same sha256
+        for sample in task.samples:
+            try:
+                jpg = jpeg_bytes(sample.read(), task.max_size)
+            except UnidentifiedImageError:
+                reason = "not an image file PIL can identify"
+            except Exception as error:  # PIL raises many types on bad files: skip, never crash
+                reason = f"{type(error).__name__}: {error}"
+            else:
+                tar.write({"__key__": sample.key, "jpg": jpg, "cls": sample.label})
+                count += 1
+                continue
+            skipped.append({"path": sample.origin, "reason": reason, "shard": path.name})
+    os.replace(partial, path)
+    record = {
+        "name": path.name,
+        "count": count,
+        "size": path.stat().st_size,
+        "sha256": _sha256(path),
+    }
+    return record, skipped, False
+
+
+def _intact(path: Path, record: dict) -> bool:
+    return (
+        path.is_file()
+        and path.stat().st_size == record["size"]
+        and _sha256(path) == record["sha256"]
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_shards(
+    out: Path,
+    classes: list[str],
+    splits: dict[str, list[Sample]],
+    *,
+    source: str,
+    split_info: dict,
+    channels: int,
+    max_size: int,
+    shard_size: int,
+    seed: int,
+    workers: int,
+    overwrite: bool,
+    listing_skipped: list[dict],
+) -> dict:
+    """Plan, write (in parallel) and record the shards of every split; return the manifest."""
+    plans = {split: plan_shards(s, shard_size, seed, split) for split, s in splits.items()}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "complete": False,
+        "source": source,
+        "split": split_info,
+        "classes": classes,
+        "channels": channels,  # what the images are (1 gray, 3 RGB): the models' default in_chans
+        "max_size": max_size,
+        "shard_size": shard_size,
+        "seed": seed,
+        "plan_sha256": _plan_sha256(classes, plans),
+    }
+    previous = _prepare_out(out, manifest, overwrite)
+    old_records = {
+        r["name"]: r for records in (previous or {}).get("shards", {}).values() for r in records
+    }
+    old_skipped = (previous or {}).get("skipped", [])
+    tasks = [
+        ShardTask(
+            path=str(out / name),
+            samples=tuple(shard),
+            max_size=max_size,
+            previous=old_records.get(name),
+            previous_skipped=tuple(s for s in old_skipped if s["shard"] == name),
+        )
+        for split, shards in plans.items()
+        for name, shard in zip(_shard_names(split, len(shards)), shards, strict=True)
+    ]
+    records: dict[str, dict] = {}
+    skipped = list(listing_skipped)
+    console = Console(stderr=True)
+    for entry in listing_skipped:
+        _report(console, entry)
+    _write_json(out / MANIFEST, _with_results(manifest, plans, records, skipped))  # resumable
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
+        bar = progress.add_task("writing shards", total=len(tasks))
+        for record, shard_skipped, kept in _run_all(tasks, workers):
+            records[record["name"]] = record
+            skipped += shard_skipped
+            if not kept:
+                for entry in shard_skipped:
+                    _report(console, entry)
+            _write_json(out / MANIFEST, _with_results(manifest, plans, records, skipped))
+            progress.advance(bar)
+    manifest = _with_results(manifest, plans, records, skipped) | {"complete": True}
+    _write_json(out / MANIFEST, manifest)
+    return manifest
+
+
+def _report(console: Console, skip: dict) -> None:
+    console.print(f"skipped {skip['path']}: {skip['reason']}", markup=False, soft_wrap=True)
+
+
+def _run_all(tasks: list[ShardTask], workers: int) -> Iterable[tuple[dict, list[dict], bool]]:
+    """`write_shard` over all tasks, in a process pool when more than one worker."""
+    if workers == 1 or len(tasks) <= 1:
+        yield from map(write_shard, tasks)
+        return
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+        for future in as_completed([pool.submit(write_shard, task) for task in tasks]):
+            yield future.result()
+
+
+def _shard_names(split: str, count: int) -> Iterator[str]:
+    return (f"{split}-{i:06d}.tar" for i in range(count))
+
+
+def _plan_sha256(classes: list[str], plans: dict[str, list[list[Sample]]]) -> str:
+    """Fingerprint of what goes into which shard: a changed source gives a different plan."""
+    plan = {split: [[(s.key, s.label) for s in shard] for shard in p] for split, p in plans.items()}
+    return hashlib.sha256(json.dumps([classes, plan]).encode()).hexdigest()
+
+
+def _with_results(
+    manifest: dict, plans: dict[str, list], records: dict[str, dict], skipped: list[dict]
+) -> dict:
+    """The manifest with the shards written so far, their counts, and the skipped files."""
+    shards = {
+        split: [records[n] for n in _shard_names(split, len(p)) if n in records]
+        for split, p in plans.items()
+    }
+    counts = {
+        split: sum(r["count"] for r in split_records) for split, split_records in shards.items()
+    }
+    skipped = sorted(skipped, key=lambda entry: entry["path"])
+    return manifest | {"counts": counts, "shards": shards, "skipped": skipped}
+
+
+def _prepare_out(out: Path, manifest: dict, overwrite: bool) -> dict | None:
+    """Make `out` ready; return the manifest of a resumable earlier run there, if any."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is a file, expected a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    if not any(out.iterdir()):
+        return None
+    if overwrite:
+        for pattern in ("train-*.tar", "val-*.tar", "*.tar.tmp", MANIFEST, f"{MANIFEST}.tmp"):
+            for path in out.glob(pattern):
+                path.unlink()
+        return None
+    manifest_path = out / MANIFEST
+    if not manifest_path.is_file():
+        raise UsageError(
+            f"--out {out}: not empty and holds no {MANIFEST}; pass --overwrite or an empty folder"
+        )
+    try:
+        previous = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as error:
+        raise UsageError(
+            f"--out {out}: unreadable {MANIFEST} ({error}); pass --overwrite"
+        ) from error
+    differing = [k for k in IDENTITY if previous.get(k) != manifest[k]]
+    if differing:
+        raise UsageError(
+            f"--out {out}: holds shards of another source or settings "
+            f"({', '.join(differing)} differ); pass --overwrite to replace them"
+        )
+    return previous
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write atomically so a crash never leaves a half manifest."""
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(partial, path)

@@ -1,0 +1,190 @@
+"""Shared MLflow fixtures: sqlite stores, a real `mlflow server` on loopback, a logged sweep.
+
+A sweep is logged through `SweepTracker` exactly as the Ray Tune callback drives it
+(trial started, one result per epoch, trial ended), with numbers chosen so that the
+leaderboard's order and Pareto front are known by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline.tracking import SweepTracker
+
+
+@dataclass(frozen=True)
+class PlannedTrial:
+    trial_id: str
+    name: str
+    model: dict[str, Any]
+    params: float
+    macs: float
+    acc1: list[float]  # per epoch
+    acc5: list[float]
+    status: str = "finished"
+    recipe: dict[str, Any] = field(default_factory=lambda: {"epochs": 2, "lr": 0.1, "seed": 0})
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {**self.recipe, "model": self.model}
+
+
+# Best top-1: efficientnet 0.80 > resnet18 0.72 > vgg16 0.70 > lenet5 0.61.
+# Pareto front in (MACs, top-1): lenet5 (cheapest) and efficientnet (dominates the rest).
+TRIALS = [
+    PlannedTrial("t_00000", "lenet5_r32", {"arch": "lenet5", "resolution": 32},
+                 61_706, 416_520, [0.42, 0.61], [0.80, 0.93]),
+    PlannedTrial("t_00001", "resnet18_r32",
+                 {"arch": "resnet18", "resolution": 32, "width": 1.0, "depth": 1.0},
+                 11.2e6, 37.0e6, [0.55, 0.72], [0.90, 0.97]),
+    PlannedTrial("t_00002", "efficientnet_phi1",
+                 {"arch": "efficientnet", "resolution": 37, "width": 1.1, "depth": 1.2,
+                  "alpha": 1.2, "beta": 1.1, "gamma": 1.15, "phi": 1},
+                 4.6e6, 12.0e6, [0.80, 0.78], [0.98, 0.99]),
+    PlannedTrial("t_00003", "vgg16_r32", {"arch": "vgg16", "resolution": 32},
+                 134e6, 313e6, [0.50, 0.70], [0.88, 0.96], status="error"),
+]  # fmt: skip
+
+EPOCH_TIME = 2.5
+
+
+def log_sweep(
+    uri: str,
+    sweep: str = "sweep-a",
+    trials: list[PlannedTrial] = TRIALS,
+    experiment: str | None = None,
+    epochs: int | None = None,
+) -> SweepTracker:
+    """Log `trials` (their first `epochs` epochs, default all) as the Ray callback would."""
+    tracker = SweepTracker(uri, experiment, sweep, "demo", {"epochs": 2, "alphas": (1.0, 1.2)})
+    tracker.start()
+    for trial in trials:
+        tracker.trial_started(trial.trial_id, trial.name, trial.config)
+        done = list(zip(trial.acc1, trial.acc5, strict=True))[:epochs]
+        for epoch, (acc1, acc5) in enumerate(done, start=1):
+            result = {
+                "train/loss": 2.0 / epoch,
+                "val/loss": 2.2 / epoch,
+                "val/acc1": acc1,
+                "val/acc5": acc5,
+                "lr": 0.1 / epoch,
+                "train/images_per_sec": 800.0,
+                "train/epoch_time": EPOCH_TIME,
+                "model/params": trial.params,
+                "model/macs": trial.macs,
+                "training_iteration": epoch,  # Ray's own keys: ignored
+                "trial_id": trial.trial_id,
+            }
+            tracker.epoch_result(trial.trial_id, epoch, result)
+        if epochs is None:
+            tracker.trial_ended(trial.trial_id, trial.status)
+    return tracker
+
+
+@pytest.fixture(scope="session")
+def empty_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty sqlite store made once: copying it saves MLflow's migrations."""
+    from mlflow import MlflowClient
+
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_store_file: Path) -> str:
+    """A fresh sqlite store in this test's folder, which is also the working directory
+    (MLflow puts a sqlite store's artifacts under ./mlruns); MLFLOW_TRACKING_URI names it."""
+    shutil.copy(empty_store_file, tmp_path / "mlflow.db")
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serving(command: list[str], url: str, log: Path, env: dict[str, str]) -> Iterator[None]:
+    """Run a server in its own process group until `url`/health answers; stop the group after.
+
+    The group matters: `mlflow ui` and `mlflow server` fork uvicorn workers.
+    """
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 240  # MLflow starts slowly on a loaded 2-core box
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"{command[:4]} exited {process.returncode}:\n{log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{url} did not come up:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def server_env() -> dict[str, str]:
+    """The environment for a test server: no background job runner (GenAI features)."""
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    return {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` on loopback over a sqlite store, proxying artifacts."""
+    folder = tmp_path_factory.mktemp("mlflow_server")
+    port = free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination", str(folder / "artifacts"),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    with serving(command, url, folder / "server.log", server_env()):
+        yield url
+
+
+@pytest.fixture
+def trials() -> list[PlannedTrial]:
+    return TRIALS
+
+
+@pytest.fixture
+def sweep_logger():
+    """`log_sweep(uri, sweep=..., trials=..., experiment=..., epochs=...) -> SweepTracker`."""
+    return log_sweep

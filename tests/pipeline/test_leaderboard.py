@@ -1,0 +1,174 @@
+"""`ladder leaderboard`: rows are what MLflow holds, ranked by top-1, Pareto-marked; the
+same through a real tracking server; every user error is one line and exit 2."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from pipeline.cli import main
+from pipeline.leaderboard import leaderboard_rows, pareto_front, write_leaderboard
+from tests.pipeline.conftest import free_port
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["leaderboard", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_rows_are_what_mlflow_holds(store, sweep_logger, trials):
+    sweep_logger(store)
+    client = MlflowClient(store)
+    rows = leaderboard_rows(client, "sweep-a")
+
+    assert [row.trial for row in rows] == [
+        "efficientnet_phi1", "resnet18_r32", "vgg16_r32", "lenet5_r32"
+    ]  # fmt: skip
+    by_name = {trial.name: trial for trial in trials}
+    for row in rows:
+        run = client.get_run(row.run_id)
+        planned = by_name[row.trial]
+        best = max(range(len(planned.acc1)), key=planned.acc1.__getitem__)
+        assert row.arch == planned.model["arch"] == run.data.tags["ladder.arch"]
+        assert row.resolution == planned.model["resolution"]
+        assert row.top1 == run.data.metrics["best/val/acc1"] == planned.acc1[best]
+        assert row.top5 == planned.acc5[best]
+        assert row.best_epoch == best + 1
+        assert (row.params, row.macs) == (planned.params, planned.macs)
+        assert row.epochs == 2
+        assert row.train_time == run.data.metrics["train/total_time"] == 5.0
+        assert row.status == planned.status
+    assert rows[0].scaling == "alpha=1.2 beta=1.1 gamma=1.15 phi=1"
+    assert rows[1].scaling == "width=1.0 depth=1.0"
+    assert rows[3].scaling == ""
+    assert {row.trial for row in rows if row.pareto} == {"efficientnet_phi1", "lenet5_r32"}
+
+
+def test_pareto_front_by_hand():
+    points = [(1.0, 0.50), (2.0, 0.70), (3.0, 0.60), (2.0, 0.70), (4.0, 0.90), (0.5, 0.10),
+              (4.0, 0.85), (5.0, 0.90)]  # fmt: skip
+    # (3, .6) is beaten by (2, .7); (4, .85) by (4, .9); (5, .9) costs more for the same;
+    # the two equal (2, .7) points do not dominate each other.
+    assert pareto_front(points) == {0, 1, 3, 4, 5}
+    assert pareto_front([]) == set()
+
+
+def test_unfinished_trials_come_last_unmarked(store, sweep_logger, trials):
+    sweep_logger(store, trials=trials[:2])
+    sweep_logger(store, trials=trials[2:3], epochs=0)  # started, no epoch yet
+    rows = leaderboard_rows(MlflowClient(store), "sweep-a")
+    assert [row.trial for row in rows] == ["resnet18_r32", "lenet5_r32", "efficientnet_phi1"]
+    assert (rows[-1].top1, rows[-1].pareto, rows[-1].status) == (None, False, "running")
+    assert [row.pareto for row in rows[:2]] == [True, True]
+
+
+def test_formats(store, sweep_logger, capsys):
+    sweep_logger(store)
+    rows = leaderboard_rows(MlflowClient(store), None)  # None: the latest sweep
+
+    code, out, _ = run_cli(capsys, "--format", "json")
+    assert code == 0 and json.loads(out) == [asdict(row) for row in rows]
+
+    code, out, _ = run_cli(capsys, "--format", "csv")
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert [line["trial"] for line in table] == [row.trial for row in rows]
+    assert [float(line["top1"]) for line in table] == [row.top1 for row in rows]
+
+    code, out, _ = run_cli(capsys, "--format", "md")
+    lines = out.splitlines()
+    assert lines[0].startswith("| # | trial | arch |") and set(lines[1]) <= set("|- ")
+    assert len(lines) == 2 + len(rows)
+    assert "| 1 | efficientnet_phi1 | efficientnet |" in lines[2]
+    assert "80.00" in lines[2] and lines[2].endswith("| * |")
+
+    code, out, _ = run_cli(capsys)  # the terminal table
+    header, first = out.splitlines()[:2]
+    assert header.split()[:3] == ["#", "trial", "arch"]
+    assert first.split()[:3] == ["1", "efficientnet_phi1", "efficientnet"]
+    assert "12M" in first and "4.6M" in first and "0m05s" in first
+
+
+def test_default_experiment_is_the_latest_sweep(store, sweep_logger, trials, capsys):
+    sweep_logger(store, sweep="older", trials=trials[:1])
+    sweep_logger(store, sweep="newer", trials=trials[1:2])
+    code, out, _ = run_cli(capsys, "--format", "json")
+    assert [row["trial"] for row in json.loads(out)] == ["resnet18_r32"]
+    code, out, _ = run_cli(capsys, "--experiment", "older", "--format", "json")
+    assert [row["trial"] for row in json.loads(out)] == ["lenet5_r32"]
+
+
+def test_write_leaderboard_attaches_md_csv_json(store, sweep_logger, tmp_path):
+    tracker = sweep_logger(store)
+    rows = leaderboard_rows(tracker.client, "sweep-a")
+    write_leaderboard(tracker, tracker.parent_run_id, rows)
+    client = MlflowClient(store)
+    names = sorted(a.path for a in client.list_artifacts(tracker.parent_run_id))
+    assert names == ["leaderboard.csv", "leaderboard.json", "leaderboard.md"]
+    local = client.download_artifacts(tracker.parent_run_id, "leaderboard.json", str(tmp_path))
+    assert json.loads(Path(local).read_text()) == [asdict(row) for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("setup", "argv", "message"),
+    [
+        ("sweep", ["--experiment", "nope"], "--experiment 'nope': no such experiment; existing:"),
+        ("unfinished", [], "has no trial with a finished epoch yet"),
+        ("nothing", [], "no MLflow store at"),
+        ("empty", [], "holds no sweep yet"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(
+    store, sweep_logger, trials, capsys, tmp_path, setup, argv, message
+):
+    if setup == "sweep":
+        sweep_logger(store)
+    elif setup == "unfinished":
+        sweep_logger(store, trials=trials[:2], epochs=0)
+    elif setup == "nothing":
+        (tmp_path / "mlflow.db").unlink()
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("ladder leaderboard: error: ")
+    assert message in err
+    if setup == "sweep":
+        assert "sweep-a" in err and "Default" in err
+    if setup == "nothing":
+        assert not (tmp_path / "mlflow.db").exists()  # reading must not create a store
+
+
+def test_unreachable_server_is_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")  # closed
+    code, out, err = run_cli(capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "is unreachable" in err and "MLFLOW_TRACKING_URI" in err
+
+
+@pytest.mark.slow
+def test_through_a_tracking_server_reads_back_the_same(
+    store, mlflow_server, sweep_logger, monkeypatch, capsys
+):
+    over_http = sweep_logger(mlflow_server, sweep="http-sweep")
+    sweep_logger(store, sweep="http-sweep")
+    local_rows = leaderboard_rows(MlflowClient(store), "http-sweep")
+    server_rows = leaderboard_rows(MlflowClient(mlflow_server), "http-sweep")
+
+    def without_ids(rows):
+        return [{**asdict(row), "run_id": None} for row in rows]
+
+    assert without_ids(server_rows) == without_ids(local_rows)
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    capsys.readouterr()  # MLflow prints each ended run's URL when it talks to a server
+    code, out, _ = run_cli(capsys, "--experiment", "http-sweep", "--format", "json")
+    assert code == 0 and json.loads(out) == [asdict(row) for row in server_rows]
+
+    write_leaderboard(over_http, over_http.parent_run_id, server_rows)  # artifacts via proxy
+    names = {a.path for a in MlflowClient(mlflow_server).list_artifacts(over_http.parent_run_id)}
+    assert names == {"leaderboard.csv", "leaderboard.json", "leaderboard.md"}

@@ -1,0 +1,181 @@
+"""`ladder shards`: real JPEG trees in, real tars and a manifest out."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import tarfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pipeline.cli import main
+
+BAD_FILES = {
+    "train/n01440764/n01440764_corrupt.JPEG",
+    "val/n01443537/n01443537_truncated.JPEG",
+}
+
+
+def read_shards(folder: Path, pattern: str) -> dict[str, tuple[bytes, int]]:
+    """key -> (jpg bytes, class index), read back with tarfile from the tars matching `pattern`."""
+    members: dict[str, dict[str, bytes]] = {}
+    for tar_path in sorted(folder.glob(pattern)):
+        with tarfile.open(tar_path) as tar:
+            for member in tar:
+                key, extension = member.name.split(".", 1)
+                members.setdefault(key, {})[extension] = tar.extractfile(member).read()
+    return {key: (m["jpg"], int(m["cls"])) for key, m in members.items()}
+
+
+def source_images(tree: Path, split: str, classes: list[str]) -> dict[str, tuple[bytes, int]]:
+    """What a split should hold: every good image of the tree, keyed `<class>/<stem>`."""
+    return {
+        f"{path.parent.name}/{path.stem}": (path.read_bytes(), classes.index(path.parent.name))
+        for path in sorted((tree / split).glob("*/*.JPEG"))
+        if path.relative_to(tree).as_posix() not in BAD_FILES
+    }
+
+
+def manifest(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def shards(src: Path, out: Path, *flags: str) -> int:
+    return main(["shards", "--src", str(src), "--out", str(out), "--workers", "1", *flags])
+
+
+def test_tree_round_trips_minus_the_reported_bad_files(imagenet_tree, imagenet_shards):
+    info = manifest(imagenet_shards)
+    assert info["complete"] and info["classes"] == sorted(
+        p.name for p in imagenet_tree.glob("train/*")
+    )
+    for split in ("train", "val"):
+        assert read_shards(imagenet_shards, f"{split}-*.tar") == source_images(
+            imagenet_tree, split, info["classes"]
+        )
+        assert info["counts"][split] == sum(r["count"] for r in info["shards"][split])
+    assert info["counts"] == {"train": 60, "val": 18}
+    assert len(info["shards"]["train"]) >= 4
+    reported = {Path(s["path"]).relative_to(imagenet_tree).as_posix() for s in info["skipped"]}
+    assert reported == BAD_FILES
+    assert all(s["reason"] for s in info["skipped"])
+
+
+def test_samples_are_shuffled_across_shards(imagenet_shards):
+    first_shard = read_shards(imagenet_shards, "train-000000.tar")
+    assert len({label for _, label in first_shard.values()}) > 1
+
+
+def test_flat_val_with_loc_solution_csv(tmp_path, imagenet_tree):
+    src = tmp_path / "src"
+    (src / "val").mkdir(parents=True)
+    expected = {}
+    with (src / "LOC_val_solution.csv").open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["ImageId", "PredictionString"])
+        for i, path in enumerate(sorted(imagenet_tree.glob("val/*/*_[0-9].JPEG"))):
+            image_id = f"ILSVRC2012_val_{i:08d}"
+            shutil.copy(path, src / "val" / f"{image_id}.JPEG")
+            writer.writerow([image_id, f"{path.parent.name} 1 2 30 40 {path.parent.name} 5 6 7 8"])
+            expected[image_id] = (path.read_bytes(), path.parent.name)
+        writer.writerow(["ILSVRC2012_val_99999999", "n01440764 1 2 3 4"])  # no such file
+    shutil.copy(path, src / "val" / "unlisted.JPEG")  # no CSV row
+
+    assert shards(src, tmp_path / "out") == 0
+    info = manifest(tmp_path / "out")
+    assert info["classes"] == sorted({synset for _, synset in expected.values()})
+    assert read_shards(tmp_path / "out", "val-*.tar") == {
+        key: (data, info["classes"].index(synset)) for key, (data, synset) in expected.items()
+    }
+    assert sorted(Path(s["path"]).name for s in info["skipped"]) == [
+        "ILSVRC2012_val_99999999",
+        "unlisted.JPEG",
+    ]
+
+
+def test_rerun_rewrites_only_a_missing_or_damaged_shard(tmp_path, imagenet_tree):
+    out = tmp_path / "out"
+    assert shards(imagenet_tree, out, "--shard-size", "16") == 0
+    first = manifest(out)
+    stats = {p.name: p.stat() for p in out.glob("*.tar")}
+    (out / "train-000001.tar").unlink()
+    damaged = out / "val-000000.tar"
+    damaged.write_bytes(bytes(damaged.stat().st_size))  # same size, wrong bytes
+
+    assert shards(imagenet_tree, out, "--shard-size", "16") == 0
+    for name, before in stats.items():
+        after = (out / name).stat()
+        rewritten = name in ("train-000001.tar", "val-000000.tar")
+        same_file = (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+        assert same_file != rewritten, name
+    assert manifest(out) == first  # rewritten shards are byte-identical (fixed seed and mtime)
+
+
+def test_max_size_shrinks_only_images_whose_shorter_side_exceeds_it(tmp_path, imagenet_tree):
+    out = tmp_path / "out"
+    assert shards(imagenet_tree, out, "--max-size", "48") == 0
+    assert manifest(out)["max_size"] == 48
+    originals = source_images(imagenet_tree, "train", manifest(out)["classes"])
+    resized = 0
+    for key, (data, _) in read_shards(out, "train-*.tar").items():
+        original = Image.open(io.BytesIO(originals[key][0]))
+        if min(original.size) <= 48:
+            assert data == originals[key][0]
+            continue
+        image = Image.open(io.BytesIO(data))
+        assert image.format == "JPEG" and min(image.size) == 48
+        assert image.width / image.height == pytest.approx(original.width / original.height, 0.03)
+        resized += 1
+    assert resized == 3 * (7 + 6)  # per class: seven 64x64 and six 300x200 of 20 images
+
+
+def bad_input_cases(tmp_path: Path, imagenet_tree: Path) -> dict[str, tuple[Path, Path]]:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "images" / "a").mkdir(parents=True)
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "notes.txt").write_text("not shards")
+    return {
+        "missing src": (tmp_path / "nope", tmp_path / "out1"),
+        "empty src": (tmp_path / "empty", tmp_path / "out2"),
+        "unknown layout": (tmp_path / "images", tmp_path / "out3"),
+        "non-empty out": (imagenet_tree, tmp_path / "used"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing src", "empty src", "unknown layout", "non-empty out"])
+def test_bad_input_exits_2_with_one_line(case, tmp_path, imagenet_tree, capsys):
+    src, out = bad_input_cases(tmp_path, imagenet_tree)[case]
+    assert shards(src, out) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("ladder shards: error: --") and error.count("\n") == 1, error
+
+
+def test_other_settings_need_overwrite(tmp_path, imagenet_tree, capsys):
+    out = tmp_path / "out"
+    assert shards(imagenet_tree, out) == 0
+    assert shards(imagenet_tree, out, "--seed", "1") == 2
+    assert "seed" in capsys.readouterr().err
+    assert shards(imagenet_tree, out, "--seed", "1", "--overwrite") == 0
+    assert manifest(out)["seed"] == 1
+
+
+def test_digits_demo_is_a_stratified_split_of_32px_grayscale_jpegs(digits_shards):
+    info = manifest(digits_shards)
+    assert info["source"] == "sklearn.datasets.load_digits"
+    assert info["split"]["val_fraction"] == 0.2 and info["split"]["seed"] == 0
+    assert info["classes"] == [str(d) for d in range(10)]
+    assert info["counts"] == {"train": 1437, "val": 360}
+    labels = {}
+    for split in ("train", "val"):
+        samples = read_shards(digits_shards, f"{split}-*.tar")
+        labels[split] = Counter(label for _, label in samples.values())
+        image = Image.open(io.BytesIO(next(iter(samples.values()))[0]))
+        assert (image.format, image.mode, image.size) == ("JPEG", "L", (32, 32))
+    for digit in range(10):
+        total = labels["train"][digit] + labels["val"][digit]
+        assert abs(labels["val"][digit] - 0.2 * total) <= 1
