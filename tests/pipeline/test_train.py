@@ -1,0 +1,86 @@
+"""`ladder train`: real training on real shards, tracked in a real MLflow store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+
+from pipeline.cli import main
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def only_run(uri: str, experiment: str = "train") -> mlflow.entities.Run:
+    client = mlflow.MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    assert len(runs) == 1
+    return runs[0]
+
+
+def steps_in(checkpoint: Path) -> int:
+    """Optimizer steps recorded in a Lightning checkpoint."""
+    return torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"]
+
+
+@pytest.mark.slow
+def test_lenet5_learns_the_digits(digits_shards: Path, tmp_path: Path, store: str, capsys):
+    argv = ["train", "--arch", "lenet5", "--data", str(digits_shards), "--out", str(tmp_path)]
+    flags = ["--epochs", "8", "--batch-size", "32", "--optimizer", "adamw", "--lr", "0.003"]
+    flags += ["--min-crop", "0.6", "--hflip", "0", "--workers", "1"]
+    assert main(argv + flags) == 0
+    run = only_run(store)
+    assert run.data.params["arch"] == "lenet5" and run.data.params["resolution"] == "32"
+    assert run.data.params["in_chans"] == "1"  # the digits are grayscale
+    assert run.data.metrics["model/params"] == pytest.approx(61_706, rel=0.01)
+    assert 300_000 < run.data.metrics["model/macs"] < 500_000  # LeNet-5: ~0.4 M MACs
+    assert run.data.metrics["val/acc1"] >= 0.95
+    history = mlflow.MlflowClient(store).get_metric_history(run.info.run_id, "val/acc1")
+    assert len(history) == 8  # one value per epoch
+
+
+@pytest.mark.slow
+def test_resnet_trains_and_resume_continues_the_epoch_count(
+    imagenet_shards: Path, tmp_path: Path, store: str
+):
+    argv = ["train", "--arch", "resnet18", "--data", str(imagenet_shards), "--out", str(tmp_path)]
+    flags = ["--resolution", "32", "--batch-size", "8", "--workers", "2"]
+    assert main([*argv, *flags, "--epochs", "1"]) == 0
+    (run_dir,) = tmp_path.glob("resnet18-*")
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert steps_in(last) == 60 // 8  # 60 train samples, full batches only
+    assert main([*argv, *flags, "--epochs", "2", "--resume", str(last)]) == 0
+    assert steps_in(last) == 2 * (60 // 8)  # one more epoch on top, not restarted from 0
+    run = only_run(store)  # the resumed run continued the same MLflow run
+    history = mlflow.MlflowClient(store).get_metric_history(run.info.run_id, "val/acc1")
+    assert len(history) == 2
+
+
+def test_data_folder_without_manifest_says_so(tmp_path: Path, store: str, capsys):
+    assert main(["train", "--arch", "lenet5", "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "manifest.json" in err and str(tmp_path) in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--arch", "nosuch"], "valid: lenet5"),
+        (["--arch", "resnet50", "--resolution", "8"], "minimum of 32"),
+        (["--arch", "resnet50", "--width", "2"], "width"),
+        (["--arch", "lenet5", "--epochs", "0"], "--epochs must be >= 1"),
+        (["--arch", "lenet5", "--resume", "nowhere.ckpt"], "no such checkpoint"),
+    ],
+)
+def test_bad_input_is_one_line(digits_shards, store, capsys, flags, expected):
+    assert main(["train", "--data", str(digits_shards), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err
