@@ -96,7 +96,7 @@ class ImageClassifier(pl.LightningModule):
         images, labels = batch
         loss = self.criterion(self(images), labels)
         self._epoch_images += images.shape[0]
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
+        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True)
         self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
         return loss
 
@@ -108,11 +108,12 @@ class ImageClassifier(pl.LightningModule):
         self._last_batch_end = time.perf_counter()
 
     def on_train_epoch_end(self) -> None:
-        # Throughput over the training batches only (validation runs before this hook).
+        # Throughput over the training batches only (validation runs before this hook):
+        # each rank's rate times the ranks, averaged over ranks = the whole job's rate.
         seconds = max(self._last_batch_end - self._epoch_start, 1e-9)
         images = self._epoch_images * self.trainer.world_size
-        self.log("train/images_per_sec", images / seconds, rank_zero_only=True)
-        self.log("train/epoch_time", seconds, rank_zero_only=True)
+        self.log("train/images_per_sec", images / seconds, sync_dist=True)
+        self.log("train/epoch_time", seconds, sync_dist=True)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, labels = batch

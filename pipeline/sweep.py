@@ -1,0 +1,385 @@
+"""`ladder sweep`: a search space as Ray Tune trials, tracked in MLflow, resumable.
+
+The pieces, as in Ray's Lightning examples: the trainable (`pipeline.trial.run_trial`),
+the search space (`tune_spaces.<name>.space()`), and the run config built here. Every
+input is checked before Ray starts, so bad input launches nothing.
+
+A sweep lives in `<storage>/<name>/`: Tune's experiment state, `ladder_sweep.json` (what
+`--resume` needs to rebuild the trainable), the Ray Train runs with their checkpoints
+under `train/`. `--storage` must be reachable from every node: a shared
+path or a URI such as `s3://bucket/sweeps` on a cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow.fs
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+import tune_spaces
+from lightning_modules.data import load_manifest
+from pipeline.errors import UsageError
+from pipeline.tracking import SweepTracker, check_reachable, tracking_uri
+from pipeline.trial import METRIC, MODE, TrialResources, run_trial, trial_name
+
+SWEEP_FILE = "ladder_sweep.json"
+DEFAULT_STORAGE = "ray_results"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space", help=f"search space: {', '.join(tune_spaces.SPACES)}")
+    parser.add_argument("--data", type=Path, help="shard folder (ladder shards), on every node")
+    parser.add_argument("--name", help="sweep name (default: SPACE-YYYYmmdd-HHMMSS)")
+    parser.add_argument("--experiment", help="MLflow experiment (default: the sweep name)")
+    parser.add_argument("--epochs", type=int, help="epochs per trial (the space's default)")
+    parser.add_argument("--gpus-per-trial", type=float, default=0.0)
+    parser.add_argument(
+        "--workers-per-trial", type=int, help="DDP workers per trial (default: 1, or one per GPU)"
+    )
+    parser.add_argument("--cpus-per-worker", type=float, default=1.0)
+    parser.add_argument(
+        "--max-concurrent", type=int, default=0, help="trials at once (default: what fits)"
+    )
+    parser.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo")
+    parser.add_argument("--max-failures", type=int, default=2, help="restarts per trial")
+    parser.add_argument(
+        "--storage", default=DEFAULT_STORAGE, help="results and checkpoints: a path or URI"
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting"
+    )
+    parser.add_argument(
+        "--from-sweep", metavar="NAME", help="efficientnet_family: use NAME's best point"
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="NAME",
+        help="continue a sweep (default: the latest one in --storage)",
+    )
+
+
+# ------------------------------------------------------------------ planning (no Ray yet)
+
+
+def storage_root(storage: str) -> str:
+    """Local paths absolute (trials run in other working directories); URIs as they are."""
+    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
+
+
+def parse_sets(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set {pair!r}: expected KEY=VALUE")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def resources_from(args: argparse.Namespace, sweep_dir: str) -> TrialResources:
+    workers = args.workers_per_trial or max(1, int(args.gpus_per_trial) or 1)
+    if workers < 1 or args.gpus_per_trial < 0 or args.cpus_per_worker <= 0:
+        raise UsageError(
+            "--workers-per-trial, --cpus-per-worker and --gpus-per-trial: expected > 0"
+        )
+    return TrialResources(
+        workers=workers,
+        cpus_per_worker=args.cpus_per_worker,
+        gpus_per_worker=args.gpus_per_trial / workers,
+        train_storage=f"{sweep_dir}/train",
+        max_failures=args.max_failures,
+    )
+
+
+def best_point(sweep: str) -> dict[str, str]:
+    """(alpha, beta, gamma) of the best trial of an earlier compound-scaling sweep."""
+    from pipeline.leaderboard import leaderboard_rows
+    from pipeline.tracking import open_client
+
+    rows = [row for row in leaderboard_rows(open_client(tracking_uri()), sweep) if row.top1]
+    if not rows:
+        raise UsageError(f"--from-sweep {sweep}: that sweep has no trial with a result yet")
+    run = open_client(tracking_uri()).get_run(rows[0].run_id)  # rows are sorted by top-1
+    params = run.data.params
+    if not {"alpha", "beta", "gamma"} <= params.keys():
+        raise UsageError(f"--from-sweep {sweep}: its best trial has no alpha/beta/gamma")
+    return {key: params[key] for key in ("alpha", "beta", "gamma")}
+
+
+def plan_new(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything a new sweep needs, checked; raises UsageError before anything starts."""
+    if not args.space:
+        raise UsageError(f"--space is required; valid spaces: {', '.join(tune_spaces.SPACES)}")
+    try:
+        module = tune_spaces.load(args.space)
+    except ValueError as error:
+        raise UsageError(f"--space: {error}") from None
+    overrides = parse_sets(args.set)
+    if args.epochs is not None:
+        overrides["epochs"] = str(args.epochs)
+    if args.from_sweep:
+        if args.space != "efficientnet_family":
+            raise UsageError("--from-sweep only goes with --space efficientnet_family")
+        overrides.update(best_point(args.from_sweep))
+    if args.data is None:
+        raise UsageError("--data is required: a shard folder made by `ladder shards`")
+    try:
+        load_manifest(args.data)
+    except (FileNotFoundError, ValueError) as error:
+        raise UsageError(f"--data {args.data}: {error}") from None
+    try:
+        param_space = module.space(**overrides)
+    except ValueError as error:
+        raise UsageError(f"--space {args.space}: {error}") from None
+    name = args.name or f"{args.space}-{time.strftime('%Y%m%d-%H%M%S')}"
+    root = storage_root(args.storage)
+    if sweep_exists(root, name):
+        raise UsageError(
+            f"sweep {name!r} already exists in {root}: --resume {name}, or a new --name"
+        )
+    return {
+        "name": name,
+        "space": args.space,
+        "overrides": overrides,
+        "experiment": args.experiment or name,
+        "storage": root,
+        "resources": asdict(resources_from(args, f"{root}/{name}")),
+        "scheduler": args.scheduler,
+        "max_concurrent": args.max_concurrent,
+        "param_space": {**param_space, "data": str(args.data.resolve())},
+        "tracking_uri": tracking_uri(),
+    }
+
+
+def _filesystem(root: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    return pyarrow.fs.FileSystem.from_uri(root)
+
+
+def sweep_exists(root: str, name: str) -> bool:
+    fs, path = _filesystem(root)
+    return fs.get_file_info(f"{path}/{name}/{SWEEP_FILE}").type != pyarrow.fs.FileType.NotFound
+
+
+def save_plan(plan: dict[str, Any]) -> None:
+    fs, path = _filesystem(plan["storage"])
+    fs.create_dir(f"{path}/{plan['name']}", recursive=True)
+    with fs.open_output_stream(f"{path}/{plan['name']}/{SWEEP_FILE}") as out:
+        out.write(json.dumps(plan, indent=2).encode())
+
+
+def load_plan(root: str, name: str) -> dict[str, Any]:
+    """The saved plan of sweep `name` ("latest": the most recently started one in `root`)."""
+    fs, path = _filesystem(root)
+    if name == "latest":
+        found = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+        sweeps = [info for info in found if info.type == pyarrow.fs.FileType.Directory]
+        sweeps = [info for info in sweeps if sweep_exists(root, info.base_name)]
+        if not sweeps:
+            raise UsageError(f"--resume: no sweep in {root} to resume")
+        name = max(sweeps, key=lambda info: info.mtime_ns or 0).base_name
+    if not sweep_exists(root, name):
+        raise UsageError(f"--resume {name}: no such sweep in {root}")
+    with fs.open_input_stream(f"{path}/{name}/{SWEEP_FILE}") as stream:
+        return json.loads(stream.read())
+
+
+def print_grid(plan: dict[str, Any]) -> None:
+    """The trials about to run, with counted MACs relative to the base model where known."""
+    models = tune_spaces.models_of(plan["param_space"])
+    print(f"sweep {plan['name']}: {len(models)} trials of space {plan['space']}")
+    for model in models:
+        ratio = f"  MACs {model['macs_ratio']:.2f}x base" if "macs_ratio" in model else ""
+        print(f"  {trial_name({'model': model}):40s}{ratio}")
+    sys.stdout.flush()
+
+
+# ------------------------------------------------------------------ running
+
+
+def connect_ray(address: str | None) -> None:
+    """Join the cluster at `address` (RAY_ADDRESS), or start a local Ray on this machine."""
+
+    quiet = ray.LoggingConfig(log_level="ERROR")  # Ray's helpers warn every second otherwise
+    if not address:
+        ray.init(include_dashboard=False, logging_config=quiet)
+        return
+    host, _, port = address.rpartition(":")
+    if address != "auto" and "://" not in address and host and port.isdigit():
+        try:  # fail in seconds, not after Ray's minute of retries
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except OSError as error:
+            raise UsageError(f"RAY_ADDRESS={address}: no Ray cluster answers ({error})") from None
+    try:
+        ray.init(address=address, logging_config=quiet)
+    except (ConnectionError, RuntimeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        raise UsageError(f"RAY_ADDRESS={address}: cannot join the cluster ({first_line})") from None
+
+
+def max_concurrent(plan: dict[str, Any]) -> int:
+    """Trials that fit the cluster at once (the user's --max-concurrent wins).
+
+    A trial's Tune actor holds almost nothing; its Train workers reserve the real CPUs and
+    GPUs outside Tune's accounting, so Tune must be told how many trials fit, or it would
+    start them all and their workers would wait on each other forever.
+    """
+
+    if plan["max_concurrent"]:
+        return plan["max_concurrent"]
+    res, cluster = plan["resources"], ray.cluster_resources()
+    fits = cluster.get("CPU", 0) // (res["workers"] * res["cpus_per_worker"])
+    if res["gpus_per_worker"]:
+        fits = min(fits, cluster.get("GPU", 0) // (res["workers"] * res["gpus_per_worker"]))
+    if fits < 1:
+        raise UsageError(
+            f"one trial needs {res['workers']} workers x ({res['cpus_per_worker']} CPU, "
+            f"{res['gpus_per_worker']} GPU) but the cluster has {ray.cluster_resources()}"
+        )
+    return int(fits)
+
+
+def trainable(plan: dict[str, Any]):
+
+    resources = TrialResources(**plan["resources"])
+    # The trial actor only waits on its Train job: a sliver of a CPU, never a whole one.
+    return tune.with_resources(tune.with_parameters(run_trial, resources=resources), {"CPU": 0.01})
+
+
+def build_tuner(plan: dict[str, Any]):
+
+    epochs = plan["param_space"]["epochs"]
+    scheduler = (
+        ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=1, reduction_factor=2)
+        if plan["scheduler"] == "asha"
+        else FIFOScheduler()
+    )
+    return tune.Tuner(
+        trainable(plan),
+        param_space=plan["param_space"],
+        tune_config=tune.TuneConfig(
+            metric=METRIC,
+            mode=MODE,
+            scheduler=scheduler,
+            max_concurrent_trials=max_concurrent(plan),
+            trial_name_creator=lambda trial: trial_name(trial.config),
+            trial_dirname_creator=lambda trial: f"{trial_name(trial.config)}_{trial.trial_id}",
+        ),
+        run_config=tune.RunConfig(
+            name=plan["name"],
+            storage_path=plan["storage"],
+            callbacks=[MlflowLogger(plan)],
+            failure_config=tune.FailureConfig(max_failures=plan["resources"]["max_failures"]),
+            verbose=1,  # Ray's trial table every ~30 s, and every trial's end
+        ),
+    )
+
+
+def make_tracker(plan: dict[str, Any]) -> SweepTracker:
+    settings = {**plan["overrides"], "data": plan["param_space"]["data"]}
+    tracker = SweepTracker(
+        plan["tracking_uri"], plan["experiment"], plan["name"], plan["space"], settings
+    )
+    tracker.start()
+    return tracker
+
+
+class MlflowLogger(tune.Callback):
+    """Logs every trial result from the driver to MLflow (no trial talks to the store).
+
+    Tune pickles its callbacks with the experiment and restores them on `--resume`, so
+    the callback keeps only the plan and opens its tracker lazily.
+    """
+
+    def __init__(self, plan: dict[str, Any]) -> None:
+        self.plan = plan
+        self._tracker: SweepTracker | None = None
+        self._started: set[str] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"plan": self.plan}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["plan"])
+
+    @property
+    def tracker(self) -> SweepTracker:
+        if self._tracker is None:
+            self._tracker = make_tracker(self.plan)
+        return self._tracker
+
+    def _ensure_started(self, trial) -> None:
+        if trial.trial_id not in self._started:
+            self.tracker.trial_started(trial.trial_id, trial_name(trial.config), trial.config)
+            self._started.add(trial.trial_id)
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self._started.discard(trial.trial_id)  # a restart sets the run back to running
+        self._ensure_started(trial)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self._ensure_started(trial)
+        if "epoch" in result:
+            self.tracker.epoch_result(trial.trial_id, int(result["epoch"]), result)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._ensure_started(trial)
+        self.tracker.trial_ended(trial.trial_id, "finished")
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._ensure_started(trial)
+        self.tracker.trial_ended(trial.trial_id, "error")
+
+
+def finish(plan: dict[str, Any]) -> int:
+    """Leaderboard and charts as artifacts of the sweep's parent run; print the board."""
+    from pipeline.charts import write_charts
+    from pipeline.leaderboard import format_rows, leaderboard_rows, write_leaderboard
+
+    tracker = make_tracker(plan)
+    rows = leaderboard_rows(tracker.client, plan["experiment"])
+    write_leaderboard(tracker, tracker.parent_run_id, rows)
+    with tempfile.TemporaryDirectory() as charts:  # kept as artifacts of the parent run
+        for path in write_charts(rows, Path(charts)):
+            tracker.log_artifact(path, "charts")
+    tracker.end()
+    print(format_rows(rows, "table"))
+    unfinished = [row for row in rows if row.status != "finished"]
+    if unfinished:
+        print(
+            f"{len(unfinished)} trial(s) did not finish: `ladder sweep --resume {plan['name']}`",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = load_plan(storage_root(args.storage), args.resume) if args.resume else plan_new(args)
+    check_reachable(plan["tracking_uri"])
+    print_grid(plan)
+    connect_ray(os.environ.get("RAY_ADDRESS"))
+
+    if args.resume:
+        path = f"{plan['storage']}/{plan['name']}"
+        tuner = tune.Tuner.restore(
+            path, trainable=trainable(plan), resume_unfinished=True, restart_errored=True
+        )
+    else:
+        save_plan(plan)
+        tuner = build_tuner(plan)
+    tuner.fit()
+    return finish(plan)

@@ -1,0 +1,177 @@
+"""One sweep trial: a Ray Tune function that runs a Ray Train (V2) job of Lightning workers.
+
+What runs where:
+  sweep driver  `tune.Tuner(...).fit()` (pipeline/sweep.py), logging to MLflow off the
+                trial results (no trial needs a route to the tracking store);
+  trial actor   `run_trial(config)`: launches a `TorchTrainer` and waits for it;
+  Train workers `train_worker(config)`: one Lightning `Trainer` per worker, DDP through
+                Ray's strategy, reporting metrics and a checkpoint every epoch.
+
+Recovery comes from Ray Train: the Train run is named after the Tune trial and lives in
+the sweep's storage, so when a worker dies (FailureConfig) or the whole sweep is resumed
+(`Tuner.restore`), the workers find the latest checkpoint with `ray.train.get_checkpoint()`
+and Lightning continues from it, epoch count included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+import pytorch_lightning as pl
+import ray.train
+from ray import tune
+from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
+from ray.train.torch import TorchTrainer
+from ray.tune.integration.ray_train import TuneReportCallback
+
+from lightning_modules.architectures import build_model
+from lightning_modules.classifier import ImageClassifier, default_precision
+from lightning_modules.data import ShardDataModule, load_manifest
+from pipeline.profile import count_macs
+
+CHECKPOINT_FILE = "model.ckpt"
+METRIC, MODE = "val/acc1", "max"  # what "best" means for checkpoints, schedulers, leaderboards
+
+
+@dataclass(frozen=True)
+class TrialResources:
+    """How each trial runs: its Ray Train workers and where their runs and checkpoints go."""
+
+    workers: int = 1  # DDP processes per trial
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    train_storage: str = ""  # a shared path or URI every node can reach
+    max_failures: int = 2  # worker-group restarts from the latest checkpoint
+    checkpoints_to_keep: int = 2
+
+
+def trial_name(config: dict[str, Any]) -> str:
+    """A readable name from the model: `efficientnet_a1.2_b1.1_g1.15_r258`, `resnet50_r224`."""
+    model = config["model"]
+    parts = [model["arch"]]
+    if "alpha" in model:
+        parts += [f"a{model['alpha']:g}", f"b{model['beta']:g}", f"g{model['gamma']:g}"]
+        if model.get("phi", 1) != 1:
+            parts.append(f"phi{model['phi']:g}")
+    else:
+        parts += [f"{key[0]}{model[key]:g}" for key in ("width", "depth") if key in model]
+    parts.append(f"r{model['resolution']}")
+    return "_".join(parts)
+
+
+def run_trial(config: dict[str, Any], resources: TrialResources) -> None:
+    """The Tune trainable: one Ray Train job, named after the trial so it can be resumed."""
+    trainer = TorchTrainer(
+        train_worker,
+        train_loop_config=config,
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=resources.workers,
+            use_gpu=resources.gpus_per_worker > 0,
+            resources_per_worker={
+                "CPU": resources.cpus_per_worker,
+                **({"GPU": resources.gpus_per_worker} if resources.gpus_per_worker else {}),
+            },
+        ),
+        run_config=ray.train.RunConfig(
+            name=f"train-{tune.get_context().get_trial_id()}",
+            storage_path=resources.train_storage,
+            failure_config=ray.train.FailureConfig(max_failures=resources.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(
+                num_to_keep=resources.checkpoints_to_keep,
+                checkpoint_score_attribute=METRIC,
+                checkpoint_score_order=MODE,
+            ),
+            callbacks=[TuneReportCallback()],  # each Train report becomes a Tune result
+        ),
+    )
+    trainer.fit()
+
+
+def train_worker(config: dict[str, Any]) -> None:
+    """Runs on every Ray Train worker: resume from the run's latest checkpoint if any."""
+    checkpoint = ray.train.get_checkpoint()
+    with checkpoint.as_directory() if checkpoint else contextlib.nullcontext() as folder:
+        fit(config, os.path.join(folder, CHECKPOINT_FILE) if folder else None)
+
+
+def fit(config: dict[str, Any], checkpoint_path: str | None) -> None:
+    """Build data, model and a Lightning Trainer wired to Ray from a trial config; train."""
+    model = config["model"]
+    manifest = load_manifest(config["data"])
+    in_chans = int(manifest.get("channels", 3))
+    num_classes = len(manifest["classes"])
+    scaling = {key: model[key] for key in ("width", "depth") if key in model}
+    size = model_size(model["arch"], scaling, num_classes, in_chans, model["resolution"])
+    classifier = ImageClassifier(
+        model["arch"],
+        num_classes=num_classes,
+        in_chans=in_chans,
+        scaling=scaling,
+        optimizer=config["optimizer"],
+        lr=config["lr"],
+        weight_decay=config["weight_decay"],
+        label_smoothing=config["label_smoothing"],
+        warmup_epochs=config["warmup_epochs"],
+    )
+    data = ShardDataModule(
+        config["data"],
+        resolution=model["resolution"],
+        batch_size=config["batch_size"],
+        num_workers=config["loader_workers"],
+        in_chans=in_chans,
+        min_crop=config["min_crop"],
+        hflip=config["hflip"],
+    )
+    pl.seed_everything(config["seed"], workers=True)
+    trainer = pl.Trainer(
+        max_epochs=config["epochs"],
+        accelerator="auto",
+        devices="auto",
+        strategy=RayDDPStrategy(),
+        plugins=[RayLightningEnvironment()],
+        precision=default_precision(),
+        callbacks=[ReportEveryEpoch(extra=size)],
+        enable_checkpointing=False,  # Ray Train keeps the checkpoints (best K by val/acc1)
+        enable_progress_bar=False,  # Ray's trial table is the progress display
+        enable_model_summary=False,
+        logger=False,  # the sweep driver logs to MLflow off the reports
+        num_sanity_val_steps=0,
+    )
+    prepare_trainer(trainer).fit(classifier, datamodule=data, ckpt_path=checkpoint_path)
+
+
+def model_size(
+    arch: str, scaling: dict[str, float], num_classes: int, in_chans: int, resolution: int
+) -> dict[str, float]:
+    """`model/params` and `model/macs` at the trial's resolution, reported with every epoch."""
+    import torch
+
+    with torch.device("meta"):  # shapes only: no memory, nothing computed
+        model = build_model(arch, num_classes=num_classes, in_chans=in_chans, **scaling)
+    return {
+        "model/params": sum(p.numel() for p in model.parameters()),
+        "model/macs": count_macs(model, resolution, in_chans),
+    }
+
+
+class ReportEveryEpoch(pl.Callback):
+    """After each epoch (validation included): `ray.train.report` metrics + a checkpoint.
+
+    Every rank must call `report` (it is a barrier); only rank 0 hands over a checkpoint.
+    `epoch` is reported 1-based: the number of epochs done, which is the MLflow step.
+    """
+
+    def __init__(self, extra: dict[str, float]) -> None:
+        self.extra = extra
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
+        metrics.update(self.extra, epoch=trainer.current_epoch + 1)
+        with tempfile.TemporaryDirectory() as folder:
+            trainer.save_checkpoint(os.path.join(folder, CHECKPOINT_FILE))  # a barrier too
+            checkpoint = ray.train.Checkpoint.from_directory(folder)
+            ray.train.report(metrics, checkpoint=checkpoint if trainer.is_global_zero else None)
