@@ -18,8 +18,9 @@ DEFAULTS: dict[str, Any] = {
     "gammas": (1.0, 1.15, 1.4),
     "base_resolution": 48,
     "epochs": 4,
-    "batch_size": 64,
-    "lr": 0.1,
+    "batch_size": 32,  # more steps per epoch: BatchNorm's running stats settle sooner
+    "optimizer": "adamw",  # from scratch in 4 epochs, AdamW beats SGD by far here
+    "lr": 0.002,
     "warmup_epochs": 0.5,
     "min_crop": 0.5,  # digits survive mild crops,
     "hflip": 0.0,  # but not mirroring
