@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from pipeline.profile import count_macs
 from pipeline.tracking import check_reachable, tracking_uri
 
 RUN_FILE = "mlflow_run.json"  # beside the checkpoints: lets --resume continue the same MLflow run
+RUN_DIR_ENV = "LADDER_TRAIN_RUN_DIR"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +79,27 @@ def validate(args: argparse.Namespace) -> dict:
     return manifest
 
 
+def run_folder(args: argparse.Namespace) -> Path:
+    """The run's folder: the checkpoint's on --resume, else a new one named after the arch.
+
+    With `--devices N` on CPU, Lightning re-launches this command for ranks 1..N-1 during
+    `fit`; they inherit the folder through the environment, so every rank uses one run.
+    """
+    if args.resume:
+        return args.resume.parent.parent
+    if RUN_DIR_ENV not in os.environ:
+        os.environ[RUN_DIR_ENV] = str(args.out / f"{args.arch}-{time.strftime('%Y%m%d-%H%M%S')}")
+    return Path(os.environ[RUN_DIR_ENV])
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        return train(args)
+    finally:  # the next run in this process (tests, notebooks) gets its own folder
+        os.environ.pop(RUN_DIR_ENV, None)
+
+
+def train(args: argparse.Namespace) -> int:
     manifest = validate(args)
     uri = tracking_uri()
     check_reachable(uri)
@@ -92,12 +114,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from None
 
-    if args.resume:
-        run_dir = args.resume.parent.parent
-        run_id = json.loads((run_dir / RUN_FILE).read_text())["run_id"]
-    else:
-        run_dir = args.out / f"{args.arch}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run_id = None
+    run_dir = run_folder(args)
+    run_file = run_dir / RUN_FILE
+    run_id = json.loads(run_file.read_text())["run_id"] if run_file.is_file() else None
     logger = MLFlowLogger(
         experiment_name=args.experiment,
         run_name=run_dir.name,
@@ -105,9 +124,9 @@ def run(args: argparse.Namespace) -> int:
         run_id=run_id,
         tags={"arch": args.arch, "data": str(args.data.resolve())},
     )
-    if run_id is None:
+    if run_id is None:  # a new run; DDP's other ranks find the file written here
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / RUN_FILE).write_text(json.dumps({"run_id": logger.run_id}))
+        run_file.write_text(json.dumps({"run_id": logger.run_id}))
         logger.log_hyperparams(
             {
                 "arch": args.arch,

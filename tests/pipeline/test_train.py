@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -84,3 +88,18 @@ def test_bad_input_is_one_line(digits_shards, store, capsys, flags, expected):
     assert main(["train", "--data", str(digits_shards), *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and expected in err
+
+
+@pytest.mark.slow
+def test_two_process_ddp_run_is_one_run(digits_shards: Path, tmp_path: Path, store: str):
+    """Lightning re-launches `ladder train` for rank 1: both ranks must share one run."""
+    argv = [sys.executable, "-m", "pipeline", "train", "--arch", "lenet5"]
+    argv += ["--data", str(digits_shards), "--out", str(tmp_path), "--epochs", "1"]
+    argv += ["--devices", "2", "--workers", "1", "--batch-size", "32"]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    subprocess.run(argv, check=True, env=env, cwd=tmp_path, timeout=600, capture_output=True)
+    (run_dir,) = tmp_path.glob("lenet5-*")
+    run = only_run(store)
+    assert json.loads((run_dir / "mlflow_run.json").read_text())["run_id"] == run.info.run_id
+    # 1437 digits over 2 ranks in full batches of 32: 22 steps each, in lockstep
+    assert steps_in(run_dir / "checkpoints" / "last.ckpt") == 1437 // 2 // 32
