@@ -34,8 +34,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+BENCH_ARCHS ?= lenet5,alexnet,vgg16,resnet50,mobilenetv2,efficientnet_b0
+
 bench: install demo-data
-	$(BIN)/ladder bench data --data $(DATA)
+	$(BIN)/ladder bench data --data $(DATA) --resolution 64
+	$(BIN)/ladder bench model --arch $(BENCH_ARCHS) --resolution 224 --batch-size 16
 
 demo-data: install
 	test -f data/digits/manifest.json || $(BIN)/ladder shards --demo digits --out data/digits

@@ -1,5 +1,12 @@
 """`ladder bench WHAT`: benchmarks that print JSON (and optionally write it to `--out`).
 
+`ladder bench model --arch A[,B...]` measures each architecture's training and inference
+throughput (images/s) at `--resolution` and `--batch-size` on this machine's device
+(CUDA if present, with bf16 autocast as in training; else CPU fp32), the MAC rate that
+implies, and peak memory: the CUDA allocator's peak on a GPU, the process's peak RSS
+growth on a CPU. It is how a user sees what each rung of the ladder costs in time, not
+only in MACs.
+
 `ladder bench data --data DIR` measures images/s of three ways to read the same train set:
   shards        ShardDataModule's train loader (the training path)
   image_folder  torchvision ImageFolder over the shards' JPEGs extracted to a temp tree,
@@ -15,24 +22,31 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import resource
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
+import torch
 import webdataset as wds
 from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 
+from lightning_modules.architectures import build_model, list_models
+from lightning_modules.classifier import default_precision
 from lightning_modules.data import ShardDataModule
 from pipeline.errors import UsageError
+from pipeline.profile import count_macs
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=sorted(BENCHMARKS), help="what to benchmark")
-    parser.add_argument("--data", type=Path, help="shard folder (from `ladder shards`)")
+    parser.add_argument("--data", type=Path, help="data: shard folder (from `ladder shards`)")
+    parser.add_argument("--arch", default="lenet5,resnet18", help="model: comma-separated archs")
+    parser.add_argument("--steps", type=int, default=5, help="model: timed steps per mode")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
     parser.add_argument("--resolution", type=int, default=224)
@@ -98,7 +112,88 @@ def bench_data(args: argparse.Namespace) -> dict:
     }
 
 
-BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {"data": bench_data}
+def bench_model(args: argparse.Namespace) -> dict:
+    """Train-step and inference images/s, MAC rate and peak memory of each `--arch`."""
+    archs = [name.strip() for name in args.arch.split(",") if name.strip()]
+    unknown = [name for name in archs if name not in list_models()]
+    if unknown or not archs:
+        raise UsageError(f"--arch {args.arch!r}: expected names from {', '.join(list_models())}")
+    if args.steps < 1 or args.batch_size < 1:
+        raise UsageError("--steps and --batch-size: expected >= 1")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return {
+        "benchmark": "model",
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "precision": default_precision(),
+        "resolution": args.resolution,
+        "batch_size": args.batch_size,
+        "timed_steps": args.steps,
+        "models": [_bench_one(name, args, device) for name in archs],
+    }
+
+
+def _bench_one(arch: str, args: argparse.Namespace, device: torch.device) -> dict:
+    model = build_model(arch).to(device)
+    macs = count_macs(model, args.resolution)
+    images = torch.randn(args.batch_size, 3, args.resolution, args.resolution, device=device)
+    labels = torch.randint(0, 1000, (args.batch_size,), device=device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    autocast = torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda")
+
+    def train_step() -> None:
+        with autocast:
+            loss = torch.nn.functional.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer_step() -> None:
+        with torch.no_grad(), autocast:
+            model(images)
+
+    rss_before = _peak_rss_bytes()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    model.train()
+    train_rate = args.batch_size / _seconds_per_step(train_step, args.steps, device)
+    model.eval()
+    infer_rate = args.batch_size / _seconds_per_step(infer_step, args.steps, device)
+    peak = (
+        torch.cuda.max_memory_allocated()
+        if device.type == "cuda"
+        else max(0, _peak_rss_bytes() - rss_before)
+    )
+    return {
+        "arch": arch,
+        "params": sum(p.numel() for p in model.parameters()),
+        "macs": macs,
+        "train_images_per_s": round(train_rate, 2),
+        "infer_images_per_s": round(infer_rate, 2),
+        "train_gmacs_per_s": round(3 * macs * train_rate / 1e9, 2),  # forward + 2x backward
+        "peak_memory_mb": round(peak / 2**20, 1),
+    }
+
+
+def _seconds_per_step(step: Callable[[], None], steps: int, device: torch.device) -> float:
+    step()  # warm-up: allocator, cuDNN autotune, lazy init
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / steps
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
+    "data": bench_data,
+    "model": bench_model,
+}
 
 
 def extract_image_folder(urls: list[str], root: Path) -> None:

@@ -1,4 +1,4 @@
-"""`ladder bench data`: real loaders over real shards, JSON out."""
+"""`ladder bench data` and `ladder bench model`: real loaders and real models, JSON out."""
 
 from __future__ import annotations
 
@@ -21,3 +21,21 @@ def test_bench_data_prints_the_three_rates_as_json(imagenet_shards, tmp_path, ca
 def test_bench_data_without_shards_is_a_usage_error(tmp_path, capsys):
     assert main(["bench", "data", "--data", str(tmp_path)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
+
+
+def test_model_bench_reports_throughput_macs_and_memory(capsys):
+    argv = ["bench", "model", "--arch", "lenet5,resnet18", "--resolution", "32"]
+    assert main([*argv, "--batch-size", "4", "--steps", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["device"] == "cpu" and report["precision"] == "32-true"
+    lenet, resnet = report["models"]
+    assert (lenet["arch"], resnet["arch"]) == ("lenet5", "resnet18")
+    assert resnet["params"] == 11_689_512 and resnet["macs"] > lenet["macs"] > 0
+    for model in report["models"]:
+        assert model["train_images_per_s"] > 0 and model["infer_images_per_s"] > 0
+        assert model["peak_memory_mb"] >= 0
+
+
+def test_model_bench_rejects_unknown_arch(capsys):
+    assert main(["bench", "model", "--arch", "lenet5,nosuch"]) == 2
+    assert "nosuch" in capsys.readouterr().err
