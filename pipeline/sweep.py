@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from pipeline.trial import METRIC, MODE, TrialResources, run_trial, trial_name
 
 SWEEP_FILE = "ladder_sweep.json"
 DEFAULT_STORAGE = "ray_results"
+TRIAL_ACTOR_MEMORY = 1024**3  # bytes: a trial actor holds torch and Ray imported, ~0.9 GB
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -186,11 +188,13 @@ def load_plan(root: str, name: str) -> dict[str, Any]:
     fs, path = _filesystem(root)
     if name == "latest":
         found = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
-        sweeps = [info for info in found if info.type == pyarrow.fs.FileType.Directory]
-        sweeps = [info for info in sweeps if sweep_exists(root, info.base_name)]
-        if not sweeps:
+        folders = [info for info in found if info.type == pyarrow.fs.FileType.Directory]
+        # The plan file's time, not the folder's: S3 "folders" have none.
+        plans = [fs.get_file_info(f"{info.path}/{SWEEP_FILE}") for info in folders]
+        plans = [plan for plan in plans if plan.type == pyarrow.fs.FileType.File]
+        if not plans:
             raise UsageError(f"--resume: no sweep in {root} to resume")
-        name = max(sweeps, key=lambda info: info.mtime_ns or 0).base_name
+        name = max(plans, key=lambda plan: plan.mtime_ns or 0).path.split("/")[-2]
     if not sweep_exists(root, name):
         raise UsageError(f"--resume {name}: no such sweep in {root}")
     with fs.open_input_stream(f"{path}/{name}/{SWEEP_FILE}") as stream:
@@ -226,8 +230,46 @@ def connect_ray(address: str | None) -> None:
     try:
         ray.init(address=address, logging_config=quiet)
     except (ConnectionError, RuntimeError) as error:
+        if refused_token(error):
+            raise UsageError(
+                f"RAY_ADDRESS={address}: the cluster wants its token; set RAY_AUTH_MODE=token "
+                "and RAY_AUTH_TOKEN to the one its nodes use"
+            ) from None
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
         raise UsageError(f"RAY_ADDRESS={address}: cannot join the cluster ({first_line})") from None
+
+
+def refused_token(error: BaseException | None) -> bool:
+    """Whether Ray's connection error comes, a few causes down, from token authentication.
+
+    Ray keeps that cause as an exception or only as text: the last traceback, quoted in
+    the message of the RuntimeError under the ConnectionError.
+    """
+    while error is not None:
+        if isinstance(error, ray.exceptions.AuthenticationError):
+            return True
+        if "AuthenticationError" in str(error):
+            return True
+        error = error.__cause__
+    return False
+
+
+def warn_if_storage_is_local(storage: str) -> None:
+    """A multi-node cluster writing to a local-looking path: say so once, on stderr.
+
+    Each node writes its trials' checkpoints there; on one node's own disk, a trial that
+    moves to another node after a failure cannot find them and starts over. A shared mount
+    (NFS) looks just as local, hence a warning and not an error.
+    """
+    nodes = sum(node["Alive"] for node in ray.nodes())
+    if "://" not in storage and nodes > 1:
+        print(
+            f"ladder sweep: warning: --storage {storage} is a local path on a {nodes}-node "
+            "cluster: checkpoints survive a node only if every node mounts it (NFS); "
+            "else use s3://BUCKET/PREFIX",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def max_concurrent(plan: dict[str, Any]) -> int:
@@ -255,8 +297,13 @@ def max_concurrent(plan: dict[str, Any]) -> int:
 def trainable(plan: dict[str, Any]):
 
     resources = TrialResources(**plan["resources"])
-    # The trial actor only waits on its Train job: a sliver of a CPU, never a whole one.
-    return tune.with_resources(tune.with_parameters(run_trial, resources=resources), {"CPU": 0.01})
+    # The trial actor only waits on its Train job, so it reserves no CPU: even a sliver
+    # (0.01) leaves a node 1.99 of 2 CPUs, one worker short, and the trials then run one
+    # at a time. Tune needs a non-empty reservation: the memory the actor does hold.
+    return tune.with_resources(
+        tune.with_parameters(run_trial, resources=resources),
+        {"CPU": 0, "memory": TRIAL_ACTOR_MEMORY},
+    )
 
 
 def build_tuner(plan: dict[str, Any]):
@@ -344,6 +391,25 @@ class MlflowLogger(tune.Callback):
         self.tracker.trial_ended(trial.trial_id, "error")
 
 
+def report_failures(results: tune.ResultGrid) -> None:
+    """One line per failed trial with its cause, where Ray's tracebacks would bury it."""
+    for result in results:
+        if result.error is not None:
+            print(
+                f"ladder sweep: trial {trial_name(result.config)} failed: "
+                f"{raised_line(result.error)}",
+                file=sys.stderr,
+            )
+
+
+def raised_line(error: BaseException) -> str:
+    """The last `SomeError: message` line of an error's text: the worker's own exception,
+    whose traceback Ray's wrappers (RayTaskError, WorkerGroupError) quote as text."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    raised = [line for line in lines if re.match(r"[\w.]+(Error|Exception): ", line)]
+    return raised[-1] if raised else (lines[0] if lines else type(error).__name__)
+
+
 def finish(plan: dict[str, Any]) -> int:
     """Leaderboard and charts as artifacts of the sweep's parent run; print the board."""
     from pipeline.charts import write_charts
@@ -372,6 +438,7 @@ def run(args: argparse.Namespace) -> int:
     check_reachable(plan["tracking_uri"])
     print_grid(plan)
     connect_ray(os.environ.get("RAY_ADDRESS"))
+    warn_if_storage_is_local(plan["storage"])
 
     if args.resume:
         path = f"{plan['storage']}/{plan['name']}"
@@ -381,5 +448,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         save_plan(plan)
         tuner = build_tuner(plan)
-    tuner.fit()
+    report_failures(tuner.fit())
     return finish(plan)

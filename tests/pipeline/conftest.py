@@ -13,10 +13,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,82 @@ def trials() -> list[PlannedTrial]:
 def sweep_logger():
     """`log_sweep(uri, sweep=..., trials=..., experiment=..., epochs=...) -> SweepTracker`."""
     return log_sweep
+
+
+# ------------------------------------------------------------------ Ray (test_sweep.py)
+
+# Train's controller collects worker reports this often (default 2 s): tests wait on
+# reports, and a worker killed soon after one must not take it along unregistered.
+RAY_TEST_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.5"}
+
+
+def private_ray_tmpdir() -> str:
+    """A RAY_TMPDIR of this test's own, so no other Ray on the machine joins or is joined.
+
+    Short and under /tmp: Ray's socket paths inside it must stay under 108 bytes.
+    """
+    return tempfile.mkdtemp(prefix="ray", dir="/tmp")
+
+
+def ray_processes(ray_tmpdir: str) -> list[int]:
+    """Every live process of the Ray living in `ray_tmpdir`: all of them inherit RAY_TMPDIR.
+
+    Matching the environment catches what a process group would miss: raylets start their
+    workers in groups of their own.
+    """
+    needle = f"RAY_TMPDIR={ray_tmpdir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environment = (entry / "environ").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if needle in environment and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def stop_ray_processes(ray_tmpdir: str, timeout_s: float = 30) -> None:
+    """SIGKILL every process of that Ray and wait until they are gone."""
+    deadline = time.monotonic() + timeout_s
+    while pids := ray_processes(ray_tmpdir):
+        for pid in pids:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if time.monotonic() > deadline:
+            pytest.fail(f"Ray processes {pids} of {ray_tmpdir} survived SIGKILL")
+        time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class RayCluster:
+    address: str  # what RAY_ADDRESS takes
+    node_ids: frozenset[str]
+    ray_tmpdir: str  # every process of the cluster has RAY_TMPDIR set to it
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster() -> Iterator[RayCluster]:
+    """A local Ray cluster of two nodes, head + worker, with one CPU each: two 1-CPU trials
+    run at once only one per node, and a 2-worker trial spans both. It lives in a private
+    RAY_TMPDIR, and every process of it is gone afterwards."""
+    from ray.cluster_utils import Cluster
+
+    ray_tmpdir = private_ray_tmpdir()
+    node = {"num_cpus": 1, "object_store_memory": 100 * 1024**2}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RAY_TMPDIR", ray_tmpdir)  # the nodes' processes inherit the environment
+        for key, value in RAY_TEST_ENV.items():
+            env.setenv(key, value)
+        cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+        try:
+            worker = cluster.add_node(**node)
+            node_ids = frozenset({cluster.head_node.node_id, worker.node_id})
+            yield RayCluster(cluster.address, node_ids, ray_tmpdir)
+        finally:
+            cluster.shutdown()
+            stop_ray_processes(ray_tmpdir)
+            shutil.rmtree(ray_tmpdir, ignore_errors=True)
