@@ -36,7 +36,7 @@ from tests.pipeline.conftest import (
     serving,
     stop_ray_processes,
 )
-from tests.pipeline.test_sweep import (
+from tests.pipeline.sweeps import (
     LADDER,
     finish,
     history,
