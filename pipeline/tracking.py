@@ -346,9 +346,11 @@ def run(args: argparse.Namespace) -> int:
     if is_server(uri):
         check_reachable(uri)
         print(f"MLflow UI: {uri} (the tracking server serves it)")
+        print_latest_sweep_page(uri, uri.rstrip("/"))
         return 0
     url = f"http://{args.host}:{args.port}"
-    print(f"MLflow UI: {url}  (store {uri}; Ctrl-C stops it)", flush=True)
+    print(f"MLflow UI: {url}  (store {uri}; Ctrl-C stops it)")
+    print_latest_sweep_page(uri, url)
     command = [
         sys.executable, "-m", "mlflow", "ui",
         "--backend-store-uri", uri,
@@ -356,3 +358,18 @@ def run(args: argparse.Namespace) -> int:
         "--workers", "1",  # one user: MLflow's default 4 workers only cost memory and startup
     ]  # fmt: skip
     return subprocess.call(command)
+
+
+def print_latest_sweep_page(uri: str, url: str) -> None:
+    """The runs table of the latest sweep: MLflow 3 opens experiments on its GenAI pages."""
+    from pipeline.leaderboard import latest_sweep_experiment
+
+    try:
+        experiment = latest_sweep_experiment(open_client(uri))
+    except UsageError:  # no store yet: the UI still starts, empty
+        experiment = None
+    if experiment is not None:
+        print(
+            f"latest sweep {experiment.name!r}: {url}/#/experiments/{experiment.experiment_id}/runs"
+        )
+    sys.stdout.flush()

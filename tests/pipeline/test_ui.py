@@ -46,8 +46,10 @@ def test_the_ui_shows_the_sweep_and_its_trials(store, sweep_logger, tmp_path):
     command = [sys.executable, "-m", "pipeline", "ui", "--port", str(port)]
     env = {**server_env(), "MLFLOW_TRACKING_URI": store}
     with serving(command, url, tmp_path / "ui.log", env):
-        # MLflow 3 opens an experiment on its GenAI overview; /runs is the runs table.
+        # MLflow 3 opens an experiment on its GenAI overview; /runs is the runs table,
+        # and `ladder ui` prints that page for the latest sweep.
         runs_page = f"{url}/#/experiments/{tracker.experiment_id}/runs"
+        assert f"latest sweep 'ui-experiment': {runs_page}" in (tmp_path / "ui.log").read_text()
         dom = chromium(runs_page, tmp_path / "profile", "--dump-dom")
         assert "ui-experiment" in dom  # the experiment's name in the header
         assert "ui-sweep" in dom  # the parent run in the runs table
