@@ -12,8 +12,10 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import MLFlowLogger
 
@@ -26,6 +28,7 @@ from pipeline.tracking import check_reachable, tracking_uri
 
 RUN_FILE = "mlflow_run.json"  # beside the checkpoints: lets --resume continue the same MLflow run
 RUN_DIR_ENV = "LADDER_TRAIN_RUN_DIR"
+SCALING_KEYS = ("width", "depth")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +57,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def scaling_from(args: argparse.Namespace) -> dict[str, float]:
     """Only the multipliers the user gave, so fixed architectures reject them clearly."""
-    return {key: getattr(args, key) for key in ("width", "depth") if getattr(args, key) is not None}
+    return {key: getattr(args, key) for key in SCALING_KEYS if getattr(args, key) is not None}
 
 
 def validate(args: argparse.Namespace) -> dict:
@@ -77,6 +80,53 @@ def validate(args: argparse.Namespace) -> dict:
         if getattr(args, flag) < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be >= 1")
     return manifest
+
+
+def model_size(model: dict[str, Any], manifest: dict[str, Any]) -> dict[str, int]:
+    """`model/params` and `model/macs` of a run's model at its resolution (meta device:
+    shapes only, no memory, nothing computed)."""
+    scaling = {key: model[key] for key in SCALING_KEYS if key in model}
+    in_chans = int(manifest.get("channels", 3))
+    with torch.device("meta"):
+        net = build_model(model["arch"], len(manifest["classes"]), in_chans, **scaling)
+    return {
+        "model/params": sum(parameter.numel() for parameter in net.parameters()),
+        "model/macs": count_macs(net, model["resolution"], in_chans),
+    }
+
+
+def build_run(
+    data_dir: str | Path, manifest: dict[str, Any], model: dict[str, Any], recipe: dict[str, Any]
+) -> tuple[ImageClassifier, ShardDataModule]:
+    """The classifier and the data module of one run: `ladder train`'s and each trial's.
+
+    `model` holds `arch`, `resolution` and any `width`/`depth`; `recipe` the keys of
+    `tune_spaces.RECIPE` (plus an optional `channels_last`). The shards decide the
+    classes and the input channels (1 for the grayscale digits, 3 for ImageNet).
+    """
+    in_chans = int(manifest.get("channels", 3))
+    classifier = ImageClassifier(
+        model["arch"],
+        num_classes=len(manifest["classes"]),
+        in_chans=in_chans,
+        scaling={key: model[key] for key in SCALING_KEYS if key in model},
+        optimizer=recipe["optimizer"],
+        lr=recipe["lr"],
+        weight_decay=recipe["weight_decay"],
+        label_smoothing=recipe["label_smoothing"],
+        warmup_epochs=recipe["warmup_epochs"],
+        channels_last=recipe.get("channels_last", False),
+    )
+    data = ShardDataModule(
+        data_dir,
+        resolution=model["resolution"],
+        batch_size=recipe["batch_size"],
+        num_workers=recipe["loader_workers"],
+        in_chans=in_chans,
+        min_crop=recipe["min_crop"],
+        hflip=recipe["hflip"],
+    )
+    return classifier, data
 
 
 def run_folder(args: argparse.Namespace) -> Path:
@@ -106,13 +156,23 @@ def train(args: argparse.Namespace) -> int:
     pl.seed_everything(args.seed, workers=True)
     info = model_info(args.arch)
     resolution = args.resolution or info.native_resolution
-    in_chans = int(manifest.get("channels", 3))
-    num_classes = len(manifest["classes"])
-    scaling = scaling_from(args)
+    model = {"arch": args.arch, "resolution": resolution, **scaling_from(args)}
     try:
-        model = build_model(args.arch, num_classes=num_classes, in_chans=in_chans, **scaling)
+        size = model_size(model, manifest)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    recipe = {
+        "optimizer": args.optimizer,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "label_smoothing": args.label_smoothing,
+        "warmup_epochs": args.warmup_epochs,
+        "batch_size": args.batch_size,
+        "loader_workers": args.workers,
+        "min_crop": args.min_crop,
+        "hflip": args.hflip,
+        "channels_last": args.channels_last,
+    }
 
     run_dir = run_folder(args)
     run_file = run_dir / RUN_FILE
@@ -129,48 +189,18 @@ def train(args: argparse.Namespace) -> int:
         run_file.write_text(json.dumps({"run_id": logger.run_id}))
         logger.log_hyperparams(
             {
-                "arch": args.arch,
+                **model,
+                **recipe,
                 "data": str(args.data),
-                "resolution": resolution,
-                "in_chans": in_chans,
-                "batch_size": args.batch_size,
+                "in_chans": int(manifest.get("channels", 3)),
                 "epochs": args.epochs,
                 "devices": args.devices,
-                "workers": args.workers,
-                "min_crop": args.min_crop,
-                "hflip": args.hflip,
                 "seed": args.seed,
             }
         )
-        logger.log_metrics(
-            {
-                "model/params": sum(p.numel() for p in model.parameters()),
-                "model/macs": count_macs(model, resolution, in_chans),
-            },
-            step=0,
-        )
+        logger.log_metrics(size, step=0)
 
-    classifier = ImageClassifier(
-        args.arch,
-        num_classes=num_classes,
-        in_chans=in_chans,
-        scaling=scaling,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        label_smoothing=args.label_smoothing,
-        warmup_epochs=args.warmup_epochs,
-        channels_last=args.channels_last,
-    )
-    data = ShardDataModule(
-        args.data,
-        resolution=resolution,
-        batch_size=args.batch_size,
-        num_workers=args.workers,
-        in_chans=in_chans,
-        min_crop=args.min_crop,
-        hflip=args.hflip,
-    )
+    classifier, data = build_run(args.data, manifest, model, recipe)
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="epoch{epoch:03d}",

@@ -29,10 +29,9 @@ from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from lightning_modules.architectures import build_model
-from lightning_modules.classifier import ImageClassifier, default_precision
-from lightning_modules.data import ShardDataModule, load_manifest
-from pipeline.profile import count_macs
+from lightning_modules.classifier import default_precision
+from lightning_modules.data import load_manifest
+from pipeline.train import build_run, model_size
 
 CHECKPOINT_FILE = "model.ckpt"
 METRIC, MODE = "val/acc1", "max"  # what "best" means for checkpoints, schedulers, leaderboards
@@ -117,33 +116,10 @@ def shards_on_this_node(data: str) -> dict[str, Any]:
 
 def fit(config: dict[str, Any], checkpoint_path: str | None) -> None:
     """Build data, model and a Lightning Trainer wired to Ray from a trial config; train."""
-    model = config["model"]
     manifest = shards_on_this_node(config["data"])
-    in_chans = int(manifest.get("channels", 3))
-    num_classes = len(manifest["classes"])
-    scaling = {key: model[key] for key in ("width", "depth") if key in model}
-    size = model_size(model["arch"], scaling, num_classes, in_chans, model["resolution"])
-    classifier = ImageClassifier(
-        model["arch"],
-        num_classes=num_classes,
-        in_chans=in_chans,
-        scaling=scaling,
-        optimizer=config["optimizer"],
-        lr=config["lr"],
-        weight_decay=config["weight_decay"],
-        label_smoothing=config["label_smoothing"],
-        warmup_epochs=config["warmup_epochs"],
-    )
-    data = ShardDataModule(
-        config["data"],
-        resolution=model["resolution"],
-        batch_size=config["batch_size"],
-        num_workers=config["loader_workers"],
-        in_chans=in_chans,
-        min_crop=config["min_crop"],
-        hflip=config["hflip"],
-    )
-    pl.seed_everything(config["seed"], workers=True)
+    pl.seed_everything(config["seed"], workers=True)  # before the weights are drawn
+    classifier, data = build_run(config["data"], manifest, config["model"], config)
+    size = model_size(config["model"], manifest)
     reporter = ReportEveryEpoch(extra=size)
     trainer = pl.Trainer(
         max_epochs=config["epochs"],
@@ -161,20 +137,6 @@ def fit(config: dict[str, Any], checkpoint_path: str | None) -> None:
     )
     prepare_trainer(trainer).fit(classifier, datamodule=data, ckpt_path=checkpoint_path)
     reporter.report_if_silent()
-
-
-def model_size(
-    arch: str, scaling: dict[str, float], num_classes: int, in_chans: int, resolution: int
-) -> dict[str, float]:
-    """`model/params` and `model/macs` at the trial's resolution, reported with every epoch."""
-    import torch
-
-    with torch.device("meta"):  # shapes only: no memory, nothing computed
-        model = build_model(arch, num_classes=num_classes, in_chans=in_chans, **scaling)
-    return {
-        "model/params": sum(p.numel() for p in model.parameters()),
-        "model/macs": count_macs(model, resolution, in_chans),
-    }
 
 
 class ReportEveryEpoch(pl.callbacks.Checkpoint):
