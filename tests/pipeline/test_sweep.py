@@ -17,9 +17,12 @@ import pytest
 import ray
 
 import tune_spaces
-from pipeline.cli import main
+from pipeline.cli import build_parser, main
+from pipeline.sweep import plan_new
 from pipeline.tracking import EPOCH_METRICS
 from tests.pipeline.conftest import (
+    TRIALS,
+    PlannedTrial,
     RayCluster,
     free_port,
     private_ray_tmpdir,
@@ -200,3 +203,33 @@ def test_a_killed_training_worker_resumes_from_its_checkpoint(
     (run,) = trial_runs(store, "worker-kill").values()
     assert run.data.tags["ladder.status"] == "finished"
     assert [metric.step for metric in history(store, run)] == [1, 2, 3, 4, 5]
+
+
+# ------------------------------------------------------------------ --from-sweep: no Ray needed
+
+
+def test_from_sweep_scales_the_best_point_of_an_earlier_sweep(store, sweep_logger, digits_shards):
+    """efficientnet_family --from-sweep takes (alpha, beta, gamma) of the top-1 trial."""
+    best = PlannedTrial(
+        "t_00009", "efficientnet_a1.4_b1_g1.2_r269",
+        {"arch": "efficientnet", "resolution": 269, "width": 1.0, "depth": 1.4,
+         "alpha": 1.4, "beta": 1.0, "gamma": 1.2, "phi": 1},
+        5.3e6, 0.8e9, [0.70, 0.91], [0.95, 0.99],
+    )  # fmt: skip
+    sweep_logger(store, sweep="cs1", trials=[*TRIALS, best])
+    argv = ["sweep", "--space", "efficientnet_family", "--from-sweep", "cs1"]
+    argv += ["--data", str(digits_shards), "--set", "phis=0,2"]
+    plan = plan_new(build_parser(argv).parse_args(argv))
+    models = tune_spaces.models_of(plan["param_space"])
+    assert [(m["alpha"], m["beta"], m["gamma"], m["phi"]) for m in models] == [
+        (1.4, 1.0, 1.2, 0),
+        (1.4, 1.0, 1.2, 2),
+    ]
+    assert models[1]["depth"] == 1.96 and models[1]["resolution"] == round(224 * 1.2**2)
+
+
+def test_from_sweep_needs_the_family_space(store, sweep_logger, digits_shards, capsys):
+    sweep_logger(store, sweep="cs1")
+    argv = ["sweep", "--space", "ladder", "--from-sweep", "cs1", "--data", str(digits_shards)]
+    assert main(argv) == 2
+    assert "--from-sweep only goes with --space efficientnet_family" in capsys.readouterr().err
