@@ -16,16 +16,7 @@ import torch
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_modules.architectures import build_model
-
-OPTIMIZERS = ("sgd", "rmsprop", "adamw")
-
-
-def default_precision() -> str:
-    """bf16 mixed precision where the GPU supports it, full fp32 elsewhere (CPU)."""
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16-mixed"
-    return "32-true"
+from lightning_modules.specs import ModelSpec, Recipe
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -59,28 +50,19 @@ class ImageClassifier(pl.LightningModule):
     """
 
     def __init__(
-        self,
-        arch: str,
-        num_classes: int,
-        in_chans: int = 3,
-        scaling: dict[str, float] | None = None,
-        optimizer: str = "sgd",
-        lr: float = 0.1,
-        weight_decay: float = 5e-5,
-        momentum: float = 0.9,
-        label_smoothing: float = 0.1,
-        warmup_epochs: float = 1.0,
-        channels_last: bool = False,
+        self, spec: ModelSpec, recipe: Recipe, num_classes: int, in_chans: int = 3
     ) -> None:
         super().__init__()
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer {optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
-        self.save_hyperparameters()
-        scaling = scaling or {}
-        self.model = build_model(arch, num_classes=num_classes, in_chans=in_chans, **scaling)
-        if channels_last:
+        # Plain dicts in the checkpoint: it must load without unpickling our classes.
+        self.save_hyperparameters(
+            {"model": spec.to_dict(), "recipe": recipe.to_dict(), "num_classes": num_classes,
+             "in_chans": in_chans}
+        )  # fmt: skip
+        self.recipe = recipe
+        self.model = spec.build(num_classes, in_chans)
+        if recipe.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
         self.val_acc1 = MulticlassAccuracy(num_classes=num_classes, top_k=1)
         self.val_acc5 = MulticlassAccuracy(num_classes=num_classes, top_k=min(5, num_classes))
         self._epoch_images = 0
@@ -88,7 +70,7 @@ class ImageClassifier(pl.LightningModule):
         self._last_batch_end = 0.0
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.hparams.channels_last:
+        if self.recipe.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return self.model(images)
 
@@ -125,17 +107,21 @@ class ImageClassifier(pl.LightningModule):
         self.log("val/acc5", self.val_acc5)
 
     def configure_optimizers(self):
-        hp = self.hparams
-        groups = split_weight_decay(self.model, hp.weight_decay)
-        if hp.optimizer == "sgd":
-            optimizer = torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum, nesterov=True)
-        elif hp.optimizer == "rmsprop":  # EfficientNet's recipe (TF-style eps and decay)
-            optimizer = torch.optim.RMSprop(groups, lr=hp.lr, alpha=0.9, eps=1e-3, momentum=0.9)
+        recipe = self.recipe
+        groups = split_weight_decay(self.model, recipe.weight_decay)
+        if recipe.optimizer == "sgd":
+            optimizer = torch.optim.SGD(
+                groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=True
+            )
+        elif recipe.optimizer == "rmsprop":  # EfficientNet's recipe (TF-style eps and decay)
+            optimizer = torch.optim.RMSprop(
+                groups, lr=recipe.lr, alpha=0.9, eps=1e-3, momentum=recipe.momentum
+            )
         else:
-            optimizer = torch.optim.AdamW(groups, lr=hp.lr)
+            optimizer = torch.optim.AdamW(groups, lr=recipe.lr)
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
         steps_per_epoch = total_steps / max(1, self.trainer.max_epochs or 1)
-        warmup_steps = max(1, round(hp.warmup_epochs * steps_per_epoch))
+        warmup_steps = max(1, round(recipe.warmup_epochs * steps_per_epoch))
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps)
         )

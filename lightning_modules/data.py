@@ -42,23 +42,25 @@ import webdataset as wds
 from PIL import Image
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, create_transform
 
+from lightning_modules.errors import InputError
+
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 
 
 def load_manifest(data_dir: str | Path) -> dict:
-    """The manifest of a complete shard folder; FileNotFoundError/ValueError name the folder."""
+    """The manifest of a complete shard folder; the InputError names the folder."""
     path = Path(data_dir) / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(f"{data_dir}: no {MANIFEST}; build shards with `ladder shards`")
+        raise InputError(f"{data_dir}: no {MANIFEST}; build shards with `ladder shards`")
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from error
+        raise InputError(f"{path}: not valid JSON ({error})") from error
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: format_version {manifest.get('format_version')!r}, expected 1")
+        raise InputError(f"{path}: format_version {manifest.get('format_version')!r}, expected 1")
     if not manifest.get("complete"):
-        raise ValueError(f"{path}: the shards are incomplete; rerun `ladder shards` to finish")
+        raise InputError(f"{path}: the shards are incomplete; rerun `ladder shards` to finish")
     return manifest
 
 
@@ -172,7 +174,7 @@ class ShardDataModule(pl.LightningDataModule):
         data_dir: str | Path,
         resolution: int = 224,
         batch_size: int = 64,
-        num_workers: int = 2,
+        loader_workers: int = 2,
         in_chans: int = 3,
         crop_pct: float = 0.875,
         min_crop: float = 0.08,
@@ -184,12 +186,12 @@ class ShardDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if in_chans not in (1, 3):
-            raise ValueError(f"in_chans {in_chans}: expected 1 (grayscale) or 3 (RGB)")
+            raise InputError(f"in_chans {in_chans}: expected 1 (grayscale) or 3 (RGB)")
         self.data_dir = Path(data_dir)
         self.manifest = load_manifest(data_dir)
         self.resolution = resolution
         self.batch_size = batch_size
-        self.num_workers = num_workers
+        self.loader_workers = loader_workers
         self.in_chans = in_chans
         self.crop_pct = crop_pct
         self.min_crop = min_crop
@@ -258,13 +260,13 @@ class ShardDataModule(pl.LightningDataModule):
         batches = self.batches_per_epoch(split)
         if batches == 0:
             _, world_size = self.placement()
-            raise ValueError(
+            raise InputError(
                 f"{self.data_dir}: {split} has {self.manifest['counts'].get(split, 0)} samples; "
                 f"needs at least {world_size} rank(s) x batch size {self.batch_size}"
             )
         training = split == "train"
         rank, world_size = self.placement()
-        workers = max(1, self.num_workers)
+        workers = max(1, self.loader_workers)
         records = [r for r in self.manifest["shards"][split] if r["count"]]  # all-bad shards
         reader = ShardReader(
             urls=tuple(str(self.data_dir / r["name"]) for r in records),
@@ -286,8 +288,8 @@ class ShardDataModule(pl.LightningDataModule):
         loader = wds.WebLoader(
             dataset,
             batch_size=None,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=self.loader_workers,
+            persistent_workers=self.loader_workers > 0,
         )
         if training:
             # each worker with samples yields its share; the loader cuts at exactly `batches`

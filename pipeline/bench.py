@@ -36,10 +36,10 @@ from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 
 from lightning_modules.architectures import build_model, list_models
-from lightning_modules.classifier import default_precision
 from lightning_modules.data import ShardDataModule
-from pipeline.errors import UsageError
-from pipeline.profile import count_macs
+from lightning_modules.errors import InputError
+from lightning_modules.measure import count_macs
+from lightning_modules.run import default_precision
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -66,24 +66,24 @@ def run(args: argparse.Namespace) -> int:
 def bench_data(args: argparse.Namespace) -> dict:
     """images/s of the shard loader, an ImageFolder loader and a decode-only loop."""
     if args.data is None:
-        raise UsageError("--data DIR is required for `bench data`")
+        raise InputError("--data DIR is required for `bench data`")
     for flag in ("batch_size", "resolution", "batches"):
         if getattr(args, flag) < 1:
-            raise UsageError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected >= 1")
+            raise InputError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected >= 1")
     if args.workers < 0:
-        raise UsageError(f"--workers {args.workers}: expected >= 0")
+        raise InputError(f"--workers {args.workers}: expected >= 0")
     try:
         module = ShardDataModule(
             args.data,
             resolution=args.resolution,
             batch_size=args.batch_size,
-            num_workers=args.workers,
+            loader_workers=args.workers,
             rank=0,
             world_size=1,
         )
         shard_loader = module.train_dataloader()
-    except (FileNotFoundError, ValueError) as error:
-        raise UsageError(f"--data {error}") from error
+    except InputError as error:
+        raise InputError(f"--data {error}") from None
     urls = [str(args.data / r["name"]) for r in module.manifest["shards"]["train"]]
     images = args.batches * args.batch_size
     with tempfile.TemporaryDirectory(prefix="ladder-bench-") as tree:
@@ -117,9 +117,9 @@ def bench_model(args: argparse.Namespace) -> dict:
     archs = [name.strip() for name in args.arch.split(",") if name.strip()]
     unknown = [name for name in archs if name not in list_models()]
     if unknown or not archs:
-        raise UsageError(f"--arch {args.arch!r}: expected names from {', '.join(list_models())}")
+        raise InputError(f"--arch {args.arch!r}: expected names from {', '.join(list_models())}")
     if args.steps < 1 or args.batch_size < 1:
-        raise UsageError("--steps and --batch-size: expected >= 1")
+        raise InputError("--steps and --batch-size: expected >= 1")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return {
         "benchmark": "model",

@@ -50,10 +50,9 @@ YOURS_NOTE = "yours: measured on your data set, which is ImageNet only if you tr
 
 
 def short_scaling(row: Row) -> str:
-    """`alpha=1.2 beta=1.1` -> `α1.2 β1.1`: labels must stay short on a chart."""
+    """`α1.2 β1.1 γ1.15`: labels must stay short on a chart."""
     symbols = {"alpha": "α", "beta": "β", "gamma": "γ", "phi": "φ", "width": "w", "depth": "d"}
-    parts = [part.split("=") for part in row.scaling.split()]
-    return " ".join(f"{symbols.get(key, key)}{value}" for key, value in parts)
+    return " ".join(f"{symbols[key]}{value}" for key, value in row.scaling.items())
 
 
 def label_of(row: Row) -> str:

@@ -2,7 +2,7 @@
 
 Each sub-command lives in the module that does the work. That module exposes
 `configure(parser)` to declare its flags and `run(args) -> int` to do it; the CLI
-only dispatches, and turns a `UsageError` into one line on stderr and exit 2.
+only dispatches, and turns a `InputError` into one line on stderr and exit 2.
 Modules are imported lazily so that `ladder --help` does not pay for torch or Ray.
 """
 
@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-from pipeline.errors import UsageError
+from lightning_modules.errors import InputError
 
 # sub-command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("pipeline.sweep", "run (or resume) a Ray Tune sweep over a search space"),
     "leaderboard": ("pipeline.leaderboard", "rank the trials of a sweep"),
     "chart": ("pipeline.charts", "the ImageNet challenge chart and accuracy vs MACs"),
-    "ui": ("pipeline.tracking", "serve the MLflow UI on 127.0.0.1"),
+    "ui": ("pipeline.ui", "serve the MLflow UI on 127.0.0.1"),
     "server": ("pipeline.server", "start a team MLflow server on PostgreSQL"),
 }
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except UsageError as error:
+    except InputError as error:
         print(f"ladder {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import UsageError
+from lightning_modules.errors import InputError
+from lightning_modules.specs import scaling_of
 from pipeline.tracking import open_client, search_all_runs, tag_filter, tracking_uri
 
 FORMATS = ("table", "md", "csv", "json")
-SCALING_KEYS = (("alpha", "beta", "gamma", "phi"), ("width", "depth"))
 ARTIFACT_NAME = "leaderboard"  # leaderboard.md, .csv and .json on the parent run
 
 
@@ -33,7 +33,7 @@ class Row:
 
     trial: str
     arch: str
-    scaling: str
+    scaling: dict[str, str]  # {"alpha": "1.2", ...} or {"width": "1.0", ...}, as logged
     resolution: int | None
     params: float | None
     macs: float | None
@@ -61,16 +61,16 @@ def latest_sweep_experiment(client: Any) -> Any | None:
 
 
 def resolve_experiment(client: Any, name: str | None) -> Any:
-    """The experiment called `name`, or the latest sweep's; UsageError naming the choices."""
+    """The experiment called `name`, or the latest sweep's; InputError naming the choices."""
     if name is None:
         experiment = latest_sweep_experiment(client)
         if experiment is None:
-            raise UsageError("the tracking store holds no sweep yet; run `ladder sweep` first")
+            raise InputError("the tracking store holds no sweep yet; run `ladder sweep` first")
         return experiment
     experiment = client.get_experiment_by_name(name)
     if experiment is None or experiment.lifecycle_stage != "active":
         names = sorted(e.name for e in client.search_experiments())
-        raise UsageError(
+        raise InputError(
             f"--experiment {name!r}: no such experiment; existing: {', '.join(names) or 'none'}"
         )
     return experiment
@@ -98,15 +98,6 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> set[int]:
             for other_macs, other_top1 in points
         )
     }
-
-
-def scaling_of(params: dict[str, str]) -> str:
-    """EfficientNet-space trials show their coefficients, the others width and depth."""
-    for keys in SCALING_KEYS:
-        present = [key for key in keys if key in params]
-        if present:
-            return " ".join(f"{key}={params[key]}" for key in present)
-    return ""
 
 
 def row_of(client: Any, run: Any) -> Row:
@@ -154,6 +145,11 @@ def human(count: float | None) -> str:
     return f"{count:.3g}"
 
 
+def scaling_text(scaling: dict[str, str]) -> str:
+    """`alpha=1.2 beta=1.1`: the table's and the CSV's form of a trial's scaling."""
+    return " ".join(f"{key}={value}" for key, value in scaling.items())
+
+
 def percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{100 * fraction:.2f}"
 
@@ -175,7 +171,7 @@ def cells(rank: int, row: Row) -> tuple[str, ...]:
         str(rank),
         row.trial,
         row.arch,
-        row.scaling or "-",
+        scaling_text(row.scaling) or "-",
         str(row.resolution or "-"),
         human(row.params),
         human(row.macs),
@@ -197,7 +193,8 @@ def format_rows(rows: list[Row], fmt: str) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([field.name for field in fields(Row)])
-        writer.writerows([list(asdict(row).values()) for row in rows])
+        writer.writerows([{**asdict(row), "scaling": scaling_text(row.scaling)}.values()
+                          for row in rows])  # fmt: skip
         return out.getvalue()
     lines = [cells(rank, row) for rank, row in enumerate(rows, 1)]
     if fmt == "md":
@@ -213,12 +210,8 @@ def format_rows(rows: list[Row], fmt: str) -> str:
     )
 
 
-def write_leaderboard(target: Any, parent_run_id: str, rows: list[Row]) -> None:
-    """Attach leaderboard.md, .csv and .json to the sweep's parent run.
-
-    `target` is a `SweepTracker` or an `MlflowClient` (the tracker's client is used).
-    """
-    client = getattr(target, "client", target)
+def write_leaderboard(client: Any, parent_run_id: str, rows: list[Row]) -> None:
+    """Attach leaderboard.md, .csv and .json to the sweep's parent run."""
     with tempfile.TemporaryDirectory() as folder:
         for fmt, suffix in (("md", "md"), ("csv", "csv"), ("json", "json")):
             path = Path(folder) / f"{ARTIFACT_NAME}.{suffix}"
@@ -236,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
     experiment = resolve_experiment(client, args.experiment)
     rows = leaderboard_rows(client, experiment.name)
     if not any(row.top1 is not None for row in rows):
-        raise UsageError(
+        raise InputError(
             f"experiment {experiment.name!r} has no trial with a finished epoch yet "
             f"({len(rows)} trial(s) started); wait for the sweep, or check `ladder ui`"
         )

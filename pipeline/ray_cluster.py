@@ -12,7 +12,7 @@ import sys
 
 import ray
 
-from pipeline.errors import UsageError
+from lightning_modules.errors import InputError
 
 
 def connect_ray(address: str | None) -> None:
@@ -27,17 +27,17 @@ def connect_ray(address: str | None) -> None:
         try:  # fail in seconds, not after Ray's minute of retries
             socket.create_connection((host, int(port)), timeout=5).close()
         except OSError as error:
-            raise UsageError(f"RAY_ADDRESS={address}: no Ray cluster answers ({error})") from None
+            raise InputError(f"RAY_ADDRESS={address}: no Ray cluster answers ({error})") from None
     try:
         ray.init(address=address, logging_config=quiet)
     except (ConnectionError, RuntimeError) as error:
         if refused_token(error):
-            raise UsageError(
+            raise InputError(
                 f"RAY_ADDRESS={address}: the cluster wants its token; set RAY_AUTH_MODE=token "
                 "and RAY_AUTH_TOKEN to the one its nodes use"
             ) from None
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-        raise UsageError(f"RAY_ADDRESS={address}: cannot join the cluster ({first_line})") from None
+        raise InputError(f"RAY_ADDRESS={address}: cannot join the cluster ({first_line})") from None
 
 
 def refused_token(error: BaseException | None) -> bool:

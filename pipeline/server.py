@@ -17,7 +17,7 @@ import sys
 import urllib.parse
 from pathlib import Path
 
-from pipeline.errors import UsageError
+from lightning_modules.errors import InputError
 
 BACKEND_ENV = "MLFLOW_BACKEND_STORE_URI"
 ARTIFACTS_ENV = "MLFLOW_ARTIFACTS_DESTINATION"
@@ -42,13 +42,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def backend_store_uri(flag: str | None) -> str:
-    """The PostgreSQL URI from the flag or the environment; UsageError for anything else."""
+    """The PostgreSQL URI from the flag or the environment; InputError for anything else."""
     uri = flag or os.environ.get(BACKEND_ENV)
     if not uri:
-        raise UsageError(f"--backend-store-uri (or {BACKEND_ENV}) is required: {URI_FORM}")
+        raise InputError(f"--backend-store-uri (or {BACKEND_ENV}) is required: {URI_FORM}")
     scheme = uri.partition("://")[0].partition("+")[0]
     if scheme not in POSTGRES_SCHEMES:
-        raise UsageError(f"--backend-store-uri {redacted(uri)}: expected {URI_FORM}")
+        raise InputError(f"--backend-store-uri {redacted(uri)}: expected {URI_FORM}")
     return uri
 
 
@@ -67,7 +67,7 @@ def artifacts_destination(flag: str | None) -> str:
     destination = flag or os.environ.get(ARTIFACTS_ENV) or "mlartifacts"
     if destination.startswith("s3://"):
         if importlib.util.find_spec("boto3") is None:
-            raise UsageError(
+            raise InputError(
                 f"--artifacts-destination {destination}: MLflow needs boto3 for S3; "
                 "pip install boto3 (the docker image has it)"
             )
@@ -105,7 +105,7 @@ def check_database(uri: str, timeout_s: int = 5) -> None:
     try:
         psycopg2.connect(libpq_uri, connect_timeout=timeout_s).close()
     except psycopg2.Error as error:
-        raise UsageError(
+        raise InputError(
             f"--backend-store-uri {redacted(uri)}: {database_problem(str(error))}"
         ) from None
 

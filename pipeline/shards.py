@@ -49,7 +49,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from lightning_modules.data import FORMAT_VERSION, MANIFEST  # the reader defines the format
-from pipeline.errors import UsageError
+from lightning_modules.errors import InputError
 
 VAL_SOLUTION = "LOC_val_solution.csv"
 JPEG_QUALITY = 90
@@ -98,7 +98,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     for flag in ("max_size", "shard_size", "workers"):
         if getattr(args, flag) < 1:
-            raise UsageError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected >= 1")
+            raise InputError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected >= 1")
     if args.demo:
         classes, splits, split_info = digits_samples(args.seed)
         source, listing_skipped, channels = "sklearn.datasets.load_digits", [], 1
@@ -135,25 +135,25 @@ def run(args: argparse.Namespace) -> int:
 def folder_samples(src: Path) -> tuple[list[str], dict[str, list[Sample]], list[dict]]:
     """Classes, samples per split and files skipped while listing an ImageNet-layout `src`."""
     if not src.is_dir():
-        raise UsageError(f"--src {src}: no such directory")
+        raise InputError(f"--src {src}: no such directory")
     if not any(src.iterdir()):
-        raise UsageError(f"--src {src}: directory is empty")
+        raise InputError(f"--src {src}: directory is empty")
     files: dict[str, list[tuple[str, Path]]] = {}
     skipped: list[dict] = []
     if (src / "train").is_dir():
         if not any(p.is_dir() for p in _visible(src / "train")):
-            raise UsageError(f"--src {src}: train/ has no class folders (train/<class>/*.JPEG)")
+            raise InputError(f"--src {src}: train/ has no class folders (train/<class>/*.JPEG)")
         files["train"], skipped = _class_folder_files(src / "train")
     if (src / "val").is_dir():
         files["val"], val_skipped = _val_files(src)
         skipped += val_skipped
     if not files:
-        raise UsageError(
+        raise InputError(
             f"--src {src}: unknown layout; expected train/<class>/*.JPEG and/or val/ "
             f"(class folders, or flat with {VAL_SOLUTION})"
         )
     if not any(files.values()):
-        raise UsageError(f"--src {src}: no image files under train/ or val/")
+        raise InputError(f"--src {src}: no image files under train/ or val/")
     classes = sorted({name for split_files in files.values() for name, _ in split_files})
     index = {name: i for i, name in enumerate(classes)}
     splits = {}
@@ -191,7 +191,7 @@ def _val_files(src: Path) -> tuple[list[tuple[str, Path]], list[dict]]:
         return _class_folder_files(val)
     solution = next((p for p in (src / VAL_SOLUTION, val / VAL_SOLUTION) if p.is_file()), None)
     if solution is None:
-        raise UsageError(
+        raise InputError(
             f"--src {src}: val/ has no class folders and no {VAL_SOLUTION} in {src} or {val}"
         )
     synsets = _read_val_solution(solution)
@@ -216,7 +216,7 @@ def _read_val_solution(path: Path) -> dict[str, str]:
     with path.open(newline="") as stream:
         rows = list(csv.DictReader(stream))
     if rows and not {"ImageId", "PredictionString"} <= rows[0].keys():
-        raise UsageError(f"{path}: expected columns ImageId,PredictionString")
+        raise InputError(f"{path}: expected columns ImageId,PredictionString")
     return {row["ImageId"]: row["PredictionString"].split()[0] for row in rows}
 
 
@@ -483,7 +483,7 @@ def _with_results(
 def _prepare_out(out: Path, manifest: dict, overwrite: bool) -> dict | None:
     """Make `out` ready; return the manifest of a resumable earlier run there, if any."""
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: is a file, expected a folder")
+        raise InputError(f"--out {out}: is a file, expected a folder")
     out.mkdir(parents=True, exist_ok=True)
     if not any(out.iterdir()):
         return None
@@ -494,18 +494,18 @@ def _prepare_out(out: Path, manifest: dict, overwrite: bool) -> dict | None:
         return None
     manifest_path = out / MANIFEST
     if not manifest_path.is_file():
-        raise UsageError(
+        raise InputError(
             f"--out {out}: not empty and holds no {MANIFEST}; pass --overwrite or an empty folder"
         )
     try:
         previous = json.loads(manifest_path.read_text())
     except json.JSONDecodeError as error:
-        raise UsageError(
+        raise InputError(
             f"--out {out}: unreadable {MANIFEST} ({error}); pass --overwrite"
         ) from error
     differing = [k for k in IDENTITY if previous.get(k) != manifest[k]]
     if differing:
-        raise UsageError(
+        raise InputError(
             f"--out {out}: holds shards of another source or settings "
             f"({', '.join(differing)} differ); pass --overwrite to replace them"
         )

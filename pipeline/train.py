@@ -11,122 +11,67 @@ import argparse
 import json
 import os
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import MLFlowLogger
 
-from lightning_modules.architectures import build_model, list_models, model_info
-from lightning_modules.classifier import OPTIMIZERS, ImageClassifier, default_precision
-from lightning_modules.data import ShardDataModule, load_manifest
-from pipeline.errors import UsageError
-from pipeline.profile import count_macs
+from lightning_modules.data import load_manifest
+from lightning_modules.errors import InputError
+from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
+from lightning_modules.specs import ModelSpec, Recipe, resolve_model
 from pipeline.tracking import check_reachable, tracking_uri
 
 RUN_FILE = "mlflow_run.json"  # beside the checkpoints: lets --resume continue the same MLflow run
 RUN_DIR_ENV = "LADDER_TRAIN_RUN_DIR"
-SCALING_KEYS = ("width", "depth")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", required=True, help="architecture (see `ladder profile --help`)")
     parser.add_argument("--data", required=True, type=Path, help="shard folder with manifest.json")
-    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--resolution", type=int, help="input size (default: the model's own)")
     parser.add_argument("--width", type=float, help="width multiplier (scalable archs)")
     parser.add_argument("--depth", type=float, help="depth multiplier (scalable archs)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
-    parser.add_argument("--weight-decay", type=float, default=5e-5)
-    parser.add_argument("--warmup-epochs", type=float, default=1.0)
-    parser.add_argument("--label-smoothing", type=float, default=0.1)
-    parser.add_argument("--min-crop", type=float, default=0.08, help="RandomResizedCrop min area")
-    parser.add_argument("--hflip", type=float, default=0.5, help="horizontal flip probability")
-    parser.add_argument("--workers", type=int, default=2, help="dataloader processes per device")
+    add_recipe_flags(parser)
     parser.add_argument("--devices", type=int, default=1, help="GPUs, or CPU processes (DDP)")
-    parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="run folders go here")
     parser.add_argument("--experiment", default="train", help="MLflow experiment name")
 
 
-def scaling_from(args: argparse.Namespace) -> dict[str, float]:
-    """Only the multipliers the user gave, so fixed architectures reject them clearly."""
-    return {key: getattr(args, key) for key in SCALING_KEYS if getattr(args, key) is not None}
+def add_recipe_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per `Recipe` field, with its default and help: `lr` is `--lr`."""
+    for knob in fields(Recipe):
+        flag, help_text = f"--{knob.name.replace('_', '-')}", knob.metadata["help"]
+        if isinstance(knob.default, bool):
+            parser.add_argument(flag, action="store_true", help=help_text)
+        else:
+            parser.add_argument(
+                flag,
+                type=type(knob.default),
+                default=knob.default,
+                choices=knob.metadata.get("choices"),
+                help=f"{help_text} (default {knob.default})",
+            )
 
 
-def validate(args: argparse.Namespace) -> dict:
-    """Check every input before anything heavy starts; returns the shard manifest."""
-    if args.arch not in list_models():
-        raise UsageError(f"--arch {args.arch!r} is unknown; valid: {', '.join(list_models())}")
-    try:
-        manifest = load_manifest(args.data)
-    except (FileNotFoundError, ValueError) as error:
-        raise UsageError(f"--data {args.data}: {error}") from None
-    info = model_info(args.arch)
-    resolution = args.resolution or info.native_resolution
-    if resolution < info.min_resolution:
-        raise UsageError(
-            f"--resolution {resolution} is below {args.arch}'s minimum of {info.min_resolution}"
-        )
-    if args.resume is not None and not args.resume.is_file():
-        raise UsageError(f"--resume {args.resume}: no such checkpoint file")
+def validate(args: argparse.Namespace) -> tuple[dict[str, Any], ModelSpec, Recipe]:
+    """Check every input before anything heavy starts: (manifest, model, recipe)."""
     for flag in ("epochs", "batch_size", "devices"):
         if getattr(args, flag) < 1:
-            raise UsageError(f"--{flag.replace('_', '-')} must be >= 1")
-    return manifest
-
-
-def model_size(model: dict[str, Any], manifest: dict[str, Any]) -> dict[str, int]:
-    """`model/params` and `model/macs` of a run's model at its resolution (meta device:
-    shapes only, no memory, nothing computed)."""
-    scaling = {key: model[key] for key in SCALING_KEYS if key in model}
-    in_chans = int(manifest.get("channels", 3))
-    with torch.device("meta"):
-        net = build_model(model["arch"], len(manifest["classes"]), in_chans, **scaling)
-    return {
-        "model/params": sum(parameter.numel() for parameter in net.parameters()),
-        "model/macs": count_macs(net, model["resolution"], in_chans),
-    }
-
-
-def build_run(
-    data_dir: str | Path, manifest: dict[str, Any], model: dict[str, Any], recipe: dict[str, Any]
-) -> tuple[ImageClassifier, ShardDataModule]:
-    """The classifier and the data module of one run: `ladder train`'s and each trial's.
-
-    `model` holds `arch`, `resolution` and any `width`/`depth`; `recipe` the keys of
-    `tune_spaces.RECIPE` (plus an optional `channels_last`). The shards decide the
-    classes and the input channels (1 for the grayscale digits, 3 for ImageNet).
-    """
-    in_chans = int(manifest.get("channels", 3))
-    classifier = ImageClassifier(
-        model["arch"],
-        num_classes=len(manifest["classes"]),
-        in_chans=in_chans,
-        scaling={key: model[key] for key in SCALING_KEYS if key in model},
-        optimizer=recipe["optimizer"],
-        lr=recipe["lr"],
-        weight_decay=recipe["weight_decay"],
-        label_smoothing=recipe["label_smoothing"],
-        warmup_epochs=recipe["warmup_epochs"],
-        channels_last=recipe.get("channels_last", False),
-    )
-    data = ShardDataModule(
-        data_dir,
-        resolution=model["resolution"],
-        batch_size=recipe["batch_size"],
-        num_workers=recipe["loader_workers"],
-        in_chans=in_chans,
-        min_crop=recipe["min_crop"],
-        hflip=recipe["hflip"],
-    )
-    return classifier, data
+            raise InputError(f"--{flag.replace('_', '-')} must be >= 1")
+    if args.resume is not None and not args.resume.is_file():
+        raise InputError(f"--resume {args.resume}: no such checkpoint file")
+    spec = resolve_model(args.arch, args.resolution, width=args.width, depth=args.depth)
+    recipe = Recipe(**{knob.name: getattr(args, knob.name) for knob in fields(Recipe)})
+    try:
+        manifest = load_manifest(args.data)
+    except InputError as error:
+        raise InputError(f"--data {args.data}: {error}") from None
+    return manifest, spec, recipe
 
 
 def run_folder(args: argparse.Namespace) -> Path:
@@ -150,57 +95,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
-    manifest = validate(args)
+    manifest, spec, recipe = validate(args)
     uri = tracking_uri()
     check_reachable(uri)
-    pl.seed_everything(args.seed, workers=True)
-    info = model_info(args.arch)
-    resolution = args.resolution or info.native_resolution
-    model = {"arch": args.arch, "resolution": resolution, **scaling_from(args)}
-    try:
-        size = model_size(model, manifest)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    recipe = {
-        "optimizer": args.optimizer,
-        "lr": args.lr,
-        "weight_decay": args.weight_decay,
-        "label_smoothing": args.label_smoothing,
-        "warmup_epochs": args.warmup_epochs,
-        "batch_size": args.batch_size,
-        "loader_workers": args.workers,
-        "min_crop": args.min_crop,
-        "hflip": args.hflip,
-        "channels_last": args.channels_last,
-    }
-
+    pl.seed_everything(recipe.seed, workers=True)
     run_dir = run_folder(args)
-    run_file = run_dir / RUN_FILE
-    run_id = json.loads(run_file.read_text())["run_id"] if run_file.is_file() else None
-    logger = MLFlowLogger(
-        experiment_name=args.experiment,
-        run_name=run_dir.name,
-        tracking_uri=uri,
-        run_id=run_id,
-        tags={"arch": args.arch, "data": str(args.data.resolve())},
-    )
-    if run_id is None:  # a new run; DDP's other ranks find the file written here
+    logger = mlflow_logger(args, run_dir, uri)
+    if not (run_dir / RUN_FILE).is_file():  # a new run; DDP's other ranks find the file
         run_dir.mkdir(parents=True, exist_ok=True)
-        run_file.write_text(json.dumps({"run_id": logger.run_id}))
-        logger.log_hyperparams(
-            {
-                **model,
-                **recipe,
-                "data": str(args.data),
-                "in_chans": int(manifest.get("channels", 3)),
-                "epochs": args.epochs,
-                "devices": args.devices,
-                "seed": args.seed,
-            }
-        )
-        logger.log_metrics(size, step=0)
+        (run_dir / RUN_FILE).write_text(json.dumps({"run_id": logger.run_id}))
+        run_params = {"data": str(args.data), "in_chans": in_chans_of(manifest)}
+        logger.log_hyperparams({**spec.to_dict(), **recipe.to_dict(), **run_params,
+                                "devices": args.devices})  # fmt: skip
+        logger.log_metrics(model_size(spec, manifest), step=0)
 
-    classifier, data = build_run(args.data, manifest, model, recipe)
+    classifier, data = build_run(args.data, manifest, spec, recipe)
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="epoch{epoch:03d}",
@@ -211,11 +120,9 @@ def train(args: argparse.Namespace) -> int:
         save_last=True,
     )
     trainer = pl.Trainer(
-        max_epochs=args.epochs,
-        accelerator="auto",
+        **trainer_settings(recipe),
         devices=args.devices,
         strategy="ddp" if args.devices > 1 else "auto",
-        precision=default_precision(),
         logger=logger,
         callbacks=[checkpoints, RichProgressBar()],
         default_root_dir=run_dir,
@@ -226,3 +133,16 @@ def train(args: argparse.Namespace) -> int:
         best = checkpoints.best_model_score
         print(f"run {run_dir}  mlflow run {logger.run_id}  best val/acc1 {float(best):.4f}")
     return 0
+
+
+def mlflow_logger(args: argparse.Namespace, run_dir: Path, uri: str) -> MLFlowLogger:
+    """The run's MLflow logger: a new MLflow run, or the one `--resume` (or DDP's rank 0)
+    recorded in the run folder."""
+    run_file = run_dir / RUN_FILE
+    return MLFlowLogger(
+        experiment_name=args.experiment,
+        run_name=run_dir.name,
+        tracking_uri=uri,
+        run_id=json.loads(run_file.read_text())["run_id"] if run_file.is_file() else None,
+        tags={"arch": args.arch, "data": str(args.data.resolve())},
+    )

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import tempfile
-from dataclasses import dataclass
 from typing import Any
 
 import pytorch_lightning as pl
@@ -29,38 +29,14 @@ from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from lightning_modules.classifier import default_precision
 from lightning_modules.data import load_manifest
-from pipeline.train import build_run, model_size
+from lightning_modules.errors import InputError
+from lightning_modules.run import build_run, model_size, trainer_settings
+from lightning_modules.specs import ModelSpec, Recipe
+from pipeline.plan import TrialResources
 
 CHECKPOINT_FILE = "model.ckpt"
 METRIC, MODE = "val/acc1", "max"  # what "best" means for checkpoints, schedulers, leaderboards
-
-
-@dataclass(frozen=True)
-class TrialResources:
-    """How each trial runs: its Ray Train workers and where their runs and checkpoints go."""
-
-    workers: int = 1  # DDP processes per trial
-    cpus_per_worker: float = 1.0
-    gpus_per_worker: float = 0.0
-    train_storage: str = ""  # a shared path or URI every node can reach
-    max_failures: int = 2  # worker-group restarts from the latest checkpoint
-    checkpoints_to_keep: int = 2
-
-
-def trial_name(config: dict[str, Any]) -> str:
-    """A readable name from the model: `efficientnet_a1.2_b1.1_g1.15_r258`, `resnet50_r224`."""
-    model = config["model"]
-    parts = [model["arch"]]
-    if "alpha" in model:
-        parts += [f"a{model['alpha']:g}", f"b{model['beta']:g}", f"g{model['gamma']:g}"]
-        if model.get("phi", 1) != 1:
-            parts.append(f"phi{model['phi']:g}")
-    else:
-        parts += [f"{key[0]}{model[key]:g}" for key in ("width", "depth") if key in model]
-    parts.append(f"r{model['resolution']}")
-    return "_".join(parts)
 
 
 def run_trial(config: dict[str, Any], resources: TrialResources) -> None:
@@ -106,7 +82,7 @@ def shards_on_this_node(data: str) -> dict[str, Any]:
     """
     try:
         return load_manifest(data)
-    except FileNotFoundError:
+    except InputError:
         node = f"{socket.gethostname()} ({ray.util.get_node_ip_address()})"
         raise RuntimeError(
             f"node {node} has no shards at --data {data}: put them on storage every node "
@@ -117,17 +93,15 @@ def shards_on_this_node(data: str) -> dict[str, Any]:
 def fit(config: dict[str, Any], checkpoint_path: str | None) -> None:
     """Build data, model and a Lightning Trainer wired to Ray from a trial config; train."""
     manifest = shards_on_this_node(config["data"])
-    pl.seed_everything(config["seed"], workers=True)  # before the weights are drawn
-    classifier, data = build_run(config["data"], manifest, config["model"], config)
-    size = model_size(config["model"], manifest)
-    reporter = ReportEveryEpoch(extra=size)
+    spec, recipe = ModelSpec.from_dict(config["model"]), Recipe.from_dict(config["recipe"])
+    pl.seed_everything(recipe.seed, workers=True)  # before the weights are drawn
+    classifier, data = build_run(config["data"], manifest, spec, recipe)
+    reporter = ReportEveryEpoch(extra=model_size(spec, manifest))
     trainer = pl.Trainer(
-        max_epochs=config["epochs"],
-        accelerator="auto",
+        **trainer_settings(recipe),
         devices="auto",
         strategy=RayDDPStrategy(),
         plugins=[RayLightningEnvironment()],
-        precision=default_precision(),
         callbacks=[reporter],
         enable_checkpointing=True,  # by `reporter`: Ray Train keeps them (best K by val/acc1)
         enable_progress_bar=False,  # Ray's trial table is the progress display
@@ -183,3 +157,12 @@ class ReportEveryEpoch(pl.callbacks.Checkpoint):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.last_metrics = state_dict["last_metrics"]
+
+
+def failure_line(error: BaseException) -> str:
+    """The last `SomeError: message` line of a failed trial's error: the worker's own
+    exception, whose traceback Ray's wrappers (RayTaskError, WorkerGroupError) quote as
+    text."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    raised = [line for line in lines if re.match(r"[\w.]+(Error|Exception): ", line)]
+    return raised[-1] if raised else (lines[0] if lines else type(error).__name__)

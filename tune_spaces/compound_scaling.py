@@ -18,18 +18,17 @@ from __future__ import annotations
 import functools
 import itertools
 import sys
+from dataclasses import replace
 from typing import Any
 
-import torch
-
-from lightning_modules.architectures import build_model
-from pipeline.profile import count_macs
-from tune_spaces import RECIPE, grid_space, resolve
+from lightning_modules.errors import InputError
+from lightning_modules.specs import RECIPES, ModelSpec, Recipe, resolve_model
+from tune_spaces import grid_space, resolve
 
 COEFFICIENTS = (1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4)
 
+RECIPE = RECIPES["default"]
 DEFAULTS: dict[str, Any] = {
-    **RECIPE,
     "alphas": COEFFICIENTS,
     "betas": COEFFICIENTS,
     "gammas": COEFFICIENTS,
@@ -45,34 +44,31 @@ def flops_factor(alpha: float, beta: float, gamma: float) -> float:
     return alpha * beta**2 * gamma**2
 
 
-def scaled_model(alpha: float, beta: float, gamma: float, phi: float, base_resolution: int):
-    """The `efficientnet` model config for coefficients (alpha, beta, gamma) scaled by phi."""
-    return {
-        "arch": "efficientnet",
-        "depth": round(alpha**phi, 4),
-        "width": round(beta**phi, 4),
-        "resolution": round(base_resolution * gamma**phi),
-        "alpha": alpha,
-        "beta": beta,
-        "gamma": gamma,
-        "phi": phi,
-    }
+def scaled_model(
+    alpha: float, beta: float, gamma: float, phi: float, base_resolution: int
+) -> ModelSpec:
+    """B0's architecture scaled by (alpha, beta, gamma)^phi, recording the coefficients."""
+    spec = resolve_model(
+        "efficientnet",
+        round(base_resolution * gamma**phi),
+        width=round(beta**phi, 4),
+        depth=round(alpha**phi, 4),
+    )
+    return replace(spec, alpha=alpha, beta=beta, gamma=gamma, phi=phi)
 
 
 @functools.cache
-def counted_macs(width: float, depth: float, resolution: int) -> int:
-    """MACs of `efficientnet` at that scaling, built on the meta device (no memory, fast)."""
-    with torch.device("meta"):
-        model = build_model("efficientnet", width=width, depth=depth)
-    return count_macs(model, resolution)
+def counted_macs(spec: ModelSpec) -> int:
+    """MACs of a spec at 1000 classes (counted once per distinct model)."""
+    return spec.size()["model/macs"]
 
 
-def grid_points(settings: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def grid_points(settings: dict[str, Any]) -> tuple[list[ModelSpec], list[ModelSpec]]:
     """(kept, dropped): the points meeting the formula, split by their counted MACs.
 
-    Every point is a model config at phi = 1 with its `macs_ratio` to the base model.
+    Every point is a model at phi = 1 with its `macs_ratio` to the base model.
     """
-    base = counted_macs(1.0, 1.0, settings["base_resolution"])
+    base = counted_macs(resolve_model("efficientnet", settings["base_resolution"]))
     kept, dropped = [], []
     for alpha, beta, gamma in itertools.product(
         settings["alphas"], settings["betas"], settings["gammas"]
@@ -80,16 +76,20 @@ def grid_points(settings: dict[str, Any]) -> tuple[list[dict[str, Any]], list[di
         if abs(flops_factor(alpha, beta, gamma) / settings["target"] - 1) > settings["tolerance"]:
             continue
         model = scaled_model(alpha, beta, gamma, 1, settings["base_resolution"])
-        macs = counted_macs(model["width"], model["depth"], model["resolution"])
-        model["macs_ratio"] = round(macs / base, 3)
-        miss = abs(model["macs_ratio"] / settings["target"] - 1)
+        model = replace(model, macs_ratio=round(counted_macs(model) / base, 3))
+        miss = abs(model.macs_ratio / settings["target"] - 1)
         tolerance = settings["macs_tolerance"]
         (dropped if tolerance and miss > tolerance else kept).append(model)
     return kept, dropped
 
 
 def space(**overrides: Any) -> dict[str, Any]:
-    settings = resolve(DEFAULTS, overrides)
+    return grid(DEFAULTS, RECIPE, overrides)
+
+
+def grid(defaults: dict[str, Any], recipe: Recipe, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The param space of a compound grid with these defaults (the demo's are smaller)."""
+    settings, recipe = resolve(defaults, recipe, overrides)
     kept, dropped = grid_points(settings)
     if dropped:
         print(
@@ -99,9 +99,9 @@ def space(**overrides: Any) -> dict[str, Any]:
             file=sys.stderr,
         )
     if not kept:
-        raise ValueError(
+        raise InputError(
             f"no grid point has alpha*beta^2*gamma^2 within {settings['tolerance']:.0%} of "
             f"{settings['target']} and counted MACs within {settings['macs_tolerance']:.0%}: "
             "widen the grid or --set tolerance=... / macs_tolerance=..."
         )
-    return grid_space(settings, kept)
+    return grid_space(kept, recipe)

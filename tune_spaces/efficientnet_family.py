@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tune_spaces import RECIPE, grid_space, resolve
+from lightning_modules.specs import RECIPES
+from tune_spaces import grid_space, resolve
 from tune_spaces.compound_scaling import scaled_model
 
+RECIPE = RECIPES["default"]
 DEFAULTS: dict[str, Any] = {
-    **RECIPE,
     "alpha": 1.2,
     "beta": 1.1,
     "gamma": 1.15,
@@ -23,11 +24,9 @@ DEFAULTS: dict[str, Any] = {
 
 
 def space(**overrides: Any) -> dict[str, Any]:
-    settings = resolve(DEFAULTS, overrides)
+    settings, recipe = resolve(DEFAULTS, RECIPE, overrides)
+    coefficients = (settings["alpha"], settings["beta"], settings["gamma"])
     models = [
-        scaled_model(
-            settings["alpha"], settings["beta"], settings["gamma"], phi, settings["base_resolution"]
-        )
-        for phi in settings["phis"]
+        scaled_model(*coefficients, phi, settings["base_resolution"]) for phi in settings["phis"]
     ]
-    return grid_space(settings, models)
+    return grid_space(models, recipe)

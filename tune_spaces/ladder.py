@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightning_modules.architectures import model_info
-from tune_spaces import RECIPE, grid_space, resolve
+from lightning_modules.specs import RECIPES, resolve_model
+from tune_spaces import grid_space, resolve
 
+RECIPE = RECIPES["default"]
 DEFAULTS: dict[str, Any] = {
-    **RECIPE,
     "archs": (
         "lenet5",
         "alexnet",
@@ -28,12 +28,6 @@ DEFAULTS: dict[str, Any] = {
 
 
 def space(**overrides: Any) -> dict[str, Any]:
-    settings = resolve(DEFAULTS, overrides)
-    models = [
-        {
-            "arch": arch,
-            "resolution": settings["resolution"] or model_info(arch).native_resolution,
-        }
-        for arch in settings["archs"]
-    ]
-    return grid_space(settings, models)
+    settings, recipe = resolve(DEFAULTS, RECIPE, overrides)
+    models = [resolve_model(arch, settings["resolution"] or None) for arch in settings["archs"]]
+    return grid_space(models, recipe)

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from lightning_modules.data import ReaderSplit, ShardDataModule, load_manifest
+from lightning_modules.errors import InputError
 
 
 def fingerprint(image: torch.Tensor) -> bytes:
@@ -46,7 +47,7 @@ def seen_fingerprints(loader) -> Counter:
 @pytest.mark.parametrize("data", ["imagenet_shards", "digits_shards"])
 def test_batches_have_the_model_input_shape(data, in_chans, resolution, request):
     module = ShardDataModule(
-        request.getfixturevalue(data), resolution, batch_size=4, num_workers=0, in_chans=in_chans
+        request.getfixturevalue(data), resolution, batch_size=4, loader_workers=0, in_chans=in_chans
     )
     for loader in (module.train_dataloader(), module.val_dataloader()):
         images, labels = next(iter(loader))
@@ -61,14 +62,14 @@ def test_classes_come_from_the_manifest(digits_shards):
 
 
 def test_every_val_sample_is_seen_exactly_once_in_one_process(imagenet_shards):
-    module = ShardDataModule(imagenet_shards, 32, batch_size=4, num_workers=2)
+    module = ShardDataModule(imagenet_shards, 32, batch_size=4, loader_workers=2)
     loader = module.val_dataloader()
     assert seen_fingerprints(loader) == expected_fingerprints(module, "val")
     assert len(list(loader)) == len(loader) == module.batches_per_epoch("val") == 5  # 18 / 4
 
 
 def test_train_epoch_length_comes_from_the_manifest_with_2_workers(imagenet_shards):
-    module = ShardDataModule(imagenet_shards, 32, batch_size=8, num_workers=2)
+    module = ShardDataModule(imagenet_shards, 32, batch_size=8, loader_workers=2)
     loader = module.train_dataloader()
     assert module.batches_per_epoch("train") == len(loader) == 60 // 8
     for _ in range(2):  # the persistent workers restart cleanly
@@ -82,7 +83,13 @@ def test_two_ranks_see_disjoint_samples_and_equal_batch_counts(imagenet_shards, 
     seen, counts = [], []
     for rank in (0, 1):
         module = ShardDataModule(
-            imagenet_shards, 32, batch_size=4, num_workers=2, augment=False, rank=rank, world_size=2
+            imagenet_shards,
+            32,
+            batch_size=4,
+            loader_workers=2,
+            augment=False,
+            rank=rank,
+            world_size=2,
         )
         loader = getattr(module, f"{split}_dataloader")()
         batches = list(loader)
@@ -119,7 +126,7 @@ def test_every_sample_has_exactly_one_reader(num_shards, world_size, num_workers
 
 
 def test_missing_or_incomplete_manifest_names_the_folder(tmp_path, imagenet_shards):
-    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+    with pytest.raises(InputError, match=str(tmp_path)):
         load_manifest(tmp_path)
     incomplete = json.loads((imagenet_shards / "manifest.json").read_text()) | {"complete": False}
     (tmp_path / "manifest.json").write_text(json.dumps(incomplete))
@@ -160,7 +167,7 @@ class CountingModel(pl.LightningModule):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_lightning_ddp_on_cpu_runs_equal_epochs_on_both_ranks(digits_shards, tmp_path):
-    module = ShardDataModule(digits_shards, 8, batch_size=32, num_workers=1, in_chans=1)
+    module = ShardDataModule(digits_shards, 8, batch_size=32, loader_workers=1, in_chans=1)
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=2,

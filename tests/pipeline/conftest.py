@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.tracking import SweepTracker
+from pipeline.sweep_tracker import SweepTracker
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class PlannedTrial:
 
     @property
     def config(self) -> dict[str, Any]:
-        return {**self.recipe, "model": self.model}
+        return {"recipe": self.recipe, "model": self.model}
 
 
 # Best top-1: efficientnet 0.80 > resnet18 0.72 > vgg16 0.70 > lenet5 0.61.

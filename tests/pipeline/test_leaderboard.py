@@ -45,9 +45,9 @@ def test_rows_are_what_mlflow_holds(store, sweep_logger, trials):
         assert row.epochs == 2
         assert row.train_time == run.data.metrics["train/total_time"] == 5.0
         assert row.status == planned.status
-    assert rows[0].scaling == "alpha=1.2 beta=1.1 gamma=1.15 phi=1"
-    assert rows[1].scaling == "width=1.0 depth=1.0"
-    assert rows[3].scaling == ""
+    assert rows[0].scaling == {"alpha": "1.2", "beta": "1.1", "gamma": "1.15", "phi": "1"}
+    assert rows[1].scaling == {"width": "1.0", "depth": "1.0"}
+    assert rows[3].scaling == {}
     assert {row.trial for row in rows if row.pareto} == {"efficientnet_phi1", "lenet5_r32"}
 
 
@@ -107,7 +107,7 @@ def test_default_experiment_is_the_latest_sweep(store, sweep_logger, trials, cap
 def test_write_leaderboard_attaches_md_csv_json(store, sweep_logger, tmp_path):
     tracker = sweep_logger(store)
     rows = leaderboard_rows(tracker.client, "sweep-a")
-    write_leaderboard(tracker, tracker.parent_run_id, rows)
+    write_leaderboard(tracker.client, tracker.parent_run_id, rows)
     client = MlflowClient(store)
     names = sorted(a.path for a in client.list_artifacts(tracker.parent_run_id))
     assert names == ["leaderboard.csv", "leaderboard.json", "leaderboard.md"]

@@ -8,8 +8,8 @@ from torch import nn
 from torchvision.models.mobilenetv2 import InvertedResidual
 
 from lightning_modules.architectures import build_model
+from lightning_modules.measure import count_macs, profile_model
 from pipeline.cli import main
-from pipeline.profile import count_macs, profile_model
 
 G = 1e9
 
@@ -133,8 +133,8 @@ def test_larger_lenet_input_gets_the_fitting_pool_row(capsys):
     [
         (["nosuch"], "unknown architecture 'nosuch'; valid: lenet5, alexnet,"),
         (["resnet50", "--resolution", "8"], "minimum is 32"),
-        (["resnet50", "--width", "2"], "--width does not apply to resnet50"),
-        (["mobilenetv2", "--depth", "2"], "--depth does not apply to mobilenetv2"),
+        (["resnet50", "--width", "2"], "width does not apply to resnet50"),
+        (["mobilenetv2", "--depth", "2"], "depth does not apply to mobilenetv2"),
         (["efficientnet", "--width", "0"], "width must be positive"),
     ],
 )

@@ -220,12 +220,12 @@ def test_from_sweep_scales_the_best_point_of_an_earlier_sweep(store, sweep_logge
     argv = ["sweep", "--space", "efficientnet_family", "--from-sweep", "cs1"]
     argv += ["--data", str(digits_shards), "--set", "phis=0,2"]
     plan = plan_new(build_parser(argv).parse_args(argv))
-    models = tune_spaces.models_of(plan["param_space"])
-    assert [(m["alpha"], m["beta"], m["gamma"], m["phi"]) for m in models] == [
+    models = tune_spaces.models_of(plan.param_space)
+    assert [(m.alpha, m.beta, m.gamma, m.phi) for m in models] == [
         (1.4, 1.0, 1.2, 0),
         (1.4, 1.0, 1.2, 2),
     ]
-    assert models[1]["depth"] == 1.96 and models[1]["resolution"] == round(224 * 1.2**2)
+    assert models[1].depth == 1.96 and models[1].resolution == round(224 * 1.2**2)
 
 
 def test_from_sweep_needs_the_family_space(store, sweep_logger, digits_shards, capsys):

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipeline.tracking import SweepTracker, flatten_config, tag_filter
+from pipeline.sweep_tracker import SweepTracker, flatten_config
+from pipeline.tracking import tag_filter
 
 CONFIG = {
-    "epochs": 3,
-    "lr": 0.05,
+    "recipe": {"epochs": 3, "lr": 0.05},
+    "data": "/shards",
     "model": {"arch": "efficientnet", "resolution": 37, "width": 1.1, "depth": 1.2,
               "alpha": 1.2, "beta": 1.1, "gamma": 1.15, "phi": 1},
 }  # fmt: skip
@@ -53,7 +54,8 @@ def test_parent_and_child_follow_the_schema(store):
     assert child.data.tags["ladder.status"] == "running"
     assert child.data.params == {key: str(value) for key, value in flatten_config(CONFIG).items()}
     assert child.data.params["alpha"] == "1.2"
-    assert "model" not in child.data.params
+    assert "model" not in child.data.params and "recipe" not in child.data.params
+    assert child.data.params["lr"] == "0.05" and child.data.params["data"] == "/shards"
 
 
 def test_trial_started_twice_and_after_a_resume_is_one_child_run(store):

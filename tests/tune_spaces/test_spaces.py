@@ -5,15 +5,13 @@ from __future__ import annotations
 import pytest
 
 import tune_spaces
-from lightning_modules.architectures import build_model
-from pipeline.profile import count_macs
+from lightning_modules.measure import count_macs
+from lightning_modules.specs import ModelSpec, resolve_model
 from tune_spaces import compound_scaling, efficientnet_family, models_of
 
 
-def macs_of(model: dict, num_classes: int = 1000) -> int:
-    scaling = {key: model[key] for key in ("width", "depth") if key in model}
-    net = build_model(model["arch"], num_classes=num_classes, **scaling)
-    return count_macs(net, model["resolution"])
+def macs_of(model: ModelSpec, num_classes: int = 1000) -> int:
+    return count_macs(model.build(num_classes), model.resolution)
 
 
 @pytest.mark.slow
@@ -22,21 +20,21 @@ def test_every_kept_point_meets_the_constraint_in_counted_macs(capsys):
     models = models_of(compound_scaling.space())
     assert "dropped" in capsys.readouterr().err  # ceil(depth*n) makes some points cost ~3x
     assert len(models) >= 10
-    base = macs_of({"arch": "efficientnet", "width": 1.0, "depth": 1.0, "resolution": 224})
+    base = macs_of(resolve_model("efficientnet", 224, width=1.0, depth=1.0))
     for model in models:  # counted on a real CPU model (the space counts on a meta one)
-        factor = model["alpha"] * model["beta"] ** 2 * model["gamma"] ** 2
+        factor = model.alpha * model.beta**2 * model.gamma**2
         assert abs(factor / 2 - 1) <= 0.05, model
-        assert model["resolution"] == round(224 * model["gamma"])
-        assert (model["depth"], model["width"]) == (model["alpha"], model["beta"])
-        assert 1.6 <= model["macs_ratio"] <= 2.4, model
+        assert model.resolution == round(224 * model.gamma)
+        assert (model.depth, model.width) == (model.alpha, model.beta)
+        assert 1.6 <= model.macs_ratio <= 2.4, model
     for model in models[:: len(models) // 3]:  # the meta-device count is the real one
-        assert macs_of(model) / base == pytest.approx(model["macs_ratio"], rel=1e-3)
+        assert macs_of(model) / base == pytest.approx(model.macs_ratio, rel=1e-3)
 
 
 def test_macs_tolerance_zero_keeps_the_papers_whole_grid():
     coarse = {"alphas": "1.0,1.2,1.4", "betas": "1.0,1.2,1.4", "gammas": "1.0,1.2,1.4"}
     everything = models_of(compound_scaling.space(macs_tolerance=0, **coarse))
-    factors = [m["alpha"] * m["beta"] ** 2 * m["gamma"] ** 2 for m in everything]
+    factors = [m.alpha * m.beta**2 * m.gamma**2 for m in everything]
     assert len(everything) == sum(1 for f in factors if abs(f / 2 - 1) <= 0.05) == 5
     assert len(models_of(compound_scaling.space(**coarse))) < len(everything)
 
@@ -51,21 +49,21 @@ def test_family_grows_about_two_to_the_phi():
 
 def test_demo_grid_is_the_four_ways_to_double():
     models = models_of(tune_spaces.load("demo").space())
-    points = {(m["alpha"], m["beta"], m["gamma"]) for m in models}
+    points = {(m.alpha, m.beta, m.gamma) for m in models}
     assert points == {(2.0, 1.0, 1.0), (1.0, 1.4, 1.0), (1.0, 1.0, 1.4), (1.2, 1.1, 1.15)}
-    assert sorted(m["resolution"] for m in models) == [48, 48, 55, 67]
-    assert all(1.6 <= m["macs_ratio"] <= 2.4 for m in models)
+    assert sorted(m.resolution for m in models) == [48, 48, 55, 67]
+    assert all(1.6 <= m.macs_ratio <= 2.4 for m in models)
 
 
 def test_ladder_trains_each_arch_at_its_native_resolution():
-    models = {m["arch"]: m["resolution"] for m in models_of(tune_spaces.load("ladder").space())}
+    models = {m.arch: m.resolution for m in models_of(tune_spaces.load("ladder").space())}
     assert models["lenet5"] == 32 and models["resnet50"] == 224
     assert set(models) >= {"alexnet", "vgg16", "mobilenetv2", "efficientnet_b0", "resnet152"}
 
 
 def test_overrides_are_typed_and_checked():
     space = compound_scaling.space(epochs="3", lr="0.2", tolerance="0.1", alphas="1.0,2.0")
-    assert space["epochs"] == 3 and space["lr"] == 0.2
+    assert space["recipe"]["epochs"] == 3 and space["recipe"]["lr"] == 0.2
     with pytest.raises(ValueError, match="no setting 'epochz'"):
         compound_scaling.space(epochz="3")
     with pytest.raises(ValueError, match="expected an integer"):

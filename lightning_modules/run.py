@@ -1,0 +1,62 @@
+"""What every training run is made of, however it is launched (`ladder train`, a sweep trial).
+
+The classifier and the data module built from the specs and the shards, and the Trainer
+settings that do not depend on who drives it: epochs, accelerator and precision. The
+callers add their own logger, callbacks and strategy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lightning_modules.classifier import ImageClassifier
+from lightning_modules.data import ShardDataModule
+from lightning_modules.specs import ModelSpec, Recipe
+
+
+def in_chans_of(manifest: dict[str, Any]) -> int:
+    """1 for grayscale shards (the digits), 3 for RGB (ImageNet)."""
+    return int(manifest.get("channels", 3))
+
+
+def build_run(
+    data_dir: str | Path, manifest: dict[str, Any], spec: ModelSpec, recipe: Recipe
+) -> tuple[ImageClassifier, ShardDataModule]:
+    """The classifier and the data module of one run; the shards decide the classes and
+    the input channels."""
+    in_chans = in_chans_of(manifest)
+    classifier = ImageClassifier(spec, recipe, len(manifest["classes"]), in_chans)
+    data = ShardDataModule(
+        data_dir,
+        resolution=spec.resolution,
+        batch_size=recipe.batch_size,
+        loader_workers=recipe.loader_workers,
+        in_chans=in_chans,
+        min_crop=recipe.min_crop,
+        hflip=recipe.hflip,
+    )
+    return classifier, data
+
+
+def model_size(spec: ModelSpec, manifest: dict[str, Any]) -> dict[str, int]:
+    """`model/params` and `model/macs` of the run's model for these shards."""
+    return spec.size(len(manifest["classes"]), in_chans_of(manifest))
+
+
+def default_precision() -> str:
+    """bf16 mixed precision where the GPU supports it, full fp32 elsewhere (CPU)."""
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def trainer_settings(recipe: Recipe) -> dict[str, Any]:
+    """The `pl.Trainer` arguments every run shares."""
+    return {
+        "max_epochs": recipe.epochs,
+        "accelerator": "auto",
+        "precision": default_precision(),
+    }

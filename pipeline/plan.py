@@ -1,0 +1,109 @@
+"""A sweep's plan: everything `ladder sweep` decided before Ray starts, and `--resume` reads.
+
+It is saved as `<storage>/<name>/ladder_sweep.json` beside Tune's own state, so the file
+and the code share one schema (`SweepPlan.to_json` / `from_json`), as timm's saved
+`args.yaml` does for a training run. Storage may be a local path or a URI (s3://...):
+pyarrow's filesystems read and write both.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.fs
+
+from lightning_modules.errors import InputError
+
+SWEEP_FILE = "ladder_sweep.json"
+
+
+@dataclass(frozen=True)
+class TrialResources:
+    """How each trial runs: its Ray Train workers and where their runs and checkpoints go."""
+
+    workers: int = 1  # DDP processes per trial
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    train_storage: str = ""  # a shared path or URI every node can reach
+    max_failures: int = 2  # worker-group restarts from the latest checkpoint
+    checkpoints_to_keep: int = 2
+
+    def trials_that_fit(self, cluster: dict[str, float]) -> int:
+        """How many trials the cluster's CPUs (and GPUs) hold at once; 0 if not one."""
+        fits = cluster.get("CPU", 0) // (self.workers * self.cpus_per_worker)
+        if self.gpus_per_worker:
+            fits = min(fits, cluster.get("GPU", 0) // (self.workers * self.gpus_per_worker))
+        return int(fits)
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """One sweep: its search space (already expanded), where it runs and where it logs."""
+
+    name: str
+    space: str
+    overrides: dict[str, Any]  # what the user changed: the parent run's params
+    experiment: str
+    storage: str  # absolute path or URI; the sweep lives in <storage>/<name>
+    resources: TrialResources
+    scheduler: str
+    max_concurrent: int  # 0: as many as fit
+    param_space: dict[str, Any]  # {"model": grid, "recipe": ..., "data": ...}
+    tracking_uri: str
+
+    @property
+    def folder(self) -> str:
+        return f"{self.storage}/{self.name}"
+
+    @property
+    def epochs(self) -> int:
+        return int(self.param_space["recipe"]["epochs"])
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> SweepPlan:
+        values = json.loads(text)
+        return cls(**{**values, "resources": TrialResources(**values["resources"])})
+
+    def save(self) -> None:
+        fs, path = pyarrow.fs.FileSystem.from_uri(self.storage)
+        fs.create_dir(f"{path}/{self.name}", recursive=True)
+        with fs.open_output_stream(f"{path}/{self.name}/{SWEEP_FILE}") as out:
+            out.write(self.to_json().encode())
+
+
+def storage_root(storage: str) -> str:
+    """Local paths absolute (trials run in other working directories); URIs as they are."""
+    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
+
+
+def sweep_exists(root: str, name: str) -> bool:
+    fs, path = pyarrow.fs.FileSystem.from_uri(root)
+    return fs.get_file_info(f"{path}/{name}/{SWEEP_FILE}").type != pyarrow.fs.FileType.NotFound
+
+
+def load_plan(root: str, name: str) -> SweepPlan:
+    """The saved plan of sweep `name` ("latest": the most recently started one in `root`)."""
+    fs, path = pyarrow.fs.FileSystem.from_uri(root)
+    if name == "latest":
+        name = latest_sweep(fs, path, root)
+    if not sweep_exists(root, name):
+        raise InputError(f"--resume {name}: no such sweep in {root}")
+    with fs.open_input_stream(f"{path}/{name}/{SWEEP_FILE}") as stream:
+        return SweepPlan.from_json(stream.read().decode())
+
+
+def latest_sweep(fs: pyarrow.fs.FileSystem, path: str, root: str) -> str:
+    """The sweep whose plan file is newest (the file's time: S3 "folders" have none)."""
+    found = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+    folders = [info for info in found if info.type == pyarrow.fs.FileType.Directory]
+    plans = [fs.get_file_info(f"{info.path}/{SWEEP_FILE}") for info in folders]
+    plans = [plan for plan in plans if plan.type == pyarrow.fs.FileType.File]
+    if not plans:
+        raise InputError(f"--resume: no sweep in {root} to resume")
+    return max(plans, key=lambda plan: plan.mtime_ns or 0).path.split("/")[-2]
