@@ -53,10 +53,13 @@ class ImageClassifier(pl.LightningModule):
         self, spec: ModelSpec, recipe: Recipe, num_classes: int, in_chans: int = 3
     ) -> None:
         super().__init__()
-        # Plain dicts in the checkpoint: it must load without unpickling our classes.
+        # Plain dicts in the checkpoint: it must load without unpickling our classes. Not
+        # sent to the logger: the caller logs a run's params (a resumed run may train more
+        # epochs, and MLflow params are immutable).
         self.save_hyperparameters(
             {"model": spec.to_dict(), "recipe": recipe.to_dict(), "num_classes": num_classes,
-             "in_chans": in_chans}
+             "in_chans": in_chans},
+            logger=False,
         )  # fmt: skip
         self.recipe = recipe
         self.model = spec.build(num_classes, in_chans)

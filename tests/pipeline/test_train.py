@@ -38,7 +38,7 @@ def steps_in(checkpoint: Path) -> int:
 def test_lenet5_learns_the_digits(digits_shards: Path, tmp_path: Path, store: str, capsys):
     argv = ["train", "--arch", "lenet5", "--data", str(digits_shards), "--out", str(tmp_path)]
     flags = ["--epochs", "8", "--batch-size", "32", "--optimizer", "adamw", "--lr", "0.003"]
-    flags += ["--min-crop", "0.6", "--hflip", "0", "--workers", "1"]
+    flags += ["--min-crop", "0.6", "--hflip", "0", "--loader-workers", "1"]
     assert main(argv + flags) == 0
     run = only_run(store)
     assert run.data.params["arch"] == "lenet5" and run.data.params["resolution"] == "32"
@@ -55,7 +55,7 @@ def test_resnet_trains_and_resume_continues_the_epoch_count(
     imagenet_shards: Path, tmp_path: Path, store: str
 ):
     argv = ["train", "--arch", "resnet18", "--data", str(imagenet_shards), "--out", str(tmp_path)]
-    flags = ["--resolution", "32", "--batch-size", "8", "--workers", "2"]
+    flags = ["--resolution", "32", "--batch-size", "8", "--loader-workers", "2"]
     assert main([*argv, *flags, "--epochs", "1"]) == 0
     (run_dir,) = tmp_path.glob("resnet18-*")
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -95,7 +95,7 @@ def test_two_process_ddp_run_is_one_run(digits_shards: Path, tmp_path: Path, sto
     """Lightning re-launches `ladder train` for rank 1: both ranks must share one run."""
     argv = [sys.executable, "-m", "pipeline", "train", "--arch", "lenet5"]
     argv += ["--data", str(digits_shards), "--out", str(tmp_path), "--epochs", "1"]
-    argv += ["--devices", "2", "--workers", "1", "--batch-size", "32"]
+    argv += ["--devices", "2", "--loader-workers", "1", "--batch-size", "32"]
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
     subprocess.run(argv, check=True, env=env, cwd=tmp_path, timeout=600, capture_output=True)
     (run_dir,) = tmp_path.glob("lenet5-*")
