@@ -11,16 +11,22 @@ Two charts, each as a PNG (matplotlib, for reports) and a self-contained HTML pa
 
 Both are attached to the sweep's parent run, so they show in the MLflow UI. A user's
 numbers come from their own data set, which is usually not ImageNet: the charts say so.
+
+A chart is first described as plain data, a `Chart` of `Series`, by one function that
+makes every decision particular to it (which points, which labels, the axes); then
+`render_png` and `render_html` draw any `Chart`. A new chart is a new such function, and
+the PNG and the HTML page of one chart cannot drift apart.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pipeline.leaderboard import (
     Row,
@@ -35,7 +41,6 @@ from pipeline.tracking import is_server, open_client, tracking_uri
 
 CHALLENGE = "imagenet_challenge"
 ACCURACY_VS_MACS = "accuracy_vs_macs"
-CHARTS = (CHALLENGE, ACCURACY_VS_MACS)
 ARTIFACT_PATH = "charts"
 FAMILY_COLORS = {
     "AlexNet": "#8c564b",
@@ -47,6 +52,7 @@ FAMILY_COLORS = {
 YOURS = "#d62728"
 WINNER_BARS = "#c7d6e8"
 YOURS_NOTE = "yours: measured on your data set, which is ImageNet only if you trained on it"
+BAR_WIDTH = 0.7  # in x units: one year on the challenge chart
 
 
 def short_scaling(row: Row) -> str:
@@ -62,14 +68,90 @@ def label_of(row: Row) -> str:
     return f"yours: {row.arch}{scaling}{resolution}"
 
 
-def finished(rows: list[Row]) -> list[Row]:
+# ---- what a chart shows, as plain data
+
+
+@dataclass(frozen=True)
+class Series:
+    """Points drawn alike under one legend entry: bars, markers, a line or a step line.
+
+    Styles use plotly's words (marker "circle-open", dash "dot", label position "middle
+    right"), which the PNG renderer translates; sizes are in points. `labels` and
+    `hovertexts` hold one text per point ("" for none, "\\n" between lines) or none at all.
+    """
+
+    name: str
+    kind: Literal["bar", "markers", "line", "steps"]
+    xs: tuple[float, ...]
+    ys: tuple[float | None, ...]
+    color: str
+    marker: str | None = None  # a "line" with a marker marks its points too
+    size: float = 6
+    dash: str | None = None
+    outline: str | None = None  # a bar's edge
+    labels: tuple[str, ...] = ()
+    label_position: str = "top right"
+    label_size: float = 8
+    label_color: str | None = None  # None: the series' color
+    hovertexts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A line across the whole plot at one x (vertical) or one y (horizontal)."""
+
+    at: float
+    color: str
+    dash: str
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis; `limits` fix its range, `from_zero` only its start."""
+
+    title: str
+    log: bool = False
+    si_units: bool = False  # 1M, 10G: counts that span orders of magnitude
+    ticks: tuple[tuple[float, str], ...] = ()  # fixed (x, text): categories, no grid across
+    limits: tuple[float, float] | None = None
+    from_zero: bool = False
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart, whichever the renderer. `note` qualifies the title ("" for none); `legend`
+    says where the PNG has room for the legend, below the plot or beside it."""
+
+    title: str
+    note: str
+    x: Axis
+    y: Axis
+    series: tuple[Series, ...]
+    hlines: tuple[Rule, ...] = ()
+    vlines: tuple[Rule, ...] = ()
+    legend: Literal["below", "right"] = "right"
+
+
+def family_color(family: str) -> str:
+    return FAMILY_COLORS.get(family, "#7f7f7f")
+
+
+def with_accuracy(rows: list[Row]) -> list[Row]:
     """Trials with at least one finished epoch (the rest have no accuracy yet)."""
     return [row for row in rows if row.top1 is not None]
 
 
+def error_percent(fraction: float | None) -> float | None:
+    return None if fraction is None else 100.0 * (1.0 - fraction)
+
+
+# ---- the ImageNet challenge chart
+
+
 def dated(rows: list[Row], references: References) -> list[tuple[int, Row]]:
     """(year, trial) for the trials whose architecture has a known publication year."""
-    pairs = [(references.year_of(row.arch), row) for row in finished(rows)]
+    pairs = [(references.year_of(row.arch), row) for row in with_accuracy(rows)]
     unknown = sorted({row.arch for year, row in pairs if year is None})
     if unknown:
         print(
@@ -79,376 +161,431 @@ def dated(rows: list[Row], references: References) -> list[tuple[int, Row]]:
     return [(year, row) for year, row in pairs if year is not None]
 
 
-def error(fraction: float | None) -> float | None:
-    return None if fraction is None else 100.0 * (1.0 - fraction)
+def year_positions(references: References, trial_years: set[int]) -> dict[int, int]:
+    """x of each year shown: every year from the first challenge to the latest result, and
+    the trials' own years. Years before the first challenge (LeNet-5's 1998) are packed just
+    left of 2010, so a LeNet run does not stretch the axis over an empty decade."""
+    first = min(winner.year for winner in references.winners)
+    last = max([model.year for model in references.models] + list(trial_years))
+    years = sorted(set(range(first, last + 1)) | trial_years)
+    return {year: x for x, year in enumerate(years)}
 
 
-def pareto_rows(rows: list[Row]) -> list[Row]:
-    return sorted((row for row in rows if row.pareto), key=lambda row: row.macs)
+def axis_breaks(positions: dict[int, int]) -> list[float]:
+    """x between two shown years that are not consecutive (where the axis is cut)."""
+    years = sorted(positions)
+    return [positions[a] + 0.5 for a, b in pairwise(years) if b - a > 1]
 
 
-def on_macs_axis(rows: list[Row]) -> list[Row]:
-    return [row for row in finished(rows) if row.macs]
+def best_of_each_year(pairs: list[tuple[int, Row]]) -> tuple[str, ...]:
+    """A label for the best top-1 of each year only, saying how many more share the year:
+    trials of one architecture sit on one x, and their labels would cover each other."""
+    labels = [""] * len(pairs)
+    for year in {year for year, _ in pairs}:
+        group = [i for i, (y, _) in enumerate(pairs) if y == year]
+        best = max(group, key=lambda i: pairs[i][1].top1)
+        more = f" (+{len(group) - 1} more)" if len(group) > 1 else ""
+        labels[best] = label_of(pairs[best][1]) + more
+    return tuple(labels)
 
 
-# ---- the ImageNet challenge chart
-
-
-@dataclass
-class Challenge:
-    """What the challenge chart shows, in x positions shared by both renderings.
-
-    Years before the first challenge (LeNet-5's 1998) are packed just left of 2010, so a
-    LeNet run does not stretch the axis over an empty decade.
-    """
-
-    positions: dict[int, int]  # year -> x
-    points: list[tuple[float, Row]]  # (x, trial), the user's, right of their year
-    labelled: dict[int, str]  # index into points -> label: the best trial of each year
-
-    @classmethod
-    def of(cls, rows: list[Row], references: References) -> Challenge:
-        pairs = dated(rows, references)
-        first = min(winner.year for winner in references.winners)
-        last = max([model.year for model in references.models] + [y for y, _ in pairs])
-        years = sorted(set(range(first, last + 1)) | {year for year, _ in pairs})
-        positions = {year: x for x, year in enumerate(years)}
-        points = [(positions[year] + 0.2, row) for year, row in pairs]
-        labelled = {}
-        for year in {year for year, _ in pairs}:
-            group = [i for i, (y, _) in enumerate(pairs) if y == year]
-            best = max(group, key=lambda i: pairs[i][1].top1)
-            more = f" (+{len(group) - 1} more)" if len(group) > 1 else ""
-            labelled[best] = label_of(pairs[best][1]) + more
-        return cls(positions, points, labelled)
-
-    def breaks(self) -> list[float]:
-        """x between two shown years that are not consecutive (where the axis is cut)."""
-        years = sorted(self.positions)
-        return [self.positions[a] + 0.5 for a, b in pairwise(years) if b - a > 1]
-
-
-def challenge_png(chart: Challenge, references: References, path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    x = chart.positions
-    figure = Figure(figsize=(12, 7.5), dpi=110, layout="constrained")
-    axes = figure.add_subplot()
-    for winner in references.winners:
-        axes.bar(
-            x[winner.year],
-            winner.top5_error,
-            width=0.7,
-            color=WINNER_BARS,
-            edgecolor="#5b7fa8",
-            zorder=1,
-        )
-        axes.annotate(
-            winner.team.replace("-", "-\n") + f"\n{winner.top5_error:g}",
-            (x[winner.year], winner.top5_error),
-            xytext=(0, 3),
-            textcoords="offset points",
-            ha="center",
-            va="bottom",
-            fontsize=8,
-            color="#33506f",
-        )
-    axes.bar([], [], color=WINNER_BARS, edgecolor="#5b7fa8", label="ILSVRC winner, top-5 error")
-    axes.axhline(
-        references.human.top5_error,
-        color="#444",
-        linestyle="--",
-        linewidth=1.2,
-        label=f"human top-5 error ({references.human.top5_error:g}%)",
+def winner_bars(references: References, positions: dict[int, int]) -> Series:
+    winners = references.winners
+    return Series(
+        "ILSVRC winner, top-5 error",
+        "bar",
+        xs=tuple(positions[w.year] for w in winners),
+        ys=tuple(w.top5_error for w in winners),
+        color=WINNER_BARS,
+        outline="#5b7fa8",
+        labels=tuple(w.team.replace("-", "-\n") + f"\n{w.top5_error:g}" for w in winners),
+        label_position="top center",
+        label_color="#33506f",
+        hovertexts=tuple(
+            f"{w.year} {w.team} ({w.entry}): top-5 error {w.top5_error:g}%\n{w.source}"
+            for w in winners
+        ),
     )
-    for family, models in references.by_family().items():
-        axes.scatter(
-            [x[m.year] - 0.2 for m in models],
-            [m.top1_error for m in models],
-            marker="D",
-            s=28,
-            color=FAMILY_COLORS.get(family, "#7f7f7f"),
-            zorder=3,
-            label=f"{family}, published top-1 error",
+
+
+def published_errors(references: References, positions: dict[int, int]) -> list[Series]:
+    """Each family's top-1 error just left of its year (the user's trials go right of it)."""
+    return [
+        Series(
+            f"{family}, published top-1 error",
+            "markers",
+            xs=tuple(positions[m.year] - 0.2 for m in models),
+            ys=tuple(m.top1_error for m in models),
+            color=family_color(family),
+            marker="diamond",
+            size=5.5,
+            hovertexts=tuple(
+                f"{m.name} ({m.year}): top-1 error {m.top1_error:.2f}%\n{m.source}" for m in models
+            ),
         )
-    if chart.points:
-        xs = [px for px, _ in chart.points]
-        axes.scatter(
-            xs,
-            [error(row.top5) for _, row in chart.points],
-            marker="*",
-            s=140,
+        for family, models in references.by_family().items()
+    ]
+
+
+def your_errors(pairs: list[tuple[int, Row]], positions: dict[int, int]) -> list[Series]:
+    """The user's top-5 error (stars) and top-1 error (rings) just right of their year."""
+    if not pairs:
+        return []
+    xs = tuple(positions[year] + 0.2 for year, _ in pairs)
+    names = [label_of(row) for _, row in pairs]
+    top5 = tuple(error_percent(row.top5) for _, row in pairs)
+    top1 = tuple(error_percent(row.top1) for _, row in pairs)
+    return [
+        Series(
+            "yours, top-5 error",
+            "markers",
+            xs=xs,
+            ys=top5,
             color=YOURS,
-            zorder=4,
-            label="yours, top-5 error",
-        )
-        axes.scatter(
-            xs,
-            [error(row.top1) for _, row in chart.points],
-            marker="o",
-            s=40,
-            facecolors="none",
-            edgecolors=YOURS,
-            zorder=4,
-            label="yours, top-1 error",
-        )
-        for index, label in chart.labelled.items():
-            px, row = chart.points[index]
-            axes.annotate(
-                label,
-                (px, error(row.top1)),
-                xytext=(6, 0),
-                textcoords="offset points",
-                fontsize=8,
-                color=YOURS,
-                va="center",
-            )
-    for cut in chart.breaks():
-        axes.axvline(cut, color="#999", linestyle=":", linewidth=1)
-    axes.set_xticks(list(x.values()), [str(year) for year in x])
-    axes.set_xlim(-0.7, max(x.values()) + 2.2)
-    axes.set_ylim(0, None)
-    axes.set_xlabel(
-        "year (the dotted line cuts out the years without a result)" if chart.breaks() else "year"
-    )
-    axes.set_ylabel("ImageNet classification error (%)")
-    axes.set_title(
-        "The ImageNet challenge: winners' top-5 error, landmark models' top-1 error, and your runs"
-    )
-    axes.grid(axis="y", alpha=0.3)
-    axes.legend(
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.1),
-        ncol=4,
-        fontsize=8,
-        title=YOURS_NOTE if chart.points else None,
-        title_fontsize=8,
-    )
-    figure.savefig(path)
+            marker="star",
+            size=12,
+            hovertexts=error_hovertexts(names, "top-5", top5),
+        ),
+        Series(
+            "yours, top-1 error",
+            "markers",
+            xs=xs,
+            ys=top1,
+            color=YOURS,
+            marker="circle-open",
+            size=7,
+            labels=best_of_each_year(pairs),
+            label_position="middle right",
+            hovertexts=error_hovertexts(names, "top-1", top1),
+        ),
+    ]
 
 
-def challenge_html(chart: Challenge, references: References, path: Path) -> None:
-    import plotly.graph_objects as go
+def error_hovertexts(
+    names: list[str], which: str, errors: tuple[float | None, ...]
+) -> tuple[str, ...]:
+    return tuple(
+        f"{name}: {which} error {value:.2f}%" for name, value in zip(names, errors, strict=True)
+    )
 
-    x = chart.positions
-    figure = go.Figure()
-    figure.add_bar(
-        x=[x[w.year] for w in references.winners],
-        y=[w.top5_error for w in references.winners],
-        text=[f"{w.team} {w.top5_error:g}" for w in references.winners],
-        hovertext=[
-            f"{w.year} {w.team} ({w.entry}): top-5 error {w.top5_error:g}%<br>{w.source}"
-            for w in references.winners
-        ],
-        hoverinfo="text",
-        marker_color=WINNER_BARS,
-        textposition="outside",
-        textangle=0,
-        cliponaxis=False,
-        name="ILSVRC winner, top-5 error",
-    )
-    figure.add_hline(
-        y=references.human.top5_error,
-        line_dash="dash",
-        annotation_text=f"human top-5 error {references.human.top5_error:g}%",
-    )
-    for family, models in references.by_family().items():
-        figure.add_scatter(
-            x=[x[m.year] - 0.2 for m in models],
-            y=[m.top1_error for m in models],
-            mode="markers",
-            marker={"symbol": "diamond", "color": FAMILY_COLORS.get(family, "#7f7f7f")},
-            hovertext=[
-                f"{m.name} ({m.year}): top-1 error {m.top1_error:.2f}%<br>{m.source}"
-                for m in models
-            ],
-            hoverinfo="text",
-            name=f"{family}, published top-1 error",
-        )
-    if chart.points:
-        labels = [label_of(row) for _, row in chart.points]
-        for name, key, symbol in (("top-5", "top5", "star"), ("top-1", "top1", "circle-open")):
-            values = [error(getattr(row, key)) for _, row in chart.points]
-            figure.add_scatter(
-                x=[px for px, _ in chart.points],
-                y=values,
-                mode="markers+text",
-                text=[
-                    chart.labelled.get(i, "") if name == "top-1" else "" for i in range(len(labels))
-                ],
-                textposition="middle right",
-                cliponaxis=False,
-                marker={"symbol": symbol, "color": YOURS, "size": 12},
-                hovertext=[
-                    f"{label}: {name} error {value:.2f}%"
-                    for label, value in zip(labels, values, strict=True)
-                ],
-                hoverinfo="text",
-                name=f"yours, {name} error",
-            )
-    figure.update_layout(
+
+def challenge_chart(rows: list[Row], references: References) -> Chart:
+    """The winners' bars and human level, the landmark models and the user's trials, each
+    at the x of its year; dotted lines where years without a result are cut out."""
+    pairs = dated(rows, references)
+    positions = year_positions(references, {year for year, _ in pairs})
+    breaks = axis_breaks(positions)
+    human_level = references.human.top5_error
+    right_margin = 2.5 if pairs else 0.7  # the trials' labels stand right of them
+    return Chart(
         title="The ImageNet challenge: winners' top-5 error, landmark models' top-1 error, "
-        "and your runs" + (f"<br><sup>{YOURS_NOTE}</sup>" if chart.points else ""),
-        xaxis={
-            "title": "year",
-            "tickvals": list(x.values()),
-            "ticktext": [str(year) for year in x],
-            "range": [-0.7, max(x.values()) + 2.5],  # room for the labels right of 2019
-        },
-        yaxis={"title": "ImageNet classification error (%)", "rangemode": "tozero"},
-        uniformtext={"minsize": 10, "mode": "show"},  # bar labels readable, not shrunk to fit
-        template="plotly_white",
+        "and your runs",
+        note=YOURS_NOTE if pairs else "",
+        x=Axis(
+            "year (the dotted line cuts out the years without a result)" if breaks else "year",
+            ticks=tuple((x, str(year)) for year, x in positions.items()),
+            limits=(-0.7, max(positions.values()) + right_margin),
+        ),
+        y=Axis("ImageNet classification error (%)", from_zero=True),
+        series=(
+            winner_bars(references, positions),
+            *published_errors(references, positions),
+            *your_errors(pairs, positions),
+        ),
+        hlines=(Rule(human_level, "#444", "dash", f"human top-5 error ({human_level:g}%)"),),
+        vlines=tuple(Rule(cut, "#999", "dot") for cut in breaks),
+        legend="below",
     )
-    for cut in chart.breaks():
-        figure.add_vline(x=cut, line_dash="dot", line_color="#999")
-    figure.write_html(path, include_plotlyjs=True)
 
 
 # ---- accuracy against multiply-adds
 
 
-def macs_png(rows: list[Row], references: References, path: Path) -> None:
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, LogLocator
+def published_curves(references: References) -> list[Series]:
+    """Each family as a line by cost, its points named within the family (B0..B7, 18..152)."""
+    return [
+        Series(
+            f"{family} (published)",
+            "line",
+            xs=tuple(m.macs for m in models),
+            ys=tuple(m.top1 for m in models),
+            color=family_color(family),
+            marker="circle",
+            size=5,
+            labels=tuple(m.name.removeprefix(family).strip("-") or m.name for m in models),
+            label_position="bottom right",
+            label_size=7,
+            hovertexts=tuple(
+                f"{m.name}: {m.top1:g}% top-1, {human(m.macs)} MACs, "
+                f"{human(m.params)} params\n{m.source}"
+                for m in models
+            ),
+        )
+        for family, models in references.by_family().items()
+    ]
 
-    figure = Figure(figsize=(12, 7), dpi=110, layout="constrained")
-    axes = figure.add_subplot()
-    for family, models in references.by_family().items():
-        color = FAMILY_COLORS.get(family, "#7f7f7f")
-        axes.plot(
-            [m.macs for m in models],
-            [m.top1 for m in models],
-            marker="o",
-            markersize=5,
-            color=color,
-            linewidth=1.4,
-            label=f"{family} (published)",
-        )
-        for model in models:
-            axes.annotate(
-                model.name.removeprefix(family).strip("-") or model.name,
-                (model.macs, model.top1),
-                xytext=(4, -9),
-                textcoords="offset points",
-                fontsize=7,
-                color=color,
-            )
-    yours = on_macs_axis(rows)
-    if yours:
-        axes.scatter(
-            [row.macs for row in yours],
-            [100 * row.top1 for row in yours],
-            marker="*",
-            s=120,
+
+def pareto_front(rows: list[Row]) -> list[Row]:
+    """The Pareto-optimal trials by cost: the order a step line through them needs."""
+    return sorted((row for row in rows if row.pareto), key=lambda row: row.macs)
+
+
+def your_accuracies(rows: list[Row]) -> list[Series]:
+    """The user's trials that have MACs (stars) and their Pareto front (a step line). Past
+    eight trials only the front is labelled, or the labels would cover each other."""
+    yours = [row for row in with_accuracy(rows) if row.macs]
+    if not yours:
+        return []
+    front = pareto_front(yours)
+    labelled = front if len(yours) > 8 else yours
+    return [
+        Series(
+            "yours (best top-1 per trial)",
+            "markers",
+            xs=tuple(row.macs for row in yours),
+            ys=tuple(100 * row.top1 for row in yours),
             color=YOURS,
-            zorder=4,
-            label="yours (best top-1 per trial)",
-        )
-        front = pareto_rows(yours)
-        axes.plot(
-            [row.macs for row in front],
-            [100 * row.top1 for row in front],
-            drawstyle="steps-post",
+            marker="star",
+            size=11,
+            labels=tuple(label_of(row) if row in labelled else "" for row in yours),
+            hovertexts=tuple(
+                f"{label_of(row)} ({row.trial}): {100 * row.top1:.2f}% top-1, "
+                f"{human(row.macs)} MACs, {human(row.params)} params"
+                for row in yours
+            ),
+        ),
+        Series(
+            "yours, Pareto front",
+            "steps",
+            xs=tuple(row.macs for row in front),
+            ys=tuple(100 * row.top1 for row in front),
             color=YOURS,
-            linewidth=1.2,
-            linestyle=":",
-            label="yours, Pareto front",
-        )
-        for row in front if len(yours) > 8 else yours:
-            axes.annotate(
-                label_of(row),
-                (row.macs, 100 * row.top1),
-                xytext=(6, 4),
-                textcoords="offset points",
-                fontsize=8,
-                color=YOURS,
-            )
-    axes.set_xscale("log")
-    axes.xaxis.set_major_locator(LogLocator(base=10))
-    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: human(value)))
-    axes.set_xlabel("multiply-adds per image (MACs, log scale)")
-    axes.set_ylabel("top-1 accuracy (%)")
-    axes.set_title("Top-1 accuracy against cost: your trials beside the published families")
-    axes.grid(which="major", alpha=0.3)
-    axes.grid(which="minor", axis="x", alpha=0.1)
-    axes.legend(
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1),
-        fontsize=8,
-        title=YOURS_NOTE.replace(", which", ",\nwhich") if yours else None,
-        title_fontsize=7,
+            dash="dot",
+        ),
+    ]
+
+
+def macs_chart(rows: list[Row], references: References) -> Chart:
+    """Top-1 against multiply-adds on a log axis: the published families and the user's."""
+    yours = your_accuracies(rows)
+    return Chart(
+        title="Top-1 accuracy against cost: your trials beside the published families",
+        note=YOURS_NOTE if yours else "",
+        x=Axis("multiply-adds per image (MACs, log scale)", log=True, si_units=True),
+        y=Axis("top-1 accuracy (%)"),
+        series=(*published_curves(references), *yours),
     )
+
+
+# ---- renderers: any Chart, as a PNG or as an HTML page
+
+PNG_MARKERS = {"circle": "o", "circle-open": "o", "diamond": "D", "star": "*"}
+PNG_DASHES = {None: "-", "dash": "--", "dot": ":"}
+PNG_LABEL_PLACES = {  # plotly's text position -> (offset in points, ha, va) of matplotlib
+    "top center": ((0, 3), "center", "bottom"),
+    "top right": ((6, 4), "left", "baseline"),
+    "middle right": ((6, 0), "left", "center"),
+    "bottom right": ((4, -9), "left", "baseline"),
+}
+PNG_LEGENDS = {  # a legend below the plot takes height, one beside it width
+    "below": {"loc": "upper center", "bbox_to_anchor": (0.5, -0.1), "ncol": 4, "title_fontsize": 8},
+    "right": {"loc": "upper left", "bbox_to_anchor": (1.01, 1), "title_fontsize": 7},
+}
+PNG_SIZES = {"below": (12, 7.5), "right": (12, 7)}  # inches, at 110 dpi
+
+
+def render_png(chart: Chart, path: Path) -> None:
+    """Draw `chart` with matplotlib, for reports: its note becomes the legend's title,
+    beside the series it qualifies, wrapped when the legend is a narrow column."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=PNG_SIZES[chart.legend], dpi=110, layout="constrained")
+    axes = figure.add_subplot()
+    for rule in chart.hlines:
+        axes.axhline(rule.at, **png_rule_style(rule))
+    for series in chart.series:
+        draw_png_series(axes, series)
+        label_png_points(axes, series)
+    for rule in chart.vlines:
+        axes.axvline(rule.at, **png_rule_style(rule))
+    set_png_axis(axes, "x", chart.x)
+    set_png_axis(axes, "y", chart.y)
+    axes.set_title(chart.title)
+    note = textwrap.fill(chart.note, 40) if chart.legend == "right" else chart.note
+    axes.legend(fontsize=8, title=note or None, **PNG_LEGENDS[chart.legend])
     figure.savefig(path)
 
 
-def macs_html(rows: list[Row], references: References, path: Path) -> None:
+def png_rule_style(rule: Rule) -> dict[str, Any]:
+    style = {"color": rule.color, "linestyle": PNG_DASHES[rule.dash], "linewidth": 1.2}
+    return style | ({"label": rule.label} if rule.label else {})
+
+
+def draw_png_series(axes: Any, series: Series) -> None:
+    """Bars at the back, lines over the grid, markers on top."""
+    if series.kind == "bar":
+        axes.bar(
+            series.xs,
+            series.ys,
+            width=BAR_WIDTH,
+            color=series.color,
+            edgecolor=series.outline,
+            zorder=1,
+            label=series.name,
+        )
+    elif series.kind == "markers":
+        hollow = series.marker == "circle-open"
+        axes.scatter(
+            series.xs,
+            series.ys,
+            marker=PNG_MARKERS[series.marker],
+            s=series.size**2,
+            facecolors="none" if hollow else series.color,
+            edgecolors=series.color,
+            zorder=3,
+            label=series.name,
+        )
+    else:
+        axes.plot(
+            series.xs,
+            series.ys,
+            marker=PNG_MARKERS.get(series.marker),
+            markersize=series.size,
+            color=series.color,
+            linewidth=1.4,
+            linestyle=PNG_DASHES[series.dash],
+            drawstyle="steps-post" if series.kind == "steps" else "default",
+            zorder=2,
+            label=series.name,
+        )
+
+
+def label_png_points(axes: Any, series: Series) -> None:
+    if not series.labels:
+        return
+    offset, ha, va = PNG_LABEL_PLACES[series.label_position]
+    for x, y, label in zip(series.xs, series.ys, series.labels, strict=True):
+        if label:
+            axes.annotate(
+                label,
+                (x, y),
+                xytext=offset,
+                textcoords="offset points",
+                ha=ha,
+                va=va,
+                fontsize=series.label_size,
+                color=series.label_color or series.color,
+            )
+
+
+def set_png_axis(axes: Any, which: Literal["x", "y"], axis: Axis) -> None:
+    """Title, scale, ticks and limits of one axis; grid lines across it unless its ticks
+    are fixed categories (years), and faint ones at the minor ticks of a log axis."""
+    from matplotlib.ticker import FuncFormatter
+
+    getattr(axes, f"set_{which}label")(axis.title)
+    if axis.log:
+        getattr(axes, f"set_{which}scale")("log")
+        axes.grid(which="minor", axis=which, alpha=0.1)
+    if axis.si_units:
+        formatter = FuncFormatter(lambda value, _: human(value))
+        getattr(axes, f"{which}axis").set_major_formatter(formatter)
+    if axis.ticks:
+        getattr(axes, f"set_{which}ticks")(*zip(*axis.ticks, strict=True))
+    else:
+        axes.grid(which="major", axis=which, alpha=0.3)
+    if axis.limits or axis.from_zero:
+        getattr(axes, f"set_{which}lim")(axis.limits or (0, None))
+
+
+def render_html(chart: Chart, path: Path) -> None:
+    """Draw `chart` with plotly as one self-contained page (its JavaScript inline, so it
+    opens offline and inside the MLflow UI); every point with a hover text says what it is."""
     import plotly.graph_objects as go
 
-    figure = go.Figure()
-    for family, models in references.by_family().items():
-        figure.add_scatter(
-            x=[m.macs for m in models],
-            y=[m.top1 for m in models],
-            mode="lines+markers",
-            line={"color": FAMILY_COLORS.get(family, "#7f7f7f")},
-            hovertext=[
-                f"{m.name}: {m.top1:g}% top-1, {human(m.macs)} MACs, "
-                f"{human(m.params)} params<br>{m.source}"
-                for m in models
-            ],
-            hoverinfo="text",
-            name=f"{family} (published)",
-        )
-    yours = on_macs_axis(rows)
-    if yours:
-        labels = [label_of(row) for row in yours]
-        figure.add_scatter(
-            x=[row.macs for row in yours],
-            y=[100 * row.top1 for row in yours],
-            mode="markers+text",
-            text=labels,
-            textposition="top center",
-            marker={"symbol": "star", "color": YOURS, "size": 13},
-            hovertext=[
-                f"{label} ({row.trial}): {100 * row.top1:.2f}% top-1, "
-                f"{human(row.macs)} MACs, {human(row.params)} params"
-                for label, row in zip(labels, yours, strict=True)
-            ],
-            hoverinfo="text",
-            name="yours (best top-1 per trial)",
-        )
-        front = pareto_rows(yours)
-        figure.add_scatter(
-            x=[row.macs for row in front],
-            y=[100 * row.top1 for row in front],
-            mode="lines",
-            line={"shape": "hv", "color": YOURS, "dash": "dot"},
-            name="yours, Pareto front",
-        )
+    figure = go.Figure([html_trace(series) for series in chart.series])
+    for rule in chart.hlines:
+        figure.add_hline(y=rule.at, **html_rule_style(rule))
+    for rule in chart.vlines:
+        figure.add_vline(x=rule.at, **html_rule_style(rule))
     figure.update_layout(
-        title="Top-1 accuracy against cost: your trials beside the published families"
-        + (f"<br><sup>{YOURS_NOTE}</sup>" if yours else ""),
-        xaxis={
-            "title": "multiply-adds per image (MACs, log scale)",
-            "type": "log",
-            "exponentformat": "SI",  # 1G, not plotly's default 1B: the PNG's units
-        },
-        yaxis={"title": "top-1 accuracy (%)"},
+        title=chart.title + (f"<br><sup>{chart.note}</sup>" if chart.note else ""),
+        xaxis=html_axis(chart.x),
+        yaxis=html_axis(chart.y),
+        uniformtext={"minsize": 10, "mode": "show"},  # bar labels readable, not shrunk to fit
         template="plotly_white",
     )
     figure.write_html(path, include_plotlyjs=True)
 
 
+def html_rule_style(rule: Rule) -> dict[str, Any]:
+    style = {"line_dash": rule.dash, "line_color": rule.color}
+    return style | ({"annotation_text": rule.label} if rule.label else {})
+
+
+def html_text(texts: tuple[str, ...]) -> list[str] | None:
+    return [text.replace("\n", "<br>") for text in texts] or None
+
+
+def html_trace(series: Series) -> Any:
+    """A plotly trace holding only what `series` sets; text sizes in pixels, about what the
+    PNG's points measure at 110 dpi."""
+    import plotly.graph_objects as go
+
+    trace: dict[str, Any] = {"x": series.xs, "y": series.ys, "name": series.name}
+    if series.labels:
+        color = series.label_color or series.color
+        trace["text"] = html_text(series.labels)
+        trace["textfont"] = {"size": 1.5 * series.label_size, "color": color}
+        trace["cliponaxis"] = False  # a label may reach out of the plot
+    if series.hovertexts:
+        trace["hovertext"] = html_text(series.hovertexts)
+        trace["hoverinfo"] = "text"
+    if series.kind == "bar":
+        marker = {"color": series.color, "line": {"color": series.outline}}
+        return go.Bar(trace, width=BAR_WIDTH, marker=marker, textposition="outside", textangle=0)
+    modes = ["lines"] if series.kind != "markers" else []
+    if series.marker:
+        modes.append("markers")
+        trace["marker"] = {"symbol": series.marker, "color": series.color, "size": series.size}
+    if series.labels:
+        modes.append("text")
+        trace["textposition"] = series.label_position
+    if series.kind != "markers":
+        shape = "hv" if series.kind == "steps" else "linear"
+        trace["line"] = {"color": series.color, "dash": series.dash, "shape": shape}
+    return go.Scatter(trace, mode="+".join(modes))
+
+
+def html_axis(axis: Axis) -> dict[str, Any]:
+    layout: dict[str, Any] = {"title": axis.title}
+    if axis.log:
+        layout["type"] = "log"
+    if axis.si_units:
+        layout["exponentformat"] = "SI"  # 1G, not plotly's default 1B: the PNG's units
+    if axis.ticks:
+        layout["tickvals"], layout["ticktext"] = zip(*axis.ticks, strict=True)
+    if axis.limits:
+        layout["range"] = axis.limits
+    if axis.from_zero:
+        layout["rangemode"] = "tozero"
+    return layout
+
+
 def write_charts(rows: list[Row], out: Path) -> list[Path]:
     """Both charts as PNG and HTML under `out`; returns the files written."""
     references = load_references()
-    challenge = Challenge.of(rows, references)
+    charts = {
+        CHALLENGE: challenge_chart(rows, references),
+        ACCURACY_VS_MACS: macs_chart(rows, references),
+    }
     out.mkdir(parents=True, exist_ok=True)
-    challenge_png(challenge, references, out / f"{CHALLENGE}.png")
-    challenge_html(challenge, references, out / f"{CHALLENGE}.html")
-    macs_png(rows, references, out / f"{ACCURACY_VS_MACS}.png")
-    macs_html(rows, references, out / f"{ACCURACY_VS_MACS}.html")
-    return [out / f"{name}.{suffix}" for name in CHARTS for suffix in ("png", "html")]
+    written = []
+    for name, chart in charts.items():
+        render_png(chart, out / f"{name}.png")
+        render_html(chart, out / f"{name}.html")
+        written += [out / f"{name}.png", out / f"{name}.html"]
+    return written
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -472,7 +609,7 @@ def sweep_of(args: argparse.Namespace) -> tuple[Any, Any] | None:
 def run(args: argparse.Namespace) -> int:
     sweep = sweep_of(args)
     rows = leaderboard_rows(sweep[0], sweep[1].name) if sweep else []
-    if not finished(rows):
+    if not with_accuracy(rows):
         what = f"experiment {sweep[1].name!r} has" if sweep else "the tracking store has"
         print(
             f"ladder chart: {what} no finished trial yet; drawing the published results only",

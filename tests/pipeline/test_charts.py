@@ -10,7 +10,9 @@ import pytest
 from mlflow import MlflowClient
 from PIL import Image
 
+from pipeline.charts import Chart, Series, challenge_chart, macs_chart, short_scaling
 from pipeline.cli import main
+from pipeline.leaderboard import Row
 from pipeline.references import load_references
 
 CHARTS = ("imagenet_challenge", "accuracy_vs_macs")
@@ -121,3 +123,61 @@ def test_reference_years_agree_with_the_zoo():
         name: model_info(name).year for name in list_models()
     }
     assert {model.key for model in references.models} <= set(list_models())
+
+
+# ---- what the charts show, as data (no MLflow, no drawing)
+
+
+def trial(arch: str, top1: float, macs: float = 1e6, pareto: bool = False, **fields) -> Row:
+    values = {"trial": arch, "scaling": {}, "resolution": 32, "params": 1e6, "top5": top1}
+    values |= fields
+    return Row(arch=arch, top1=top1, macs=macs, pareto=pareto, best_epoch=1, epochs=1,
+               train_time=1.0, status="finished", run_id="r", **values)  # fmt: skip
+
+
+def series_named(chart: Chart, name: str) -> Series:
+    return next(series for series in chart.series if series.name == name)
+
+
+def test_the_pareto_front_is_a_step_line_by_cost():
+    rows = [
+        trial("resnet50", 0.875, macs=4e9, pareto=True),
+        trial("lenet5", 0.5, macs=4e5, pareto=True),
+        trial("vgg16", 0.625, macs=3e8),
+        trial("resnet18", 0.75, macs=2e9, pareto=True),
+    ]
+    front = series_named(macs_chart(rows, load_references()), "yours, Pareto front")
+    assert front.kind == "steps"
+    assert (front.xs, front.ys) == ((4e5, 2e9, 4e9), (50.0, 75.0, 87.5))
+
+
+def test_past_eight_trials_only_the_front_is_labelled():
+    rows = [
+        trial("resnet18", 0.5 + i / 100, macs=1e6 * (i + 1), pareto=i == 8, trial=f"t{i}")
+        for i in range(9)
+    ]
+    stars = "yours (best top-1 per trial)"
+    nine = series_named(macs_chart(rows, load_references()), stars)
+    assert [bool(label) for label in nine.labels] == [False] * 8 + [True]
+    eight = series_named(macs_chart(rows[:8], load_references()), stars)
+    assert all(label == "yours: resnet18 @32px" for label in eight.labels)
+
+
+def test_the_challenge_chart_packs_early_years_and_labels_the_best_of_each(capsys):
+    rows = [trial("lenet5", 0.5), trial("resnet18", 0.625), trial("resnet50", 0.75),
+            trial("no_such_net", 0.875)]  # fmt: skip
+    chart = challenge_chart(rows, load_references())
+    assert "no year known for no_such_net" in capsys.readouterr().err
+    x_of = {text: x for x, text in chart.x.ticks}
+    assert (x_of["1998"], x_of["2010"]) == (0, 1)  # no empty decade between them
+    assert [rule.at for rule in chart.vlines] == [0.5]  # the cut
+    rings = series_named(chart, "yours, top-1 error")
+    assert rings.xs == (0.2, x_of["2015"] + 0.2, x_of["2015"] + 0.2)
+    assert rings.labels == ("yours: lenet5 @32px", "", "yours: resnet50 @32px (+1 more)")
+    assert chart.note and not challenge_chart([], load_references()).note
+
+
+def test_short_scaling_uses_the_papers_symbols():
+    scaling = {"alpha": "1.2", "beta": "1.1"}
+    assert short_scaling(trial("efficientnet", 0.5, scaling=scaling)) == "α1.2 β1.1"
+    assert short_scaling(trial("resnet18", 0.5, scaling={"width": "2"})) == "w2"
