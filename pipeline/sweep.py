@@ -31,7 +31,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 import tune_spaces
 from lightning_modules.data import load_manifest
 from pipeline.errors import UsageError
-from pipeline.ray_cluster import connect_ray, warn_if_storage_is_local
+from pipeline.ray_cluster import connect_ray, state_api_problem, warn_if_storage_is_local
 from pipeline.tracking import SweepTracker, check_reachable, tracking_uri
 from pipeline.trial import METRIC, MODE, TrialResources, run_trial, trial_name
 
@@ -238,6 +238,12 @@ def max_concurrent(plan: dict[str, Any]) -> int:
 
 def trainable(plan: dict[str, Any]):
 
+    if plan["scheduler"] == "asha" and (problem := state_api_problem()):
+        raise UsageError(
+            "--scheduler asha needs Ray's State API (the dashboard of ray[default]; a "
+            "cluster's head started with --include-dashboard=true), through which Ray Train "
+            f"frees the CPUs of a trial that ASHA stops; on the head node it fails: {problem}"
+        )
     resources = TrialResources(**plan["resources"])
     # The trial actor only waits on its Train job, so it reserves no CPU: even a sliver
     # (0.01) leaves a node 1.99 of 2 CPUs, one worker short, and the trials then run one
@@ -252,7 +258,16 @@ def build_tuner(plan: dict[str, Any]):
 
     epochs = plan["param_space"]["epochs"]
     scheduler = (
-        ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=1, reduction_factor=2)
+        # stop_last_trials=False: a trial that reaches max_t ends as under FIFO, by its
+        # function returning once Ray Train has shut its workers down; only the trials ASHA
+        # stops early are killed; Ray Train's cleaner frees their CPUs (`state_api_problem`).
+        ASHAScheduler(
+            time_attr="epoch",
+            max_t=epochs,
+            grace_period=1,
+            reduction_factor=2,
+            stop_last_trials=False,
+        )
         if plan["scheduler"] == "asha"
         else FIFOScheduler()
     )
