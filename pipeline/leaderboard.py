@@ -116,10 +116,20 @@ def row_of(client: Any, run: Any) -> Row:
         best_epoch=int(best_epoch) if best_epoch is not None else None,
         epochs=max(epochs, default=0),
         train_time=metrics.get("train/total_time"),
-        status=tags.get("ladder.status", "unknown"),
+        status=status_of(tags.get("ladder.status", "unknown"), max(epochs, default=0)),
         pareto=False,
         run_id=run.info.run_id,
     )
+
+
+def status_of(status: str, epochs: int) -> str:
+    """The trial's status as a person reads it: `stopped at epoch 1` for ASHA's early stops."""
+    return f"stopped at epoch {epochs}" if status == "stopped" else status
+
+
+def is_done(row: Row) -> bool:
+    """Finished all its epochs, or stopped early on purpose: nothing left to resume."""
+    return row.status == "finished" or row.status.startswith("stopped")
 
 
 def leaderboard_rows(client: Any, experiment: str | None) -> list[Row]:

@@ -7,6 +7,7 @@ and the warning when a multi-node cluster writes checkpoints to a local path.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 
@@ -20,7 +21,14 @@ def connect_ray(address: str | None) -> None:
 
     quiet = ray.LoggingConfig(log_level="ERROR")  # Ray's helpers warn every second otherwise
     if not address:
-        ray.init(include_dashboard=False, logging_config=quiet)
+        # Ray's default starts the dashboard (ray[default] is installed): it serves the State
+        # API, which Ray Train needs to free the CPUs of a trial that Tune stops early. A
+        # local Ray records its address nowhere, and the State API's client then looks for
+        # the one Ray on the machine, and fails if there are two: name the dashboard to the
+        # processes this Ray starts (they inherit the environment).
+        port = free_port()
+        os.environ["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
+        ray.init(dashboard_port=port, logging_config=quiet)
         return
     host, _, port = address.rpartition(":")
     if address != "auto" and "://" not in address and host and port.isdigit():
@@ -71,3 +79,34 @@ def warn_if_storage_is_local(storage: str) -> None:
             file=sys.stderr,
             flush=True,
         )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def state_api_problem() -> str | None:
+    """Why Ray's State API (served by the dashboard) fails on the head node; None if it works.
+
+    Tune ends a trial it stops early (ASHA) by killing the trial's actor, and with it the
+    Ray Train controller that actor started, before the controller can remove its
+    workers' placement group; a placement group outlives its creator until the driver
+    exits. Ray Train's `PlacementGroupCleaner`, a detached actor on the head node, removes
+    it once it sees the controller dead, and it looks through the State API: without the
+    dashboard it keeps asking, the CPUs never come back, and the next trials wait forever.
+    """
+
+    @ray.remote(num_cpus=0, resources={"node:__internal_head__": 0.001})  # where the cleaner runs
+    def ask() -> str | None:
+        from ray.util.state import list_nodes
+
+        try:
+            list_nodes(limit=1, timeout=10, raise_on_missing_output=False)
+        except Exception as error:  # noqa: BLE001 - its cause, whatever it is, is the answer
+            lines = str(error).strip().splitlines()
+            return lines[0] if lines else type(error).__name__
+        return None
+
+    return ray.get(ask.remote())

@@ -29,7 +29,7 @@ import tune_spaces
 from lightning_modules.data import load_manifest
 from lightning_modules.errors import InputError
 from pipeline.plan import SweepPlan, TrialResources, load_plan, storage_root, sweep_exists
-from pipeline.ray_cluster import connect_ray, warn_if_storage_is_local
+from pipeline.ray_cluster import connect_ray, state_api_problem, warn_if_storage_is_local
 from pipeline.sweep_tracker import TrackingCallback, tracker_for, trial_name
 from pipeline.tracking import check_reachable, tracking_uri
 from pipeline.trial import METRIC, MODE, failure_line, run_trial
@@ -202,6 +202,12 @@ def max_concurrent(plan: SweepPlan) -> int:
 
 
 def trainable(plan: SweepPlan):
+    if plan.scheduler == "asha" and (problem := state_api_problem()):
+        raise InputError(
+            "--scheduler asha needs Ray's State API (the dashboard of ray[default]; a "
+            "cluster's head started with --include-dashboard=true), through which Ray Train "
+            f"frees the CPUs of a trial that ASHA stops; on the head node it fails: {problem}"
+        )
     # The trial actor only waits on its Train job, so it reserves no CPU: even a sliver
     # (0.01) leaves a node 1.99 of 2 CPUs, one worker short, and the trials then run one
     # at a time. Tune needs a non-empty reservation: the memory the actor does hold.
@@ -213,7 +219,16 @@ def trainable(plan: SweepPlan):
 
 def build_tuner(plan: SweepPlan) -> tune.Tuner:
     scheduler = (
-        ASHAScheduler(time_attr="epoch", max_t=plan.epochs, grace_period=1, reduction_factor=2)
+        # stop_last_trials=False: a trial that reaches max_t ends as under FIFO, by its
+        # function returning once Ray Train has shut its workers down; only the trials ASHA
+        # stops early are killed; Ray Train's cleaner frees their CPUs (`state_api_problem`).
+        ASHAScheduler(
+            time_attr="epoch",
+            max_t=plan.epochs,
+            grace_period=1,
+            reduction_factor=2,
+            stop_last_trials=False,
+        )
         if plan.scheduler == "asha"
         else FIFOScheduler()
     )
@@ -252,7 +267,7 @@ def report_failures(results: tune.ResultGrid) -> None:
 def finish(plan: SweepPlan) -> int:
     """Leaderboard and charts as artifacts of the sweep's parent run; print the board."""
     from pipeline.charts import write_charts
-    from pipeline.leaderboard import format_rows, leaderboard_rows, write_leaderboard
+    from pipeline.leaderboard import format_rows, is_done, leaderboard_rows, write_leaderboard
 
     tracker = tracker_for(plan)
     rows = leaderboard_rows(tracker.client, plan.experiment)
@@ -262,7 +277,7 @@ def finish(plan: SweepPlan) -> int:
             tracker.log_artifact(path, "charts")
     tracker.end()
     print(format_rows(rows, "table"))
-    unfinished = [row for row in rows if row.status != "finished"]
+    unfinished = [row for row in rows if not is_done(row)]
     if unfinished:
         print(
             f"{len(unfinished)} trial(s) did not finish: `ladder sweep --resume {plan.name}`",

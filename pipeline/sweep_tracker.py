@@ -171,9 +171,10 @@ class SweepTracker:
             self.client.log_batch(record.run_id, metrics=batch)
 
     def trial_ended(self, trial_id: str, status: str) -> None:
-        """Close the child run: `status` is "finished" or "error"."""
-        if status not in ("finished", "error"):
-            raise ValueError(f"trial status must be 'finished' or 'error', got {status!r}")
+        """Close the child run: `status` is "finished", "stopped" (early, by the scheduler)
+        or "error"."""
+        if status not in ("finished", "stopped", "error"):
+            raise ValueError(f"trial status must be finished, stopped or error, got {status!r}")
         record = self._record(trial_id)
         self._set_status(record.run_id, status)
         self.client.set_terminated(record.run_id, status=TRIAL_STATUSES[status])
@@ -292,8 +293,11 @@ class TrackingCallback(tune.Callback):
             self.tracker.epoch_result(trial.trial_id, int(result["epoch"]), result)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        """A trial that ends before its last epoch was stopped by the scheduler (ASHA)."""
         self._ensure_started(trial)
-        self.tracker.trial_ended(trial.trial_id, "finished")
+        epoch = (trial.last_result or {}).get("epoch", 0)
+        stopped = epoch < trial.config["recipe"]["epochs"]
+        self.tracker.trial_ended(trial.trial_id, "stopped" if stopped else "finished")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._ensure_started(trial)

@@ -11,9 +11,10 @@ How a sweep is laid out in MLflow (the leaderboard, the charts and the UI rely o
   leaderboard (md, csv, json) and charts (PNG, HTML) are its artifacts.
 - One child run per Ray trial: tags `mlflow.parentRunId=<parent run id>` (MLflow nests it
   under the parent), `ladder.role=trial`, `ladder.trial_id`, `ladder.sweep`, `ladder.space`,
-  `ladder.arch`, `ladder.status` (running | finished | error); run name = the readable trial
-  name; params = every config value, with the `model` entry's keys (arch, resolution, width,
-  depth, alpha, beta, gamma, phi) flattened to the top level.
+  `ladder.arch`, `ladder.status` (running | finished | stopped | error; stopped: ended early
+  by the scheduler); run name = the readable trial name; params = every config value, the
+  `model` and `recipe` entries' keys (arch, resolution, width, depth, alpha, beta, gamma,
+  phi, ...; epochs, lr, ...) flattened to the top level.
 - Child metrics: `model/params` and `model/macs` at step 0; per epoch, step = the epoch
   (1-based): `train/loss`, `val/loss`, `val/acc1`, `val/acc5` (fractions in 0..1), `lr`,
   `train/images_per_sec`, `train/epoch_time` (s); and summaries re-logged at each epoch:
@@ -47,7 +48,13 @@ EPOCH_METRICS = (
     "train/epoch_time",
 )
 MODEL_METRICS = ("model/params", "model/macs")  # logged once, at step 0
-TRIAL_STATUSES = {"running": "RUNNING", "finished": "FINISHED", "error": "FAILED"}
+# ladder.status -> MLflow's run status; "stopped": a scheduler (ASHA) ended it early, on purpose
+TRIAL_STATUSES = {
+    "running": "RUNNING",
+    "finished": "FINISHED",
+    "stopped": "FINISHED",
+    "error": "FAILED",
+}
 
 
 def tracking_uri() -> str:

@@ -259,7 +259,13 @@ def two_node_cluster() -> Iterator[RayCluster]:
         env.setenv("RAY_TMPDIR", ray_tmpdir)  # the nodes' processes inherit the environment
         for key, value in RAY_TEST_ENV.items():
             env.setenv(key, value)
-        cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+        # The dashboard serves the State API through which Ray Train frees the placement
+        # group of a trial that Tune stops early (`pipeline.ray_cluster.state_api_problem`);
+        # named to the cluster's processes, as other Rays may run on this machine.
+        port = free_port()
+        env.setenv("RAY_API_SERVER_ADDRESS", f"http://127.0.0.1:{port}")
+        head = {**node, "include_dashboard": True, "dashboard_port": port}
+        cluster = Cluster(initialize_head=True, head_node_args=head)
         try:
             worker = cluster.add_node(**node)
             node_ids = frozenset({cluster.head_node.node_id, worker.node_id})

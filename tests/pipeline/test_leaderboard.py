@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -169,6 +169,15 @@ def test_through_a_tracking_server_reads_back_the_same(
     code, out, _ = run_cli(capsys, "--experiment", "http-sweep", "--format", "json")
     assert code == 0 and json.loads(out) == [asdict(row) for row in server_rows]
 
-    write_leaderboard(over_http, over_http.parent_run_id, server_rows)  # artifacts via proxy
+    write_leaderboard(over_http.client, over_http.parent_run_id, server_rows)  # artifacts via proxy
     names = {a.path for a in MlflowClient(mlflow_server).list_artifacts(over_http.parent_run_id)}
     assert names == {"leaderboard.csv", "leaderboard.json", "leaderboard.md"}
+
+
+def test_a_trial_the_scheduler_stopped_reads_stopped_at_its_epoch(store, sweep_logger, trials):
+    stopped = replace(trials[1], acc1=[0.55], acc5=[0.9], status="stopped")
+    sweep_logger(store, trials=[trials[0], stopped])
+    rows = {row.trial: row for row in leaderboard_rows(MlflowClient(store), "sweep-a")}
+    assert rows["resnet18_r32"].status == "stopped at epoch 1"
+    assert rows["lenet5_r32"].status == "finished"
+    assert MlflowClient(store).get_run(rows["resnet18_r32"].run_id).info.status == "FINISHED"

@@ -205,6 +205,37 @@ def test_a_killed_training_worker_resumes_from_its_checkpoint(
     assert [metric.step for metric in history(store, run)] == [1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_asha_stops_a_trial_early_and_the_next_one_gets_its_cpus(
+    two_node_cluster: RayCluster, digits_shards, store, tmp_path
+):
+    """Each trial takes both nodes' CPUs (2 DDP workers), so trials run one at a time and
+    each needs the CPUs of the one before back. ASHA stops MobileNetV2 after epoch 1 (at
+    chance while LeNet-5 learns); LeNet-5 then trains all its epochs on those CPUs."""
+    storage, epochs = tmp_path / "sweeps", 2
+    args = ["--space", "ladder", "--set", "archs=lenet5,mobilenetv2,lenet5", "--set",
+            "resolution=32", "--epochs", str(epochs), "--workers-per-trial", "2",
+            "--scheduler", "asha", "--data", str(digits_shards), "--name", "asha",
+            "--storage", str(storage)]  # fmt: skip
+    output = sweep(args, sweep_env(RAY_ADDRESS=two_node_cluster.address), tmp_path / "sweep.log")
+
+    assert "WorkerGroupStartupTimeoutError" not in output
+    results = tune_results(storage / "asha")
+    done = {trial: rows[-1]["epoch"] for trial, rows in results.items()}
+    arch = {trial: rows[0]["config"]["model"]["arch"] for trial, rows in results.items()}
+    assert sorted((arch[t], done[t]) for t in results) == [
+        ("lenet5", epochs), ("lenet5", epochs), ("mobilenetv2", 1)  # stopped early
+    ], output[-6000:]  # fmt: skip
+    runs = trial_runs(store, "asha")
+    assert sorted(runs) == sorted(results)
+    for trial, run in runs.items():  # every trial ended, the stopped one too: none stuck
+        status = "stopped" if arch[trial] == "mobilenetv2" else "finished"
+        assert run.data.tags["ladder.status"] == status, (trial, run.data.tags)
+        assert [m.step for m in history(store, run)] == list(range(1, done[trial] + 1))
+    assert "stopped at epoch 1" in output  # the leaderboard printed at the end
+
+
 # ------------------------------------------------------------------ --from-sweep: no Ray needed
 
 
