@@ -21,6 +21,10 @@ RAY_WORKERS=${RAY_WORKERS:-2}
 
 log() { printf 'cluster: %s\n' "$*" >&2; }
 
+build() {  # docker build -q, without the legacy builder's deprecation notice
+  docker build -q "$@" 2> >(grep -v -e DEPRECATED -e buildx -e '^ *$' >&2) >/dev/null
+}
+
 compose() {
   local files=(-f docker/compose.yaml)
   if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU; then
@@ -74,30 +78,28 @@ images() {
     need_debian
     python=cnn-ladder-standin/python:3.11-bookworm
     log "stand-in $python"
-    docker build -q -t "$python" --build-arg DEBIAN_IMAGE="$debian" \
-      -f docker/standins/python.Dockerfile . >/dev/null
+    build -t "$python" --build-arg DEBIAN_IMAGE="$debian" -f docker/standins/python.Dockerfile .
   fi
   if ! have_or_pull "$postgres"; then
     need_debian
     postgres=cnn-ladder-standin/postgres:15-bookworm
     log "stand-in $postgres"
-    docker build -q -t "$postgres" --build-arg DEBIAN_IMAGE="$debian" \
-      -f docker/standins/postgres.Dockerfile . >/dev/null
+    build -t "$postgres" --build-arg DEBIAN_IMAGE="$debian" -f docker/standins/postgres.Dockerfile .
   fi
   if ! have_or_pull "$s3"; then
     s3=cnn-ladder-standin/s3:moto
     log "stand-in $s3 (moto's S3 server)"
-    docker build -q -t "$s3" --build-arg PYTHON_IMAGE="$python" \
-      --build-arg PIP_INDEX_URL="$index" -f docker/standins/s3.Dockerfile . >/dev/null
+    build -t "$s3" --build-arg PYTHON_IMAGE="$python" --build-arg PIP_INDEX_URL="$index" \
+      -f docker/standins/s3.Dockerfile .
   fi
   printf 'PYTHON_IMAGE=%s\nPOSTGRES_IMAGE=%s\nS3_IMAGE=%s\nPIP_INDEX_URL=%s\n' \
     "$python" "$postgres" "$s3" "$index" >"$images_env"
   log "cnn-ladder:local FROM $python"
-  docker build -q -t "${LADDER_IMAGE:-cnn-ladder:local}" --build-arg PYTHON_IMAGE="$python" \
-    --build-arg PIP_INDEX_URL="$index" -f docker/Dockerfile . >/dev/null
+  build -t "${LADDER_IMAGE:-cnn-ladder:local}" --build-arg PYTHON_IMAGE="$python" \
+    --build-arg PIP_INDEX_URL="$index" -f docker/Dockerfile .
   log "images in $((SECONDS - start)) s:"
-  docker image ls --format '  {{.Repository}}:{{.Tag}} {{.Size}}' |
-    grep -E "^  (${LADDER_IMAGE:-cnn-ladder:local}|$python|$postgres|$s3)( |$)" >&2 || true
+  docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' |
+    grep -E "^(${LADDER_IMAGE:-cnn-ladder:local}|$python|$postgres|$s3) " | sed 's/^/  /' >&2 || true
 }
 
 workers_joined() {  # alive Ray nodes besides the head

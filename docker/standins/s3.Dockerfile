@@ -13,7 +13,7 @@ ARG PIP_INDEX_URL=https://pypi.org/simple
 WORKDIR /opt/moto
 COPY constraints.txt docker/constraints-cluster.txt ./
 RUN python -m venv /opt/moto \
-    && pip install --no-cache-dir -c constraints.txt -c constraints-cluster.txt pip \
+    && pip install --no-cache-dir -c constraints.txt -c constraints-cluster.txt pip setuptools \
     && pip install --no-cache-dir -c constraints.txt -c constraints-cluster.txt "moto[server]"
 COPY docker/standins/minio.py /usr/local/bin/minio
 COPY docker/standins/mc.py /usr/local/bin/mc
