@@ -80,7 +80,7 @@ cluster-down:
 # PostgreSQL, tears it down, and prints the timings (tests/test_docker_cluster.py).
 cluster-test: install
 	LADDER_REQUIRE_DOCKER=1 $(BIN)/python -m pytest -m docker -s -p no:cacheprovider \
-	  tests/test_docker_cluster.py
+	  --basetemp=build/cluster-test tests/test_docker_cluster.py
 
 # docker/constraints-cluster.txt again, resolved with constraints.txt against the index.
 cluster-constraints: install

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = str(ROOT / "docker" / "cluster.sh")
 PORTS = ("MLFLOW_PORT", "S3_PORT", "S3_CONSOLE_PORT", "RAY_GCS_PORT", "RAY_DASHBOARD_PORT",
          "RAY_CLIENT_PORT")  # fmt: skip
-EPOCHS = int(os.environ.get("LADDER_DOCKER_EPOCHS", "3"))
+EPOCHS = int(os.environ.get("LADDER_DOCKER_EPOCHS", "2"))
 NAME = "docker-demo"
 STORAGE = "s3://ray/sweeps"
 SHARDS = "/shared/shards/digits"
@@ -209,28 +209,38 @@ def test_the_stack_sweeps_through_a_lost_worker_a_head_restart_and_a_database_re
     for service in ("ray-head", "ray-worker"):  # defect: the object store fell back to /tmp
         assert "harm performance" not in stack.compose("logs", "--no-color", service)
 
-    # A driver without the token: refused at once, in one line.
-    start = time.monotonic()
-    refused = subprocess.run(
-        [CLUSTER, "compose", "exec", "-T", "-e", "RAY_AUTH_MODE=disabled", "-e",
-         "RAY_AUTH_TOKEN=", "ray-head", "ladder", "sweep", "--space", "demo", "--data", SHARDS,
-         "--name", "no-token", "--storage", STORAGE],
-        capture_output=True, text=True, env=stack.env, cwd=ROOT, timeout=300,
-    )  # fmt: skip
-    stack.timed("driver without the token refused", start)
-    assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert refused.stderr.strip().splitlines()[-1] == (
-        "ladder sweep: error: RAY_ADDRESS=ray-head:6379: the cluster wants its token; "
-        "set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the one its nodes use"
-    )
-    assert stack.timings["driver without the token refused"] < 15
-
     start = time.monotonic()
     stack.head("ladder", "shards", "--demo", "digits", "--out", SHARDS)
     stack.timed("shards", start)
 
+    # A driver without the token: refused at once, in one line. `ladder sweep` itself takes
+    # a while to start here (torch, Ray, MLflow imports on a busy CPU): a run that fails
+    # before Ray, on a missing --data, is the baseline.
+    def refused(data: str, *no_token: str) -> tuple[subprocess.CompletedProcess, float]:
+        start = time.monotonic()
+        done = subprocess.run(
+            [CLUSTER, "compose", "exec", "-T", *no_token, "ray-head", "ladder", "sweep",
+             "--space", "demo", "--data", data, "--name", "no-token", "--storage", STORAGE],
+            capture_output=True, text=True, env=stack.env, cwd=ROOT, timeout=300,
+        )  # fmt: skip
+        return done, time.monotonic() - start
+
+    baseline, startup_s = refused("/shared/nothing-here")
+    assert baseline.returncode == 2, baseline.stderr
+    done, refused_s = refused(SHARDS, "-e", "RAY_AUTH_MODE=disabled", "-e", "RAY_AUTH_TOKEN=")
+    stack.timings["startup to a --data error"] = round(startup_s, 1)
+    stack.timings["startup to the token refusal"] = round(refused_s, 1)
+    print(f"\ncluster-test: token refused in {refused_s:.1f} s (--data error: {startup_s:.1f} s)")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "ladder sweep: error: RAY_ADDRESS=ray-head:6379: the cluster wants its token; "
+        "set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN to the one its nodes use"
+    )
+    assert refused_s - startup_s < 10, (refused_s, startup_s)  # not Ray's 20-40 s of retries
+
     sweep = ["ladder", "sweep", "--space", "demo", "--data", SHARDS, "--name", NAME,
-             "--storage", STORAGE, "--epochs", str(EPOCHS)]  # fmt: skip
+             "--storage", STORAGE, "--epochs", str(EPOCHS),
+             "--max-failures", "4"]  # fmt: skip  # retries may land on the dying node
     log1, log2 = logs / "sweep.log", logs / "resume.log"
     start = time.monotonic()
     driver = stack.driver(sweep, log1)
@@ -243,6 +253,16 @@ def test_the_stack_sweeps_through_a_lost_worker_a_head_restart_and_a_database_re
         (victim,) = [cid for cid in stack.containers("ray-worker") if cid.startswith(hostname)]
         subprocess.run(["docker", "kill", victim], check=True, capture_output=True)
         stack.timed("first checkpoint; a worker killed", start)
+        killed_at = time.monotonic()
+
+        def moved() -> bool:  # the killed trial reported again, from another node
+            rows = tune_rows(stack).get(killed_trial, [])
+            return len(rows) > 1 and rows[-1]["worker_node"] != rows[0]["worker_node"]
+
+        wait_for("the killed trial on the other worker", moved, driver, log1)
+        stack.timed("the killed trial went on elsewhere", killed_at)
+        # A replacement node: `docker kill` leaves the container stopped.
+        subprocess.run(["docker", "start", victim], check=True, capture_output=True)
 
         # 2. Once a trial has finished and another has not: the head container restarts,
         # and the driver in it dies.
@@ -295,7 +315,6 @@ def test_the_stack_sweeps_through_a_lost_worker_a_head_restart_and_a_database_re
     results = tune_rows(stack)
     killed = results[killed_trial]
     assert [row["epoch"] for row in killed] == list(range(1, EPOCHS + 1)), killed  # went on
-    assert killed[0]["worker_node"] != killed[-1]["worker_node"]  # on the other worker
     for trial in done_before:  # finished before the head restart: not trained again
         assert [row["epoch"] for row in results[trial]] == list(range(1, EPOCHS + 1))
 
