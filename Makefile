@@ -14,7 +14,8 @@ GPUS_PER_TRIAL ?= 0
 WORKERS_PER_TRIAL ?= 1
 SWEEP_FLAGS ?=
 
-.PHONY: install test test-fast lint bench sweep resume demo-data chart leaderboard ui mlflow-server clean
+.PHONY: install test test-fast lint bench sweep resume demo-data chart leaderboard ui mlflow-server clean \
+	images cluster-up cluster-down cluster-test cluster-constraints
 
 install: $(INSTALLED)
 
@@ -62,6 +63,28 @@ ui: install
 
 mlflow-server: install
 	$(BIN)/ladder server
+
+# The compose stack (docker/compose.yaml) on this machine, through docker/cluster.sh: Compose
+# v2 or docker-compose 1.29, whichever is installed; stand-in base images where no registry
+# answers. RAY_WORKERS workers (default 2); GPU workers where nvidia-smi lists GPUs.
+images:
+	docker/cluster.sh images
+
+cluster-up:
+	docker/cluster.sh up
+
+cluster-down:
+	docker/cluster.sh down
+
+# Builds, starts a stack of its own, sweeps on it, kills a worker, restarts the head and
+# PostgreSQL, tears it down, and prints the timings (tests/test_docker_cluster.py).
+cluster-test: install
+	LADDER_REQUIRE_DOCKER=1 $(BIN)/python -m pytest -m docker -s -p no:cacheprovider \
+	  --basetemp=build/cluster-test tests/test_docker_cluster.py
+
+# docker/constraints-cluster.txt again, resolved with constraints.txt against the index.
+cluster-constraints: install
+	$(BIN)/python docker/constraints_cluster.py > docker/constraints-cluster.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -2,7 +2,9 @@
 
 Kept apart from the sweep itself because it is about the cluster, not the search: the
 fast refusal of an address nobody answers, the one-line message for a missing token,
-and the warning when a multi-node cluster writes checkpoints to a local path.
+the warning when a multi-node cluster writes checkpoints to a local path, and Ray's
+autoscaling coordinator kept on the driver's node (the head), where a lost worker node
+cannot take it along.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 
 import ray
 
@@ -36,16 +39,79 @@ def connect_ray(address: str | None) -> None:
             socket.create_connection((host, int(port)), timeout=5).close()
         except OSError as error:
             raise InputError(f"RAY_ADDRESS={address}: no Ray cluster answers ({error})") from None
+        check_token(address)
     try:
         ray.init(address=address, logging_config=quiet)
     except (ConnectionError, RuntimeError) as error:
         if refused_token(error):
-            raise InputError(
-                f"RAY_ADDRESS={address}: the cluster wants its token; set RAY_AUTH_MODE=token "
-                "and RAY_AUTH_TOKEN to the one its nodes use"
-            ) from None
+            raise InputError(token_message(address)) from None
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
         raise InputError(f"RAY_ADDRESS={address}: cannot join the cluster ({first_line})") from None
+    keep_autoscaling_coordinator_here()
+
+
+def token_message(address: str) -> str:
+    return (
+        f"RAY_ADDRESS={address}: the cluster wants its token; set RAY_AUTH_MODE=token "
+        "and RAY_AUTH_TOKEN to the one its nodes use"
+    )
+
+
+def check_token(address: str) -> None:
+    """Ask the cluster's GCS once whether it takes this driver's token (or its lack).
+
+    ray.init retries a refused token for 20-40 s before it gives up; one GCS client
+    answers at once. Any other failure is left to ray.init, which says it better.
+    """
+    from ray._raylet import GcsClient
+
+    try:
+        GcsClient(address=address)
+    except ray.exceptions.AuthenticationError:
+        raise InputError(token_message(address)) from None
+    except Exception:  # noqa: BLE001 - ray.init reports the rest
+        pass
+
+
+COORDINATOR = ("AutoscalingCoordinator", "AutoscalingCoordinator")  # name, namespace
+
+
+def keep_autoscaling_coordinator_here() -> None:
+    """Create (or move) Ray's detached AutoscalingCoordinator actor on this driver's node.
+
+    Ray Train 2.60 creates it, detached and with hard affinity, on the node of the first
+    trial that asks: a worker node. Once that node dies the actor can never be scheduled
+    again, and every later trial logs tracebacks (ActorUnschedulableError ... "doesn't
+    exist any more") on each request. Upstream moves it to the head node (ray-project/ray
+    PR #62260); until this Ray does, the driver creates it on its own node first (the head,
+    where `ladder sweep` runs on a cluster) and replaces one left on a dead node.
+    """
+    try:
+        from ray.data._internal.cluster_autoscaler.default_autoscaling_coordinator import (
+            get_or_create_autoscaling_coordinator,
+        )
+    except ImportError:  # another Ray: nothing of this to keep
+        return
+    name, namespace = COORDINATOR
+    try:
+        actor = ray.get_actor(name, namespace=namespace)
+    except ValueError:
+        actor = None
+    if actor is not None and actor_node(actor) != ray.get_runtime_context().get_node_id():
+        ray.kill(actor, no_restart=True)
+        for _ in range(50):  # the name is free once the GCS has the actor dead
+            try:
+                ray.get_actor(name, namespace=namespace)
+            except ValueError:
+                break
+            time.sleep(0.1)
+    get_or_create_autoscaling_coordinator()
+
+
+def actor_node(actor: ray.actor.ActorHandle) -> str | None:
+    """The node an actor is placed on, from the GCS: None while it has none."""
+    info = ray._private.state.actors(actor_id=actor._actor_id.hex())
+    return (info.get("Address") or {}).get("NodeID") or None
 
 
 def refused_token(error: BaseException | None) -> bool:

