@@ -31,6 +31,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -156,10 +157,57 @@ class ShardReader:
                 rng.shuffle(owned)
             for shard, positions in owned:
                 wanted = set(positions)
-                samples = wds.tarfile_to_samples()(iter([{"url": self.urls[shard]}]))
-                yield from (s for i, s in enumerate(samples) if i in wanted)
+                yield from (s for i, s in enumerate(read_tar(self.urls[shard])) if i in wanted)
             if not self.training:
                 return
+
+
+def read_tar(path: str) -> Iterator[dict]:
+    """The samples of one shard in order, as `webdataset.tarfile_to_samples` gives them
+    ({"__key__": key, extension: bytes, ...}), for a fraction of its cost per member.
+
+    Walks the tar's 512-byte headers directly: Python's tarfile module spends ~0.04 ms
+    per member, as much as the rest of the loader's bookkeeping for a sample together.
+    Reads what Python's tarfile writes (ustar; pax and GNU headers for long names).
+    """
+    sample: dict = {}
+    long_name = None
+    with open(path, "rb") as stream:
+        while len(header := stream.read(512)) == 512 and header[0]:
+            size = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
+            body = stream.read(size)
+            stream.seek(-size % 512, os.SEEK_CUR)
+            kind = header[156:157]
+            if kind in (b"x", b"L"):  # the next member's long name (pax or GNU)
+                long_name = _long_name(kind, body)
+                continue
+            name, long_name = long_name or _ustar_name(header), None
+            dot = name.find(".", name.rfind("/") + 1)
+            if kind not in (b"0", b"\0") or dot < 0:  # folders, links, files with no extension
+                continue
+            if sample and sample["__key__"] != name[:dot]:
+                yield sample
+                sample = {}
+            sample["__key__"] = name[:dot]
+            sample[name[dot + 1 :]] = body
+    if sample:
+        yield sample
+
+
+def _ustar_name(header: bytes) -> str:
+    name, prefix = (header[a:b].split(b"\0", 1)[0].decode() for a, b in ((0, 100), (345, 500)))
+    return f"{prefix}/{name}" if prefix else name
+
+
+def _long_name(kind: bytes, body: bytes) -> str | None:
+    """The name a GNU 'L' member holds, or the `path` record of a pax 'x' header."""
+    if kind == b"L":
+        return body.split(b"\0", 1)[0].decode()
+    for record in body.split(b"\n"):  # b"<length> path=<name>"
+        field, _, value = record.partition(b" ")[2].partition(b"=")
+        if field == b"path":
+            return value.decode()
+    return None
 
 
 def _torch_seed() -> int:

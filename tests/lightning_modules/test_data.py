@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+import webdataset as wds
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
@@ -23,6 +24,7 @@ from lightning_modules.data import (
     center_box,
     draft_scale,
     load_manifest,
+    read_tar,
     upsampling_warning,
 )
 from pipeline.bench import photo_jpeg
@@ -150,6 +152,22 @@ def test_upsampling_warning_is_one_line_above_the_shards_max_size():
     line = upsampling_warning({"max_size": 256}, 288)
     assert "288" in line and "256" in line and "\n" not in line
     assert upsampling_warning({"counts": {}}, 1024) is None  # older manifests: no max_size
+
+
+def wds_samples(url: str) -> list[dict]:
+    samples = wds.tarfile_to_samples()(iter([{"url": url}]))
+    return [{k: v for k, v in sample.items() if k != "__url__"} for sample in samples]
+
+
+def test_read_tar_gives_what_webdataset_gives(imagenet_shards, tmp_path):
+    for tar in sorted(imagenet_shards.glob("*.tar")):
+        assert list(read_tar(str(tar))) == wds_samples(str(tar))
+    long_names = str(tmp_path / "long.tar")  # pax headers: a key over 100 bytes, non-ASCII
+    with wds.TarWriter(long_names) as writer:
+        for key in ("short", "é" * 80 + "/" + "x" * 120, "folder/name"):
+            writer.write({"__key__": key, "jpg": PHOTO[:1000], "cls": 3, "json": b"{}"})
+    assert list(read_tar(long_names)) == wds_samples(long_names)
+    assert [sample["__key__"] for sample in read_tar(long_names)][1].startswith("éé")
 
 
 def test_classes_come_from_the_manifest(digits_shards):
