@@ -412,22 +412,7 @@ def write_shards(
         "seed": seed,
         "plan_sha256": _plan_sha256(classes, plans),
     }
-    previous = _prepare_out(out, manifest, overwrite)
-    old_records = {
-        r["name"]: r for records in (previous or {}).get("shards", {}).values() for r in records
-    }
-    old_skipped = (previous or {}).get("skipped", [])
-    tasks = [
-        ShardTask(
-            path=str(out / name),
-            samples=tuple(shard),
-            max_size=max_size,
-            previous=old_records.get(name),
-            previous_skipped=tuple(s for s in old_skipped if s["shard"] == name),
-        )
-        for split, shards in plans.items()
-        for name, shard in zip(_shard_names(split, len(shards)), shards, strict=True)
-    ]
+    tasks = _tasks(out, plans, max_size, previous=_prepare_out(out, manifest, overwrite))
     records: dict[str, dict] = {}
     skipped = list(listing_skipped)
     console = Console(stderr=True)
@@ -465,6 +450,27 @@ def timm_info(manifest: dict, name: str) -> dict:
     if "val" in splits:
         splits["validation"] = splits["val"] | {"name": "validation"}
     return {"name": name, "num_classes": len(manifest["classes"]), "splits": splits}
+
+
+def _tasks(
+    out: Path, plans: dict[str, list[list[Sample]]], max_size: int, previous: dict | None
+) -> list[ShardTask]:
+    """One task per planned shard, with what an earlier run (`previous`) recorded of it."""
+    old_records = {
+        r["name"]: r for records in (previous or {}).get("shards", {}).values() for r in records
+    }
+    old_skipped = (previous or {}).get("skipped", [])
+    return [
+        ShardTask(
+            path=str(out / name),
+            samples=tuple(shard),
+            max_size=max_size,
+            previous=old_records.get(name),
+            previous_skipped=tuple(s for s in old_skipped if s["shard"] == name),
+        )
+        for split, shards in plans.items()
+        for name, shard in zip(_shard_names(split, len(shards)), shards, strict=True)
+    ]
 
 
 def _report(console: Console, skip: dict) -> None:
