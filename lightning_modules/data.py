@@ -24,6 +24,12 @@ none waits forever in a collective at the end of an epoch:
 Randomness (shard order, shuffle buffer, crops) comes from torch's RNG inside each
 worker, so `pytorch_lightning.seed_everything` makes a run reproducible and every epoch
 still differs.
+
+What a worker does per sample (`DecodeCrop`), so that a few CPU cores keep a GPU fed: it
+draws the crop on the stored image size before decoding, lets libjpeg decode at 1/2, 1/4
+or 1/8 scale when the crop stays at least the output size (`draft_scale`), resizes once,
+and hands over uint8. Batches travel as uint8 (4x fewer bytes than float32); the data
+module's `on_after_batch_transfer` hook normalises them on the model's device.
 """
 
 from __future__ import annotations
@@ -254,8 +260,8 @@ def resized_crop(image: Image.Image, box: tuple, size: int, mode: str) -> Image.
     resized to `size` x `size` (bilinear, as timm's default).
 
     The image must not be loaded yet: `draft` configures the JPEG decoder (scale, and
-    grayscale straight from the luma channel), and it is ignored on a loaded image or any
-    other format, which are then decoded in full (the returned box tells which happened).
+    grayscale straight from the luma channel); on a loaded image or another format it
+    returns None and the image is used at full size.
     """
     scale = draft_scale(box, size)
     width, height = image.size
