@@ -324,7 +324,7 @@ class ShardDataModule(pl.LightningDataModule):
         data_dir: str | Path,
         resolution: int = 224,
         batch_size: int = 64,
-        num_workers: int = 2,
+        loader_workers: int = 2,
         in_chans: int = 3,
         crop_pct: float = 0.875,
         min_crop: float = 0.08,
@@ -341,7 +341,7 @@ class ShardDataModule(pl.LightningDataModule):
         self.manifest = load_manifest(data_dir)
         self.resolution = resolution
         self.batch_size = batch_size
-        self.num_workers = num_workers
+        self.loader_workers = loader_workers
         self.in_chans = in_chans
         self.crop_pct = crop_pct
         self.min_crop = min_crop
@@ -437,7 +437,7 @@ class ShardDataModule(pl.LightningDataModule):
             )
         training = split == "train"
         rank, world_size = self.placement()
-        workers = max(1, self.num_workers)
+        workers = max(1, self.loader_workers)
         records = [r for r in self.manifest["shards"][split] if r["count"]]  # all-bad shards
         reader = ShardReader(
             urls=tuple(str(self.data_dir / r["name"]) for r in records),
@@ -457,8 +457,8 @@ class ShardDataModule(pl.LightningDataModule):
         loader = wds.WebLoader(
             dataset,
             batch_size=None,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=self.loader_workers,
+            persistent_workers=self.loader_workers > 0,
             pin_memory=torch.cuda.is_available(),  # uint8 batches copy to the GPU asynchronously
         )
         if training:

@@ -144,7 +144,7 @@ def _bench_data_on(args: argparse.Namespace, data: Path, src: Path | None, sizes
     try:
         modules = {
             size: ShardDataModule(
-                data, size, batch_size=args.batch_size, num_workers=args.workers, world_size=1
+                data, size, batch_size=args.batch_size, loader_workers=args.workers, world_size=1
             )
             for size in sizes
         }

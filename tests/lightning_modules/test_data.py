@@ -62,7 +62,7 @@ def seen_fingerprints(loader) -> Counter:
 @pytest.mark.parametrize("data", ["imagenet_shards", "digits_shards"])
 def test_uint8_batches_become_normalised_floats_after_transfer(data, in_chans, resolution, request):
     module = ShardDataModule(
-        request.getfixturevalue(data), resolution, batch_size=4, num_workers=0, in_chans=in_chans
+        request.getfixturevalue(data), resolution, batch_size=4, loader_workers=0, in_chans=in_chans
     )
     mean, std = (torch.tensor(v).view(-1, 1, 1) for v in module.mean_std)
     for loader in (module.train_dataloader(), module.val_dataloader()):
@@ -88,7 +88,7 @@ class BatchRecorder(pl.LightningModule):
 
 
 def test_a_trainer_hands_the_model_normalised_floats(imagenet_shards):
-    module = ShardDataModule(imagenet_shards, 32, batch_size=6, num_workers=0)
+    module = ShardDataModule(imagenet_shards, 32, batch_size=6, loader_workers=0)
     recorder = BatchRecorder()
     trainer = pl.Trainer(
         accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False
@@ -176,14 +176,14 @@ def test_classes_come_from_the_manifest(digits_shards):
 
 
 def test_every_val_sample_is_seen_exactly_once_in_one_process(imagenet_shards):
-    module = ShardDataModule(imagenet_shards, 32, batch_size=4, num_workers=2)
+    module = ShardDataModule(imagenet_shards, 32, batch_size=4, loader_workers=2)
     loader = module.val_dataloader()
     assert seen_fingerprints(loader) == expected_fingerprints(module, "val")
     assert len(list(loader)) == len(loader) == module.batches_per_epoch("val") == 5  # 18 / 4
 
 
 def test_train_epoch_length_comes_from_the_manifest_with_2_workers(imagenet_shards):
-    module = ShardDataModule(imagenet_shards, 32, batch_size=8, num_workers=2)
+    module = ShardDataModule(imagenet_shards, 32, batch_size=8, loader_workers=2)
     loader = module.train_dataloader()
     assert module.batches_per_epoch("train") == len(loader) == 60 // 8
     for _ in range(2):  # the persistent workers restart cleanly
@@ -197,7 +197,13 @@ def test_two_ranks_see_disjoint_samples_and_equal_batch_counts(imagenet_shards, 
     seen, counts = [], []
     for rank in (0, 1):
         module = ShardDataModule(
-            imagenet_shards, 32, batch_size=4, num_workers=2, augment=False, rank=rank, world_size=2
+            imagenet_shards,
+            32,
+            batch_size=4,
+            loader_workers=2,
+            augment=False,
+            rank=rank,
+            world_size=2,
         )
         loader = getattr(module, f"{split}_dataloader")()
         batches = list(loader)
@@ -275,7 +281,7 @@ class CountingModel(pl.LightningModule):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_lightning_ddp_on_cpu_runs_equal_epochs_on_both_ranks(digits_shards, tmp_path):
-    module = ShardDataModule(digits_shards, 8, batch_size=32, num_workers=1, in_chans=1)
+    module = ShardDataModule(digits_shards, 8, batch_size=32, loader_workers=1, in_chans=1)
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=2,
