@@ -36,9 +36,11 @@ lint: install
 	$(BIN)/ruff format --check .
 
 BENCH_ARCHS ?= lenet5,alexnet,vgg16,resnet50,mobilenetv2,efficientnet_b0
+# the data benchmark's own photo-like tree, or: BENCH_DATA_FLAGS='--data SHARDS --src ORIGINALS'
+BENCH_DATA_FLAGS ?= --synthetic 1280
 
-bench: install demo-data
-	$(BIN)/ladder bench data --data $(DATA) --resolution 64
+bench: install
+	$(BIN)/ladder bench data $(BENCH_DATA_FLAGS)
 	$(BIN)/ladder bench model --arch $(BENCH_ARCHS) --resolution 224 --batch-size 16
 
 demo-data: install

@@ -16,6 +16,10 @@ Output in `--out`: `train-000000.tar`, ..., `val-000000.tar`, each sample being
 `--max-size`, to exactly that, or when the file is not a JPEG) and `<key>.cls` (class
 index). Samples are shuffled across shards with `--seed`. `manifest.json` records the
 classes, counts, shards (count, size, sha256), skipped files and the settings.
+`_info.json` describes the same splits in timm's format, so that timm reads the folder as
+`create_dataset("wds/NAME", root=OUT, split="train")` (timm's train.py: `--data-dir OUT
+--dataset wds/NAME`; `validation` repeats `val`, under timm's default `--val-split`).
+Plain `webdataset.WebDataset` reads the tars as they are (keys `jpg` and `cls`).
 
 Every image is fully decoded before it is accepted: unreadable or truncated files are
 skipped and listed on stderr and in the manifest, never dropped silently.
@@ -52,9 +56,11 @@ from lightning_modules.data import FORMAT_VERSION, MANIFEST  # the reader define
 from lightning_modules.errors import InputError
 
 VAL_SOLUTION = "LOC_val_solution.csv"
+TIMM_INFO = "_info.json"
 JPEG_QUALITY = 90
 DIGITS_VAL_FRACTION = 0.2
 DIGITS_SIZE = 32  # LeNet-5's input size
+DEFAULT_MAX_SIZE = 256  # shorter side: 224 px crops at timm's crop_pct 0.875, no upsampling
 # A rerun resumes only when all of these match the manifest found in --out.
 IDENTITY = ("format_version", "source", "max_size", "shard_size", "seed", "plan_sha256")
 
@@ -88,7 +94,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--src", type=Path, help="ImageNet/ImageFolder layout (train/, val/)")
     source.add_argument("--demo", choices=["digits"], help="build a demo dataset instead")
     parser.add_argument("--out", type=Path, required=True, help="folder for shards + manifest")
-    parser.add_argument("--max-size", type=int, default=256, help="max shorter side (pixels)")
+    parser.add_argument(
+        "--max-size", type=int, default=DEFAULT_MAX_SIZE, help="max shorter side (pixels)"
+    )
     parser.add_argument("--shard-size", type=int, default=1000, help="samples per shard")
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     parser.add_argument("--overwrite", action="store_true", help="replace shards found in --out")
@@ -404,22 +412,7 @@ def write_shards(
         "seed": seed,
         "plan_sha256": _plan_sha256(classes, plans),
     }
-    previous = _prepare_out(out, manifest, overwrite)
-    old_records = {
-        r["name"]: r for records in (previous or {}).get("shards", {}).values() for r in records
-    }
-    old_skipped = (previous or {}).get("skipped", [])
-    tasks = [
-        ShardTask(
-            path=str(out / name),
-            samples=tuple(shard),
-            max_size=max_size,
-            previous=old_records.get(name),
-            previous_skipped=tuple(s for s in old_skipped if s["shard"] == name),
-        )
-        for split, shards in plans.items()
-        for name, shard in zip(_shard_names(split, len(shards)), shards, strict=True)
-    ]
+    tasks = _tasks(out, plans, max_size, previous=_prepare_out(out, manifest, overwrite))
     records: dict[str, dict] = {}
     skipped = list(listing_skipped)
     console = Console(stderr=True)
@@ -437,8 +430,47 @@ def write_shards(
             _write_json(out / MANIFEST, _with_results(manifest, plans, records, skipped))
             progress.advance(bar)
     manifest = _with_results(manifest, plans, records, skipped) | {"complete": True}
+    _write_json(out / TIMM_INFO, timm_info(manifest, out.resolve().name))
     _write_json(out / MANIFEST, manifest)
     return manifest
+
+
+def timm_info(manifest: dict, name: str) -> dict:
+    """The splits as timm's webdataset reader expects them in `_info.json`: per split its
+    name, sample count, and shard file names with their sample counts."""
+    splits = {
+        split: {
+            "name": split,
+            "num_samples": manifest["counts"][split],
+            "filenames": [record["name"] for record in records],
+            "shard_lengths": [record["count"] for record in records],
+        }
+        for split, records in manifest["shards"].items()
+    }
+    if "val" in splits:
+        splits["validation"] = splits["val"] | {"name": "validation"}
+    return {"name": name, "num_classes": len(manifest["classes"]), "splits": splits}
+
+
+def _tasks(
+    out: Path, plans: dict[str, list[list[Sample]]], max_size: int, previous: dict | None
+) -> list[ShardTask]:
+    """One task per planned shard, with what an earlier run (`previous`) recorded of it."""
+    old_records = {
+        r["name"]: r for records in (previous or {}).get("shards", {}).values() for r in records
+    }
+    old_skipped = (previous or {}).get("skipped", [])
+    return [
+        ShardTask(
+            path=str(out / name),
+            samples=tuple(shard),
+            max_size=max_size,
+            previous=old_records.get(name),
+            previous_skipped=tuple(s for s in old_skipped if s["shard"] == name),
+        )
+        for split, shards in plans.items()
+        for name, shard in zip(_shard_names(split, len(shards)), shards, strict=True)
+    ]
 
 
 def _report(console: Console, skip: dict) -> None:
@@ -488,7 +520,7 @@ def _prepare_out(out: Path, manifest: dict, overwrite: bool) -> dict | None:
     if not any(out.iterdir()):
         return None
     if overwrite:
-        for pattern in ("train-*.tar", "val-*.tar", "*.tar.tmp", MANIFEST, f"{MANIFEST}.tmp"):
+        for pattern in ("train-*.tar", "val-*.tar", "*.tar.tmp", MANIFEST, TIMM_INFO, "*.json.tmp"):
             for path in out.glob(pattern):
                 path.unlink()
         return None

@@ -26,7 +26,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 import tune_spaces
-from lightning_modules.data import load_manifest
+from lightning_modules.data import load_manifest, upsampling_warning
 from lightning_modules.errors import InputError
 from pipeline.plan import SweepPlan, TrialResources, load_plan, storage_root, sweep_exists
 from pipeline.ray_cluster import connect_ray, state_api_problem, warn_if_storage_is_local
@@ -137,9 +137,12 @@ def plan_new(args: argparse.Namespace) -> SweepPlan:
     if args.data is None:
         raise InputError("--data is required: a shard folder made by `ladder shards`")
     with flag(f"--data {args.data}"):
-        load_manifest(args.data)
+        manifest = load_manifest(args.data)
     with flag(f"--space {args.space}"):
         param_space = module.space(**overrides)
+    largest = max(model.resolution for model in tune_spaces.models_of(param_space))
+    if warning := upsampling_warning(manifest, largest):
+        print(f"ladder sweep: {warning}", file=sys.stderr)
     name = args.name or f"{args.space}-{time.strftime('%Y%m%d-%H%M%S')}"
     root = storage_root(args.storage)
     if sweep_exists(root, name):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import MLFlowLogger
 
-from lightning_modules.data import load_manifest
+from lightning_modules.data import load_manifest, upsampling_warning
 from lightning_modules.errors import InputError
 from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
 from lightning_modules.specs import ModelSpec, Recipe, resolve_model
@@ -71,6 +72,8 @@ def validate(args: argparse.Namespace) -> tuple[dict[str, Any], ModelSpec, Recip
         manifest = load_manifest(args.data)
     except InputError as error:
         raise InputError(f"--data {args.data}: {error}") from None
+    if warning := upsampling_warning(manifest, spec.resolution):
+        print(f"ladder train: {warning}", file=sys.stderr)
     return manifest, spec, recipe
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from lightning_modules.errors import InputError
+
 ModelFactory = Callable[..., nn.Module]  # factory(num_classes=, in_chans=, **scaling)
 
 
@@ -51,7 +53,7 @@ def register_model(
     def register(factory: ModelFactory) -> ModelFactory:
         model_name = name or factory.__name__
         if model_name in _MODELS:
-            raise ValueError(f"architecture {model_name!r} is registered twice")
+            raise ValueError(f"architecture {model_name!r} is registered twice")  # a bug, not input
         info = ModelInfo(model_name, family, year, native_resolution, min_resolution, scaling_keys)
         _MODELS[model_name] = (factory, info)
         return factory
@@ -80,14 +82,14 @@ def build_model(
     unknown = sorted(set(scaling) - set(info.scaling_keys))
     if unknown:
         accepted = ", ".join(info.scaling_keys) or "none"
-        raise ValueError(
+        raise InputError(
             f"{name} does not accept scaling key(s) {', '.join(unknown)}; accepted: {accepted}"
         )
     for key, value in scaling.items():
         if not value > 0:
-            raise ValueError(f"{name}: scaling key {key} must be positive, got {value}")
+            raise InputError(f"{name}: scaling key {key} must be positive, got {value}")
     if num_classes < 1 or in_chans < 1:
-        raise ValueError(
+        raise InputError(
             f"{name}: num_classes and in_chans must be >= 1, got {num_classes} and {in_chans}"
         )
     return factory(num_classes=num_classes, in_chans=in_chans, **scaling)
@@ -95,7 +97,7 @@ def build_model(
 
 def _registered(name: str) -> tuple[ModelFactory, ModelInfo]:
     if name not in _MODELS:
-        raise ValueError(f"unknown architecture {name!r}; valid: {', '.join(list_models())}")
+        raise InputError(f"unknown architecture {name!r}; valid: {', '.join(list_models())}")
     return _MODELS[name]
 
 

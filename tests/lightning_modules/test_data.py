@@ -1,4 +1,5 @@
-"""ShardDataModule over real shards: shapes, labels, epoch lengths and the rank split."""
+"""ShardDataModule over real shards: shapes, labels, epoch lengths, the rank split, and the
+worker-side decoding (JPEG draft, uint8) with normalisation on the device."""
 
 from __future__ import annotations
 
@@ -8,13 +9,28 @@ import json
 import tarfile
 from collections import Counter
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+import webdataset as wds
 from PIL import Image
+from torchvision.transforms.functional import pil_to_tensor
 
-from lightning_modules.data import ReaderSplit, ShardDataModule, load_manifest
+from lightning_modules.data import (
+    DecodeCrop,
+    ReaderSplit,
+    ShardDataModule,
+    center_box,
+    draft_scale,
+    load_manifest,
+    read_tar,
+    upsampling_warning,
+)
 from lightning_modules.errors import InputError
+from pipeline.bench import photo_jpeg
+
+PHOTO = photo_jpeg(np.random.default_rng(0))  # 500x375, smooth like a photo
 
 
 def fingerprint(image: torch.Tensor) -> bytes:
@@ -45,15 +61,114 @@ def seen_fingerprints(loader) -> Counter:
 
 @pytest.mark.parametrize(("in_chans", "resolution"), [(1, 32), (3, 64)])
 @pytest.mark.parametrize("data", ["imagenet_shards", "digits_shards"])
-def test_batches_have_the_model_input_shape(data, in_chans, resolution, request):
+def test_uint8_batches_become_normalised_floats_after_transfer(data, in_chans, resolution, request):
     module = ShardDataModule(
         request.getfixturevalue(data), resolution, batch_size=4, loader_workers=0, in_chans=in_chans
     )
+    mean, std = (torch.tensor(v).view(-1, 1, 1) for v in module.mean_std)
     for loader in (module.train_dataloader(), module.val_dataloader()):
         images, labels = next(iter(loader))
         assert images.shape == (4, in_chans, resolution, resolution)
-        assert images.dtype == torch.float32 and labels.dtype == torch.long
+        assert images.dtype == torch.uint8 and labels.dtype == torch.long
         assert labels.min() >= 0 and labels.max() < module.num_classes
+        floats, same_labels = module.on_after_batch_transfer((images, labels), 0)
+        assert floats.dtype == torch.float32 and same_labels is labels
+        torch.testing.assert_close(floats, (images / 255 - mean) / std)
+
+
+class BatchRecorder(pl.LightningModule):
+    """Keeps the validation batches exactly as the Trainer hands them to the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(1, 1)
+        self.batches = []
+
+    def validation_step(self, batch, _):
+        self.batches.append(batch)
+
+
+def test_a_trainer_hands_the_model_normalised_floats(imagenet_shards):
+    module = ShardDataModule(imagenet_shards, 32, batch_size=6, loader_workers=0)
+    recorder = BatchRecorder()
+    trainer = pl.Trainer(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
+    trainer.validate(recorder, datamodule=module, verbose=False)
+    shipped = list(module.val_dataloader())
+    assert len(recorder.batches) == len(shipped) == 3
+    for (images, labels), (raw, raw_labels) in zip(recorder.batches, shipped, strict=True):
+        assert images.dtype == torch.float32 and raw.dtype == torch.uint8
+        assert torch.equal(images, module.normalize(raw)) and torch.equal(labels, raw_labels)
+
+
+def test_draft_scale_keeps_the_crop_at_least_the_output_size():
+    assert draft_scale((0, 0, 447, 500), 224) == 1  # just under 2x: full decode
+    assert draft_scale((10, 10, 458, 458), 224) == 2  # exactly 2x on the shorter side
+    assert draft_scale((0, 0, 1000, 900), 224) == 4
+    assert draft_scale((0, 0, 4000, 3000), 64) == 8  # libjpeg's smallest scale
+
+
+def mean_difference(image: torch.Tensor, expected: Image.Image) -> float:
+    return (image.float() - pil_to_tensor(expected).float()).abs().mean().item()
+
+
+@pytest.mark.parametrize(
+    ("size", "decoded"), [(64, (125, 94)), (128, (250, 188)), (200, (500, 375))]
+)
+def test_eval_crop_decodes_the_jpeg_at_the_smallest_scale_that_keeps_the_crop(size, decoded):
+    """The center crop of the 500x375 photo is 329 px: 4x and 2x 64 and 128 px, not 2x 200 px."""
+    image = Image.open(io.BytesIO(PHOTO))
+    tensor = DecodeCrop(size, "RGB", crop_pct=0.875)(image)
+    assert tensor.shape == (3, size, size) and tensor.dtype == torch.uint8
+    assert image.size == decoded  # the size libjpeg decoded the file at
+    full = Image.open(io.BytesIO(PHOTO)).convert("RGB")  # loaded: decoded in full
+    box = center_box(full.size, size, 0.875)
+    assert (
+        mean_difference(tensor, full.resize((size, size), Image.Resampling.BILINEAR, box=box)) < 3
+    )
+
+
+def test_train_crop_of_the_whole_image_flipped_is_the_mirrored_photo():
+    """Area 1.0 makes RandomResizedCrop take the whole 500x375 (4:3) image; hflip 1.0 flips."""
+    image = Image.open(io.BytesIO(PHOTO))
+    tensor = DecodeCrop(64, "RGB", 0.875, area=(1.0, 1.0), hflip=1.0)(image)
+    assert image.size == (125, 94)  # 375 px >= 4 x 64: decoded at 1/4
+    full = Image.open(io.BytesIO(PHOTO)).convert("RGB").resize((64, 64), Image.Resampling.BILINEAR)
+    assert mean_difference(tensor, full.transpose(Image.Transpose.FLIP_LEFT_RIGHT)) < 3
+    assert mean_difference(tensor, full) > 10
+
+
+def test_grayscale_comes_straight_from_the_jpeg_luma():
+    image = Image.open(io.BytesIO(PHOTO))
+    tensor = DecodeCrop(32, "L", 0.875)(image)
+    assert tensor.shape == (1, 32, 32) and image.mode == "L"
+    full = Image.open(io.BytesIO(PHOTO)).convert("L")
+    box = center_box(full.size, 32, 0.875)
+    assert mean_difference(tensor, full.resize((32, 32), Image.Resampling.BILINEAR, box=box)) < 3
+
+
+def test_upsampling_warning_is_one_line_above_the_shards_max_size():
+    assert upsampling_warning({"max_size": 256}, 256) is None
+    line = upsampling_warning({"max_size": 256}, 288)
+    assert "288" in line and "256" in line and "\n" not in line
+    assert upsampling_warning({"counts": {}}, 1024) is None  # older manifests: no max_size
+
+
+def wds_samples(url: str) -> list[dict]:
+    samples = wds.tarfile_to_samples()(iter([{"url": url}]))
+    return [{k: v for k, v in sample.items() if k != "__url__"} for sample in samples]
+
+
+def test_read_tar_gives_what_webdataset_gives(imagenet_shards, tmp_path):
+    for tar in sorted(imagenet_shards.glob("*.tar")):
+        assert list(read_tar(str(tar))) == wds_samples(str(tar))
+    long_names = str(tmp_path / "long.tar")  # pax headers: a key over 100 bytes, non-ASCII
+    with wds.TarWriter(long_names) as writer:
+        for key in ("short", "é" * 80 + "/" + "x" * 120, "folder/name"):
+            writer.write({"__key__": key, "jpg": PHOTO[:1000], "cls": 3, "json": b"{}"})
+    assert list(read_tar(long_names)) == wds_samples(long_names)
+    assert [sample["__key__"] for sample in read_tar(long_names)][1].startswith("éé")
 
 
 def test_classes_come_from_the_manifest(digits_shards):

@@ -4,23 +4,52 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from pipeline.cli import main
 
+FAST = ["--batch-size", "4", "--loader-workers", "1", "--batches", "2", "--rounds", "2"]
 
-def test_bench_data_prints_the_three_rates_as_json(imagenet_shards, tmp_path, capsys):
+
+def test_bench_data_on_synthetic_photos_reports_each_goal(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    argv = ["bench", "data", "--data", str(imagenet_shards), "--batch-size", "4"]
-    argv += ["--workers", "1", "--resolution", "32", "--batches", "3", "--out", str(out)]
-    assert main(argv) == 0
+    argv = ["bench", "data", "--synthetic", "24", "--resolutions", "160,32", *FAST]
+    assert main([*argv, "--out", str(out)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert json.loads(out.read_text()) == result
-    assert set(result["images_per_s"]) == {"shards", "image_folder", "decode_only"}
-    assert all(rate > 0 for rate in result["images_per_s"].values())
+    assert result["data"] == "24 synthetic 500x375 photos" and result["rounds"] == 2
+    for unit in ("images_per_s", "cpu_ms_per_image"):
+        assert set(result[unit]) == {"160", "32"}
+        for values in result[unit].values():
+            assert set(values) == {"shards", "image_folder", "limit"}
+            assert all(value > 0 for value in values.values())
+    targets = {(goal["resolution"], goal["target"]) for goal in result["goals"]}
+    assert targets == {(160, 0.95), (160, 1.5), (32, 0.95), (32, 3.0)}
+    for goal in result["goals"]:
+        assert len(goal["ratios_per_round"]) == 2
+        assert goal["pass"] == (goal["ratio"] >= goal["target"]) and goal["cpu_ratio"] > 0
 
 
-def test_bench_data_without_shards_is_a_usage_error(tmp_path, capsys):
-    assert main(["bench", "data", "--data", str(tmp_path)]) == 2
-    assert "no manifest.json" in capsys.readouterr().err
+def test_bench_data_without_src_reads_the_shards_jpegs_as_image_folder(imagenet_shards, capsys):
+    argv = ["bench", "data", "--data", str(imagenet_shards), "--resolutions", "32", *FAST]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["src"] == "the shards' JPEGs, extracted"
+    assert all(rate > 0 for rate in result["images_per_s"]["32"].values())
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ([], "--synthetic N"),
+        (["--data", "{tmp}"], "no manifest.json"),
+        (["--synthetic", "8", "--src", "{tmp}"], "no train/ folder"),
+        (["--synthetic", "8", "--resolutions", "224,x"], "--resolutions"),
+    ],
+)
+def test_bench_data_usage_errors(flags, message, tmp_path, capsys):
+    assert main(["bench", "data", *(f.format(tmp=tmp_path) for f in flags)]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_model_bench_reports_throughput_macs_and_memory(capsys):

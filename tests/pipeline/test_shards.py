@@ -11,7 +11,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import webdataset as wds
 from PIL import Image
+from timm.data import create_dataset
 
 from pipeline.cli import main
 
@@ -66,6 +68,36 @@ def test_tree_round_trips_minus_the_reported_bad_files(imagenet_tree, imagenet_s
     assert all(s["reason"] for s in info["skipped"])
 
 
+def labels_by_key(tree: Path, split: str, classes: list[str]) -> dict[str, int]:
+    return {key: label for key, (_, label) in source_images(tree, split, classes).items()}
+
+
+@pytest.mark.parametrize(("split", "timm_split"), [("train", "train"), ("val", "validation")])
+def test_timm_reads_the_shards_through_info_json(imagenet_tree, imagenet_shards, split, timm_split):
+    classes = manifest(imagenet_shards)["classes"]
+    dataset = create_dataset("wds/imagenet", root=str(imagenet_shards), split=timm_split)
+    samples = list(dataset)
+    assert len(dataset) == len(samples) == manifest(imagenet_shards)["counts"][split]
+    expected = Counter(labels_by_key(imagenet_tree, split, classes).values())
+    assert Counter(label for _, label in samples) == expected
+    assert all(isinstance(image, Image.Image) and image.mode == "RGB" for image, _ in samples)
+
+
+def test_plain_webdataset_reads_keys_images_and_labels(imagenet_tree, imagenet_shards):
+    urls = sorted(str(path) for path in imagenet_shards.glob("train-*.tar"))
+    dataset = (
+        wds.WebDataset(urls, shardshuffle=False).decode("pil").to_tuple("__key__", "jpg", "cls")
+    )
+    samples = list(dataset)
+    classes = manifest(imagenet_shards)["classes"]
+    assert {key: label for key, _, label in samples} == labels_by_key(
+        imagenet_tree, "train", classes
+    )
+    for key, image, _ in samples[:5]:
+        original = Image.open(imagenet_tree / "train" / f"{key}.JPEG")
+        assert image.size == original.size
+
+
 def test_samples_are_shuffled_across_shards(imagenet_shards):
     first_shard = read_shards(imagenet_shards, "train-000000.tar")
     assert len({label for _, label in first_shard.values()}) > 1
@@ -114,6 +146,10 @@ def test_rerun_rewrites_only_a_missing_or_damaged_shard(tmp_path, imagenet_tree)
         same_file = (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
         assert same_file != rewritten, name
     assert manifest(out) == first  # rewritten shards are byte-identical (fixed seed and mtime)
+    info = json.loads((out / "_info.json").read_text())
+    assert info["splits"]["train"]["filenames"] == [r["name"] for r in first["shards"]["train"]]
+    assert info["splits"]["val"]["shard_lengths"] == [r["count"] for r in first["shards"]["val"]]
+    assert info["splits"]["validation"]["num_samples"] == first["counts"]["val"] == 18
 
 
 def test_max_size_shrinks_only_images_whose_shorter_side_exceeds_it(tmp_path, imagenet_tree):

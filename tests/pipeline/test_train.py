@@ -12,7 +12,8 @@ import mlflow
 import pytest
 import torch
 
-from pipeline.cli import main
+from pipeline.cli import build_parser, main
+from pipeline.train import validate
 
 
 @pytest.fixture
@@ -103,3 +104,13 @@ def test_two_process_ddp_run_is_one_run(digits_shards: Path, tmp_path: Path, sto
     assert json.loads((run_dir / "mlflow_run.json").read_text())["run_id"] == run.info.run_id
     # 1437 digits over 2 ranks in full batches of 32: 22 steps each, in lockstep
     assert steps_in(run_dir / "checkpoints" / "last.ckpt") == 1437 // 2 // 32
+
+
+def test_a_resolution_above_the_shards_max_size_warns_once(digits_shards, capsys):
+    argv = ["train", "--arch", "lenet5", "--data", str(digits_shards), "--resolution", "300"]
+    validate(build_parser(argv).parse_args(argv))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "upsampled" in err[0] and "--max-size 300" in err[0]
+    argv[-1] = "32"
+    validate(build_parser(argv).parse_args(argv))
+    assert capsys.readouterr().err == ""
