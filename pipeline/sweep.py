@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +29,8 @@ from lightning_modules.data import load_manifest
 from lightning_modules.errors import InputError
 from pipeline.plan import SweepPlan, TrialResources, load_plan, storage_root, sweep_exists
 from pipeline.ray_cluster import connect_ray, warn_if_storage_is_local
-from pipeline.sweep_tracker import TrackingCallback, tracker_for, trial_name
+from pipeline.sweep_journal import SweepSending, print_board
+from pipeline.sweep_tracker import TrackingCallback, trial_name
 from pipeline.tracking import check_reachable, tracking_uri
 from pipeline.trial import METRIC, MODE, failure_line, run_trial
 
@@ -238,38 +238,15 @@ def build_tuner(plan: SweepPlan) -> tune.Tuner:
     )
 
 
-def report_failures(results: tune.ResultGrid) -> None:
+def report_failures(results: tune.ResultGrid) -> int:
     """One line per failed trial with its cause, where Ray's tracebacks would bury it."""
-    for result in results:
-        if result.error is not None:
-            print(
-                f"ladder sweep: trial {trial_name(result.config)} failed: "
-                f"{failure_line(result.error)}",
-                file=sys.stderr,
-            )
-
-
-def finish(plan: SweepPlan) -> int:
-    """Leaderboard and charts as artifacts of the sweep's parent run; print the board."""
-    from pipeline.charts import write_charts
-    from pipeline.leaderboard import format_rows, leaderboard_rows, write_leaderboard
-
-    tracker = tracker_for(plan)
-    rows = leaderboard_rows(tracker.client, plan.experiment)
-    write_leaderboard(tracker.client, tracker.parent_run_id, rows)
-    with tempfile.TemporaryDirectory() as charts:  # kept as artifacts of the parent run
-        for path in write_charts(rows, Path(charts)):
-            tracker.log_artifact(path, "charts")
-    tracker.end()
-    print(format_rows(rows, "table"))
-    unfinished = [row for row in rows if row.status != "finished"]
-    if unfinished:
+    failed = [result for result in results if result.error is not None]
+    for result in failed:
         print(
-            f"{len(unfinished)} trial(s) did not finish: `ladder sweep --resume {plan.name}`",
+            f"ladder sweep: trial {trial_name(result.config)} failed: {failure_line(result.error)}",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    return len(failed)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -286,5 +263,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         plan.save()
         tuner = build_tuner(plan)
-    report_failures(tuner.fit())
-    return finish(plan)
+    tracking = SweepSending(plan)  # a journal left by a killed driver is sent first
+    tracking.begin()
+    failed = report_failures(tuner.fit())
+    if not tracking.finish():  # the server is away: the journal keeps the rest
+        return 1 if failed else 0
+    return print_board(plan, tracking.replay.rows)

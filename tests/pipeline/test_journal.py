@@ -1,0 +1,239 @@
+"""The tracking journal against a real `mlflow server`, killed and restarted: outages cost
+nothing, nothing is sent twice, and a sweep that ends during one is finished by `ladder sync`.
+
+Records are written as the Tune callback writes them (`pipeline.sweep_tracker`), without
+Ray; test_sweep.py runs a real sweep through an outage.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+
+from pipeline.journal import Journal
+from pipeline.plan import SweepPlan, TrialResources
+from pipeline.sweep_journal import SweepSending
+from pipeline.sweep_tracker import journal_folder
+from pipeline.tracking import tag_filter
+from tests.pipeline.conftest import TRIALS, PlannedTrial, free_port, server_env
+from tests.pipeline.sweeps import assert_each_step_once, history, trial_runs
+
+pytestmark = pytest.mark.slow  # each test starts or restarts an MLflow server
+EPOCHS = 2
+
+
+class MlflowProcess:
+    """A real `mlflow server` on loopback over one sqlite file: killed (SIGKILL) and
+    started again on the same port, as a server that crashes and comes back."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
+            "--artifacts-destination", str(self.folder / "artifacts"),
+            "--host", "127.0.0.1", "--port", self.url.rpartition(":")[2], "--workers", "1",
+        ]  # fmt: skip
+        with (self.folder / "server.log").open("a") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=log, env=server_env(), start_new_session=True
+            )
+        wait_until(self.healthy, 240, f"{self.url} did not come up")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as reply:
+                return reply.status == 200
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        wait_until(lambda: not self.healthy(), 30, "the killed server still answers")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    mlflow = MlflowProcess(tmp_path_factory.mktemp("journal_server"))
+    mlflow.start()
+    yield mlflow
+    mlflow.kill()
+
+
+@pytest.fixture
+def up(server: MlflowProcess) -> MlflowProcess:
+    """The module's server, running (an earlier test may have left it down)."""
+    if not server.healthy():
+        server.start()
+    return server
+
+
+def wait_until(condition: Callable[[], Any], timeout_s: float, message: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (found := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(message)
+        time.sleep(0.2)
+    return found
+
+
+def plan_for(name: str, uri: str, storage: Path) -> SweepPlan:
+    return SweepPlan(
+        name=name,
+        space="demo",
+        overrides={"epochs": EPOCHS},
+        experiment=name,
+        storage=str(storage),
+        resources=TrialResources(),
+        scheduler="fifo",
+        max_concurrent=0,
+        param_space={"data": "/shards", "recipe": {"epochs": EPOCHS}, "model": {}},
+        tracking_uri=uri,
+    )
+
+
+def sending(plan: SweepPlan) -> tuple[SweepSending, io.StringIO]:
+    """The sweep's sender, its lines captured."""
+    tracking = SweepSending(plan)
+    tracking.sender.out = io.StringIO()
+    return tracking, tracking.sender.out
+
+
+def write_trial(journal: Journal, trial: PlannedTrial, epochs: range) -> None:
+    """What the Tune callback journals for `epochs` of a trial (started at the first)."""
+    if epochs.start == 1:
+        journal.append("trial_started", trial_id=trial.trial_id, name=trial.name,
+                       config=trial.config)  # fmt: skip
+    for epoch in epochs:
+        metrics = {"val/acc1": trial.acc1[epoch - 1], "val/acc5": trial.acc5[epoch - 1],
+                   "train/loss": 1.0 / epoch, "model/params": trial.params}  # fmt: skip
+        journal.append("epoch", trial_id=trial.trial_id, epoch=epoch, metrics=metrics,
+                       timestamp=int(time.time() * 1000))  # fmt: skip
+    if epochs.stop == EPOCHS + 1:
+        journal.append("trial_ended", trial_id=trial.trial_id, status="finished")
+
+
+def assert_complete(uri: str, name: str, trials: list[PlannedTrial] = TRIALS) -> None:
+    """One parent run, one child run per trial, every epoch of each exactly once."""
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(name)
+    parents = client.search_runs([experiment.experiment_id], tag_filter(**{"ladder.role": "sweep"}))
+    assert len(parents) == 1, "a second parent run"
+    runs = trial_runs(uri, name)  # fails on two runs for one trial
+    assert sorted(runs) == sorted(trial.trial_id for trial in trials)
+    for trial in trials:
+        run = runs[trial.trial_id]
+        assert [m.step for m in history(uri, run)] == list(range(1, EPOCHS + 1))
+        assert [m.value for m in history(uri, run)] == trial.acc1
+        assert run.data.tags["ladder.status"] == "finished"
+        assert_each_step_once(uri, run)
+
+
+def test_an_outage_of_seconds_costs_nothing(up, tmp_path):
+    plan = plan_for("seconds", up.url, tmp_path)
+    tracking, lines = sending(plan)
+    tracking.begin()
+    for trial in TRIALS:
+        write_trial(tracking.journal, trial, range(1, 2))
+    wait_until(lambda: not tracking.journal.waiting, 60, "the first epochs were not sent")
+
+    up.kill()
+    for trial in TRIALS:
+        write_trial(tracking.journal, trial, range(2, EPOCHS + 1))
+    wait_until(lambda: "unreachable" in lines.getvalue(), 30, "no line about the outage")
+    up.start()
+    wait_until(lambda: "back" in lines.getvalue(), 60, "no line about the server's return")
+
+    first, back = lines.getvalue().splitlines()
+    journal = journal_folder(plan) / "journal.jsonl"
+    assert re.fullmatch(
+        rf"ladder: tracking server unreachable; \d+ records waiting in {journal}", first
+    )
+    assert back == f"ladder: tracking server is back; sent {2 * len(TRIALS)} records"
+    assert tracking.finish(grace_s=120)
+    assert len(lines.getvalue().splitlines()) == 2
+    assert_complete(up.url, "seconds")
+
+
+def mlflow_retry_budget_s(url: str) -> float:
+    """How long one MLflow request to `url` (down) blocks under this process's settings."""
+    started = time.monotonic()
+    with pytest.raises(Exception):  # noqa: B017 - whatever MLflow raises after its retries
+        MlflowClient(url).search_experiments()
+    return time.monotonic() - started
+
+
+def test_an_outage_longer_than_mlflows_retry_budget(up, tmp_path, monkeypatch):
+    """MLflow retrying on its own (here 2 retries, ~3 s) would block each write for its
+    budget and then raise; the journal absorbs the whole outage while trials finish."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    plan = plan_for("long", up.url, tmp_path)
+    tracking, lines = sending(plan)
+    tracking.begin()
+    wait_until(lambda: not tracking.journal.waiting, 60, "the sweep's start was not sent")
+
+    up.kill()
+    outage_started = time.monotonic()
+    budget = mlflow_retry_budget_s(up.url)
+    for trial in TRIALS:  # trials keep finishing; no write waits on the network
+        started = time.monotonic()
+        write_trial(tracking.journal, trial, range(1, EPOCHS + 1))
+        assert time.monotonic() - started < 1.0
+    time.sleep(max(0.0, 3 * budget - (time.monotonic() - outage_started)))
+    assert time.monotonic() - outage_started > 3 * budget > 0
+    up.start()
+
+    assert tracking.finish(grace_s=120)
+    assert "tracking server is back" in lines.getvalue()
+    assert_complete(up.url, "long")
+
+
+def test_a_sweep_ending_in_an_outage_is_finished_by_ladder_sync(up, tmp_path):
+    plan = plan_for("after", up.url, tmp_path)
+    plan.save()
+    tracking, lines = sending(plan)
+    tracking.begin()
+    wait_until(lambda: not tracking.journal.waiting, 60, "the sweep's start was not sent")
+    up.kill()
+    for trial in TRIALS:
+        write_trial(tracking.journal, trial, range(1, EPOCHS + 1))
+    waiting = len(TRIALS) * (EPOCHS + 2) + 1  # started, epochs, ended; the sweep's end
+
+    assert not tracking.finish(grace_s=1)
+    assert lines.getvalue().splitlines()[-1] == (
+        f"ladder: {waiting} tracking records not sent yet; `ladder sync after` sends them"
+    )
+
+    def sync() -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "pipeline", "sync", "after", "--storage", str(tmp_path)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    still_down = sync()
+    assert still_down.returncode == 1
+    assert f"{waiting} records still wait" in still_down.stdout
+    up.start()
+    done = sync()
+    assert done.returncode == 0, done.stderr
+    assert f"sweep after: sent {waiting} records" in done.stdout
+    assert "efficientnet_phi1" in done.stdout  # the leaderboard
+    assert_complete(up.url, "after")
+    assert sync().stdout.startswith("ladder sync: sweep after: nothing waits")
