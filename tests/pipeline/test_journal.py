@@ -7,15 +7,18 @@ Ray; test_sweep.py runs a real sweep through an outage.
 
 from __future__ import annotations
 
+import http.client
 import io
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +240,102 @@ def test_a_sweep_ending_in_an_outage_is_finished_by_ladder_sync(up, tmp_path):
     assert "efficientnet_phi1" in done.stdout  # the leaderboard
     assert_complete(up.url, "after")
     assert sync().stdout.startswith("ladder sync: sweep after: nothing waits")
+
+
+class FailingProxy(ThreadingHTTPServer):
+    """A loopback HTTP proxy to an MLflow server that answers 500 while `failing` is set:
+    a server whose database is away while its web front still answers."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(("127.0.0.1", 0), ProxyHandler)
+        self.upstream = upstream.removeprefix("http://")
+        self.failing = threading.Event()
+        self.refused = 0
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class ProxyHandler(BaseHTTPRequestHandler):
+    server: FailingProxy
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def relay(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.server.failing.is_set():
+            self.server.refused += 1
+            self.answer(500, b"", "text/plain")
+            return
+        upstream = http.client.HTTPConnection(self.server.upstream, timeout=60)
+        headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
+        upstream.request(self.command, self.path, body, headers)
+        reply = upstream.getresponse()
+        self.answer(reply.status, reply.read(), reply.getheader("Content-Type", "text/plain"))
+        upstream.close()
+
+    def answer(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = relay
+
+
+def test_a_server_answering_500_for_a_while_costs_nothing(up, tmp_path):
+    proxy = FailingProxy(up.url)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        tracking, lines = sending(plan_for("errors", proxy.url, tmp_path))
+        tracking.begin()
+        for trial in TRIALS:
+            write_trial(tracking.journal, trial, range(1, 2))
+        wait_until(lambda: not tracking.journal.waiting, 60, "the first epochs were not sent")
+        proxy.failing.set()
+        for trial in TRIALS:
+            write_trial(tracking.journal, trial, range(2, EPOCHS + 1))
+        wait_until(lambda: "unreachable" in lines.getvalue(), 30, "no line about the errors")
+        wait_until(lambda: proxy.refused >= 2, 30, "the sender did not try again")
+        proxy.failing.clear()
+        assert tracking.finish(grace_s=60)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert f"is back; sent {2 * len(TRIALS) + 1} records" in lines.getvalue()
+    assert_complete(up.url, "errors")
+
+
+KILLED_WRITER = """
+import os, signal, sys, time
+from tests.pipeline.test_journal import TRIALS, EPOCHS, plan_for, write_trial
+from pipeline.sweep_journal import SweepSending
+from pathlib import Path
+
+tracking = SweepSending(plan_for("killed", sys.argv[1], Path(sys.argv[2])))
+tracking.begin()
+for trial in TRIALS:
+    write_trial(tracking.journal, trial, range(1, EPOCHS + 1))
+while tracking.journal.sent < 6:  # some sent, most not: killed mid-sweep
+    time.sleep(0.01)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_journal_left_by_a_killed_driver_is_sent_on_resume(up, tmp_path):
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, up.url, str(tmp_path)], capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-3000:]
+    plan = plan_for("killed", up.url, tmp_path)
+    journal_file = journal_folder(plan) / "journal.jsonl"
+    with journal_file.open("a") as out:
+        out.write('{"op": "epoch", "trial_id": "t_0')  # a record torn by the kill
+
+    tracking, lines = sending(plan)  # what `ladder sweep --resume killed` does first
+    assert 6 <= tracking.journal.sent < len(tracking.journal.records)
+    tracking.begin()
+    assert tracking.finish(grace_s=60)
+    assert lines.getvalue() == ""
+    assert journal_file.read_text().endswith('{"op": "sweep_finished"}\n')
+    assert_complete(up.url, "killed")
