@@ -27,6 +27,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 import tune_spaces
 from lightning_modules.data import load_manifest
 from lightning_modules.errors import InputError
+from pipeline.demo_data import demo_shards
 from pipeline.plan import SweepPlan, TrialResources, load_plan, storage_root, sweep_exists
 from pipeline.ray_cluster import connect_ray, warn_if_storage_is_local
 from pipeline.sweep_journal import SweepSending, print_board
@@ -40,7 +41,9 @@ TRIAL_ACTOR_MEMORY = 1024**3  # bytes: a trial actor holds torch and Ray importe
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", help=f"search space: {', '.join(tune_spaces.SPACES)}")
-    parser.add_argument("--data", type=Path, help="shard folder (ladder shards), on every node")
+    parser.add_argument(
+        "--data", type=Path, help="shard folder (ladder shards), on every node (demo: data/digits)"
+    )
     parser.add_argument("--name", help="sweep name (default: SPACE-YYYYmmdd-HHMMSS)")
     parser.add_argument("--experiment", help="MLflow experiment (default: the sweep name)")
     parser.add_argument("--epochs", type=int, help="epochs per trial (the space's default)")
@@ -134,6 +137,8 @@ def plan_new(args: argparse.Namespace) -> SweepPlan:
     with flag("--space"):
         module = tune_spaces.load(args.space)
     overrides = overrides_from(args)
+    if args.data is None and args.space == "demo":
+        args.data = demo_shards()
     if args.data is None:
         raise InputError("--data is required: a shard folder made by `ladder shards`")
     with flag(f"--data {args.data}"):
