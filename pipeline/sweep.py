@@ -27,6 +27,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 import tune_spaces
 from lightning_modules.data import load_manifest
 from lightning_modules.errors import InputError
+from pipeline.console import TrialTable, quiet_driver, verbose
 from pipeline.demo_data import demo_shards
 from pipeline.plan import SweepPlan, TrialResources, load_plan, storage_root, sweep_exists
 from pipeline.ray_cluster import connect_ray, warn_if_storage_is_local
@@ -65,6 +66,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--from-sweep", metavar="NAME", help="efficientnet_family: use NAME's best point"
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="Ray's, Tune's and Lightning's own output too"
     )
     parser.add_argument(
         "--resume",
@@ -238,7 +242,8 @@ def build_tuner(plan: SweepPlan) -> tune.Tuner:
             storage_path=plan.storage,
             callbacks=[TrackingCallback(plan)],
             failure_config=tune.FailureConfig(max_failures=plan.resources.max_failures),
-            verbose=1,  # Ray's trial table every ~30 s, and every trial's end
+            progress_reporter=None if verbose() else TrialTable(plan.epochs),
+            verbose=1,  # the table; Tune's own (--verbose): every ~30 s, and every trial's end
         ),
     )
 
@@ -258,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
     plan = load_plan(storage_root(args.storage), args.resume) if args.resume else plan_new(args)
     check_reachable(plan.tracking_uri)
     print_grid(plan)
+    quiet_driver(args.verbose, local_ray=not os.environ.get("RAY_ADDRESS"))
     connect_ray(os.environ.get("RAY_ADDRESS"))
     warn_if_storage_is_local(plan.storage)
 
