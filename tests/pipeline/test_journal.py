@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import http.client
 import io
-import os
 import re
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -30,47 +27,11 @@ from pipeline.plan import SweepPlan, TrialResources
 from pipeline.sweep_journal import SweepSending
 from pipeline.sweep_tracker import journal_folder
 from pipeline.tracking import tag_filter
-from tests.pipeline.conftest import TRIALS, PlannedTrial, free_port, server_env
+from tests.pipeline.conftest import TRIALS, MlflowProcess, PlannedTrial, wait_until
 from tests.pipeline.sweeps import assert_each_step_once, history, trial_runs
 
 pytestmark = pytest.mark.slow  # each test starts or restarts an MLflow server
 EPOCHS = 2
-
-
-class MlflowProcess:
-    """A real `mlflow server` on loopback over one sqlite file: killed (SIGKILL) and
-    started again on the same port, as a server that crashes and comes back."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        command = [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
-            "--artifacts-destination", str(self.folder / "artifacts"),
-            "--host", "127.0.0.1", "--port", self.url.rpartition(":")[2], "--workers", "1",
-        ]  # fmt: skip
-        with (self.folder / "server.log").open("a") as log:
-            self.process = subprocess.Popen(
-                command, stdout=log, stderr=log, env=server_env(), start_new_session=True
-            )
-        wait_until(self.healthy, 240, f"{self.url} did not come up")
-
-    def healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as reply:
-                return reply.status == 200
-        except OSError:
-            return False
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        wait_until(lambda: not self.healthy(), 30, "the killed server still answers")
 
 
 @pytest.fixture(scope="module")
@@ -87,15 +48,6 @@ def up(server: MlflowProcess) -> MlflowProcess:
     if not server.healthy():
         server.start()
     return server
-
-
-def wait_until(condition: Callable[[], Any], timeout_s: float, message: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (found := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(message)
-        time.sleep(0.2)
-    return found
 
 
 def plan_for(name: str, uri: str, storage: Path) -> SweepPlan:
