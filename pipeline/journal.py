@@ -188,7 +188,7 @@ class Sender:
             self.down_since = time.monotonic()
             self.say(
                 f"tracking server unreachable; {self.journal.waiting} records waiting in "
-                f"{self.journal.path}"
+                f"{self.journal.path} ({cause(error)})"
             )
 
     def drain(self, grace_s: float) -> bool:
@@ -210,6 +210,13 @@ class Sender:
 
     def say(self, line: str) -> None:
         print(f"ladder: {line}", file=self.out, flush=True)
+
+
+def cause(error: BaseException, limit: int = 120) -> str:
+    """The gist of what failed: the exception's last line, shortened."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = f"{type(error).__name__}: {lines[-1] if lines else ''}"
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def claim(journal: Journal) -> TextIO:

@@ -120,7 +120,7 @@ def test_an_outage_of_seconds_costs_nothing(up, tmp_path):
     first, back = lines.getvalue().splitlines()
     journal = journal_folder(plan) / "journal.jsonl"
     assert re.fullmatch(
-        rf"ladder: tracking server unreachable; \d+ records waiting in {journal}", first
+        rf"ladder: tracking server unreachable; \d+ records waiting in {journal} \(.+\)", first
     )
     assert back == f"ladder: tracking server is back; sent {2 * len(TRIALS)} records"
     assert tracking.finish(grace_s=120)
