@@ -81,7 +81,7 @@ class ImageClassifier(pl.LightningModule):
         images, labels = batch
         loss = self.criterion(self(images), labels)
         self._epoch_images += images.shape[0]
-        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True)
+        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
         self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
         return loss
 

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("pipeline.train", "train one architecture on a shard folder"),
     "bench": ("pipeline.bench", "benchmarks (JSON): data loading, ..."),
     "sweep": ("pipeline.sweep", "run (or resume) a Ray Tune sweep over a search space"),
+    "sync": ("pipeline.sync", "send what a sweep's tracking journal still holds to MLflow"),
     "leaderboard": ("pipeline.leaderboard", "rank the trials of a sweep"),
     "chart": ("pipeline.charts", "the ImageNet challenge chart and accuracy vs MACs"),
     "ui": ("pipeline.ui", "serve the MLflow UI on 127.0.0.1"),

@@ -18,6 +18,7 @@ import urllib.parse
 from pathlib import Path
 
 from lightning_modules.errors import InputError
+from pipeline.children import exec_supervised
 
 BACKEND_ENV = "MLFLOW_BACKEND_STORE_URI"
 ARTIFACTS_ENV = "MLFLOW_ARTIFACTS_DESTINATION"
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     check_database(backend)
     url = public_url(args.host, args.port)
     print(f"MLflow server: {url}  (store {redacted(backend)}, artifacts {artifacts})")
-    print(f"export MLFLOW_TRACKING_URI={url}", flush=True)  # exec drops unflushed output
+    print(f"export MLFLOW_TRACKING_URI={url}", flush=True)
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--artifacts-destination", artifacts,
@@ -129,5 +130,6 @@ def run(args: argparse.Namespace) -> int:
         "--workers", str(args.workers),
     ]  # fmt: skip
     # The URI goes in the environment, not argv, where `ps` would show its password.
-    # MLflow becomes this process, so signals (Ctrl-C, docker stop) reach it as they are.
-    os.execve(sys.executable, command, {**os.environ, BACKEND_ENV: sqlalchemy_uri(backend)})
+    # Signals (Ctrl-C, docker stop) sent to this process reach MLflow (pipeline.children).
+    exec_supervised(command, {**os.environ, BACKEND_ENV: sqlalchemy_uri(backend)})
+    return 0  # not reached: exec

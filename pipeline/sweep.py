@@ -16,7 +16,6 @@ import argparse
 import contextlib
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,9 +27,12 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 import tune_spaces
 from lightning_modules.data import load_manifest, upsampling_warning
 from lightning_modules.errors import InputError
+from pipeline.console import TrialTable, quiet_driver, verbose
+from pipeline.demo_data import demo_shards
 from pipeline.plan import SweepPlan, TrialResources, load_plan, storage_root, sweep_exists
 from pipeline.ray_cluster import connect_ray, state_api_problem, warn_if_storage_is_local
-from pipeline.sweep_tracker import TrackingCallback, tracker_for, trial_name
+from pipeline.sweep_journal import SweepSending, print_board
+from pipeline.sweep_tracker import TrackingCallback, trial_name
 from pipeline.tracking import check_reachable, tracking_uri
 from pipeline.trial import METRIC, MODE, failure_line, run_trial
 
@@ -40,7 +42,9 @@ TRIAL_ACTOR_MEMORY = 1024**3  # bytes: a trial actor holds torch and Ray importe
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", help=f"search space: {', '.join(tune_spaces.SPACES)}")
-    parser.add_argument("--data", type=Path, help="shard folder (ladder shards), on every node")
+    parser.add_argument(
+        "--data", type=Path, help="shard folder (ladder shards), on every node (demo: data/digits)"
+    )
     parser.add_argument("--name", help="sweep name (default: SPACE-YYYYmmdd-HHMMSS)")
     parser.add_argument("--experiment", help="MLflow experiment (default: the sweep name)")
     parser.add_argument("--epochs", type=int, help="epochs per trial (the space's default)")
@@ -62,6 +66,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--from-sweep", metavar="NAME", help="efficientnet_family: use NAME's best point"
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="Ray's, Tune's and Lightning's own output too"
     )
     parser.add_argument(
         "--resume",
@@ -134,6 +141,8 @@ def plan_new(args: argparse.Namespace) -> SweepPlan:
     with flag("--space"):
         module = tune_spaces.load(args.space)
     overrides = overrides_from(args)
+    if args.data is None and args.space == "demo":
+        args.data = demo_shards()
     if args.data is None:
         raise InputError("--data is required: a shard folder made by `ladder shards`")
     with flag(f"--data {args.data}"):
@@ -251,49 +260,28 @@ def build_tuner(plan: SweepPlan) -> tune.Tuner:
             storage_path=plan.storage,
             callbacks=[TrackingCallback(plan)],
             failure_config=tune.FailureConfig(max_failures=plan.resources.max_failures),
-            verbose=1,  # Ray's trial table every ~30 s, and every trial's end
+            progress_reporter=None if verbose() else TrialTable(plan.epochs),
+            verbose=1,  # the table; Tune's own (--verbose): every ~30 s, and every trial's end
         ),
     )
 
 
-def report_failures(results: tune.ResultGrid) -> None:
+def report_failures(results: tune.ResultGrid) -> int:
     """One line per failed trial with its cause, where Ray's tracebacks would bury it."""
-    for result in results:
-        if result.error is not None:
-            print(
-                f"ladder sweep: trial {trial_name(result.config)} failed: "
-                f"{failure_line(result.error)}",
-                file=sys.stderr,
-            )
-
-
-def finish(plan: SweepPlan) -> int:
-    """Leaderboard and charts as artifacts of the sweep's parent run; print the board."""
-    from pipeline.charts import write_charts
-    from pipeline.leaderboard import format_rows, is_done, leaderboard_rows, write_leaderboard
-
-    tracker = tracker_for(plan)
-    rows = leaderboard_rows(tracker.client, plan.experiment)
-    write_leaderboard(tracker.client, tracker.parent_run_id, rows)
-    with tempfile.TemporaryDirectory() as charts:  # kept as artifacts of the parent run
-        for path in write_charts(rows, Path(charts)):
-            tracker.log_artifact(path, "charts")
-    tracker.end()
-    print(format_rows(rows, "table"))
-    unfinished = [row for row in rows if not is_done(row)]
-    if unfinished:
+    failed = [result for result in results if result.error is not None]
+    for result in failed:
         print(
-            f"{len(unfinished)} trial(s) did not finish: `ladder sweep --resume {plan.name}`",
+            f"ladder sweep: trial {trial_name(result.config)} failed: {failure_line(result.error)}",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    return len(failed)
 
 
 def run(args: argparse.Namespace) -> int:
     plan = load_plan(storage_root(args.storage), args.resume) if args.resume else plan_new(args)
     check_reachable(plan.tracking_uri)
     print_grid(plan)
+    quiet_driver(args.verbose, local_ray=not os.environ.get("RAY_ADDRESS"))
     connect_ray(os.environ.get("RAY_ADDRESS"))
     warn_if_storage_is_local(plan.storage)
 
@@ -304,5 +292,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         plan.save()
         tuner = build_tuner(plan)
-    report_failures(tuner.fit())
-    return finish(plan)
+    tracking = SweepSending(plan)  # a journal left by a killed driver is sent first
+    tracking.begin()
+    failed = report_failures(tuner.fit())
+    if not tracking.finish():  # the server is away: the journal keeps the rest
+        return 1 if failed else 0
+    return print_board(plan, tracking.replay.rows)

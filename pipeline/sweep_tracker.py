@@ -1,12 +1,14 @@
 """Logging a sweep to MLflow from the driver, in the schema of `pipeline.tracking`.
 
-`SweepTracker` writes the runs; `TrackingCallback` is the Ray Tune callback that feeds it
-every trial's start, results and end, so no trial needs a route to the tracking store.
+`SweepTracker` writes the runs; `TrackingCallback` is the Ray Tune callback that journals
+every trial's start, results and end (`pipeline.journal`), so no trial needs a route to the
+tracking store and no outage of it reaches Tune; `pipeline.sweep_journal` sends them.
 """
 
 from __future__ import annotations
 
 import numbers
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ from ray import tune
 
 from lightning_modules.errors import InputError
 from lightning_modules.specs import ModelSpec
+from pipeline.journal import shared_journal
 from pipeline.plan import SweepPlan
 from pipeline.tracking import (
     EPOCH_METRICS,
@@ -151,16 +154,19 @@ class SweepTracker:
         self._trials[trial_id] = record
         return record.run_id
 
-    def epoch_result(self, trial_id: str, epoch: int, metrics: dict[str, Any]) -> None:
+    def epoch_result(
+        self, trial_id: str, epoch: int, metrics: dict[str, Any], timestamp: int | None = None
+    ) -> None:
         """Log one epoch's metrics at step `epoch` and refresh the summaries.
 
         Keys outside the schema and non-numeric values are ignored (a Ray result carries
         many of both); a metric that already has this step is not logged twice.
+        `timestamp` (ms) is when the epoch was reported, if it is sent later.
         """
         from mlflow.entities import Metric
 
         record = self._record(trial_id)
-        timestamp = now_ms()
+        timestamp = timestamp or now_ms()
         new_epoch = record.add(EPOCH_METRICS, metrics, step=epoch)
         new_model = record.add(MODEL_METRICS, metrics, step=0)
         if new_epoch:
@@ -192,6 +198,11 @@ class SweepTracker:
         if status not in ("finished", "error"):
             raise ValueError(f"sweep status must be 'finished' or 'error', got {status!r}")
         self.client.set_terminated(self.start(), status=TRIAL_STATUSES[status])
+
+    def forget(self) -> None:
+        """Drop what this tracker believes the store holds of each trial (after a failed
+        write it may be wrong): the next write reads it from the store again."""
+        self._trials.clear()
 
     def _experiment_id(self) -> str:
         experiment = self.client.get_experiment_by_name(self.experiment)
@@ -247,24 +258,41 @@ def trial_name(config: dict[str, Any]) -> str:
 
 
 def tracker_for(plan: SweepPlan) -> SweepTracker:
-    """The plan's tracker, its experiment and parent run found or created."""
+    """The plan's tracker; it finds or creates its experiment and parent run on first use."""
     settings = {**plan.overrides, "data": plan.param_space["data"]}
-    tracker = SweepTracker(plan.tracking_uri, plan.experiment, plan.name, plan.space, settings)
-    tracker.start()
-    return tracker
+    return SweepTracker(plan.tracking_uri, plan.experiment, plan.name, plan.space, settings)
+
+
+def journal_folder(plan: SweepPlan) -> Path:
+    """Where a sweep's tracking journal lives: beside its plan when the storage is a local
+    path, else (s3://...) in ~/.cache/ladder/journals/<name> on the driver's machine."""
+    if "://" in plan.storage:
+        return Path.home() / ".cache" / "ladder" / "journals" / plan.name
+    return Path(plan.folder) / "tracking"
+
+
+def schema_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The numeric values of a Ray result that the schema logs (a result carries more)."""
+    return {
+        key: float(result[key])
+        for key in EPOCH_METRICS + MODEL_METRICS
+        if is_number(result.get(key))
+    }
 
 
 class TrackingCallback(tune.Callback):
-    """Feeds every trial's start, results and end to the sweep's `SweepTracker`.
+    """Writes every trial's start, results and end to the sweep's tracking journal.
 
-    Tune pickles its callbacks with the experiment and restores them on `--resume`, so
-    the callback keeps only the plan and opens its tracker lazily.
+    The journal's sender (`pipeline.sweep_journal`) delivers them to MLflow: the callback
+    never waits on the network and never raises because of tracking. Tune pickles its
+    callbacks with the experiment and restores them on `--resume`, so the callback keeps
+    only the plan and opens the journal lazily.
     """
 
     def __init__(self, plan: SweepPlan) -> None:
         self.plan = plan
-        self._tracker: SweepTracker | None = None
         self._started: set[str] = set()
+        self._failed = False
 
     def __getstate__(self) -> dict[str, Any]:
         return {"plan": self.plan}
@@ -272,15 +300,18 @@ class TrackingCallback(tune.Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["plan"])
 
-    @property
-    def tracker(self) -> SweepTracker:
-        if self._tracker is None:
-            self._tracker = tracker_for(self.plan)
-        return self._tracker
+    def _write(self, op: str, **args: Any) -> None:
+        try:
+            shared_journal(journal_folder(self.plan)).append(op, **args)
+        except OSError as error:  # a full disk: say so once, and let the trials go on
+            if not self._failed:
+                print(f"ladder: tracking journal not written: {error}", file=sys.stderr)
+            self._failed = True
 
     def _ensure_started(self, trial) -> None:
         if trial.trial_id not in self._started:
-            self.tracker.trial_started(trial.trial_id, trial_name(trial.config), trial.config)
+            name = trial_name(trial.config)
+            self._write("trial_started", trial_id=trial.trial_id, name=name, config=trial.config)
             self._started.add(trial.trial_id)
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
@@ -290,15 +321,18 @@ class TrackingCallback(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         self._ensure_started(trial)
         if "epoch" in result:
-            self.tracker.epoch_result(trial.trial_id, int(result["epoch"]), result)
+            metrics = schema_metrics(result)
+            self._write("epoch", trial_id=trial.trial_id, epoch=int(result["epoch"]),
+                        metrics=metrics, timestamp=now_ms())  # fmt: skip
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         """A trial that ends before its last epoch was stopped by the scheduler (ASHA)."""
         self._ensure_started(trial)
         epoch = (trial.last_result or {}).get("epoch", 0)
         stopped = epoch < trial.config["recipe"]["epochs"]
-        self.tracker.trial_ended(trial.trial_id, "stopped" if stopped else "finished")
+        status = "stopped" if stopped else "finished"
+        self._write("trial_ended", trial_id=trial.trial_id, status=status)
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._ensure_started(trial)
-        self.tracker.trial_ended(trial.trial_id, "error")
+        self._write("trial_ended", trial_id=trial.trial_id, status="error")

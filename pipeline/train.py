@@ -8,7 +8,6 @@ the model's size and cost (params, MACs at the run's resolution) to MLflow.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -18,15 +17,14 @@ from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
-from pytorch_lightning.loggers import MLFlowLogger
 
 from lightning_modules.data import load_manifest, upsampling_warning
 from lightning_modules.errors import InputError
 from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
 from lightning_modules.specs import ModelSpec, Recipe, resolve_model
 from pipeline.tracking import check_reachable, tracking_uri
+from pipeline.train_journal import JournalLogger, TrainSending
 
-RUN_FILE = "mlflow_run.json"  # beside the checkpoints: lets --resume continue the same MLflow run
 RUN_DIR_ENV = "LADDER_TRAIN_RUN_DIR"
 
 
@@ -103,14 +101,14 @@ def train(args: argparse.Namespace) -> int:
     check_reachable(uri)
     pl.seed_everything(recipe.seed, workers=True)
     run_dir = run_folder(args)
-    logger = mlflow_logger(args, run_dir, uri)
-    if not (run_dir / RUN_FILE).is_file():  # a new run; DDP's other ranks find the file
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / RUN_FILE).write_text(json.dumps({"run_id": logger.run_id}))
-        run_params = {"data": str(args.data), "in_chans": in_chans_of(manifest)}
-        logger.log_hyperparams({**spec.to_dict(), **recipe.to_dict(), **run_params,
-                                "devices": args.devices})  # fmt: skip
-        logger.log_metrics(model_size(spec, manifest), step=0)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tracking = TrainSending(run_dir, uri)
+    tags = {"arch": args.arch, "data": str(args.data.resolve())}
+    logger = JournalLogger(tracking, args.experiment, tags)  # journals on rank 0 only
+    run_params = {"data": str(args.data), "in_chans": in_chans_of(manifest)}
+    logger.log_hyperparams({**spec.to_dict(), **recipe.to_dict(), **run_params,
+                            "devices": args.devices})  # fmt: skip
+    logger.log_metrics(model_size(spec, manifest), step=0)
 
     classifier, data = build_run(args.data, manifest, spec, recipe)
     checkpoints = ModelCheckpoint(
@@ -133,19 +131,8 @@ def train(args: argparse.Namespace) -> int:
     )
     trainer.fit(classifier, datamodule=data, ckpt_path=args.resume)
     if trainer.is_global_zero:
-        best = checkpoints.best_model_score
-        print(f"run {run_dir}  mlflow run {logger.run_id}  best val/acc1 {float(best):.4f}")
+        tracking.finish()  # an outage: one line naming `ladder sync --run`
+        best = float(checkpoints.best_model_score)
+        mlflow_run = tracking.replay.run_id or "(not sent yet)"
+        print(f"run {run_dir}  mlflow run {mlflow_run}  best val/acc1 {best:.4f}")
     return 0
-
-
-def mlflow_logger(args: argparse.Namespace, run_dir: Path, uri: str) -> MLFlowLogger:
-    """The run's MLflow logger: a new MLflow run, or the one `--resume` (or DDP's rank 0)
-    recorded in the run folder."""
-    run_file = run_dir / RUN_FILE
-    return MLFlowLogger(
-        experiment_name=args.experiment,
-        run_name=run_dir.name,
-        tracking_uri=uri,
-        run_id=json.loads(run_file.read_text())["run_id"] if run_file.is_file() else None,
-        tags={"arch": args.arch, "data": str(args.data.resolve())},
-    )

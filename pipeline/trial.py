@@ -33,6 +33,7 @@ from lightning_modules.data import load_manifest
 from lightning_modules.errors import InputError
 from lightning_modules.run import build_run, model_size, trainer_settings
 from lightning_modules.specs import ModelSpec, Recipe
+from pipeline.console import quiet_worker, train_logging
 from pipeline.plan import TrialResources
 
 CHECKPOINT_FILE = "model.ckpt"
@@ -62,6 +63,7 @@ def run_trial(config: dict[str, Any], resources: TrialResources) -> None:
                 checkpoint_score_order=MODE,
             ),
             callbacks=[TuneReportCallback()],  # each Train report becomes a Tune result
+            logging_config=train_logging(),
         ),
     )
     trainer.fit()
@@ -69,6 +71,7 @@ def run_trial(config: dict[str, Any], resources: TrialResources) -> None:
 
 def train_worker(config: dict[str, Any]) -> None:
     """Runs on every Ray Train worker: resume from the run's latest checkpoint if any."""
+    quiet_worker()
     checkpoint = ray.train.get_checkpoint()
     with checkpoint.as_directory() if checkpoint else contextlib.nullcontext() as folder:
         fit(config, os.path.join(folder, CHECKPOINT_FILE) if folder else None)

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +162,51 @@ def server_env() -> dict[str, str]:
     """The environment for a test server: no background job runner (GenAI features)."""
     env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
     return {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+class MlflowProcess:
+    """A real `mlflow server` on loopback over one sqlite file: killed (SIGKILL) and
+    started again on the same port, as a server that crashes and comes back."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", f"sqlite:///{self.folder / 'mlflow.db'}",
+            "--artifacts-destination", str(self.folder / "artifacts"),
+            "--host", "127.0.0.1", "--port", self.url.rpartition(":")[2], "--workers", "1",
+        ]  # fmt: skip
+        with (self.folder / "server.log").open("a") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=log, env=server_env(), start_new_session=True
+            )
+        wait_until(self.healthy, 240, f"{self.url} did not come up")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=2) as reply:
+                return reply.status == 200
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        wait_until(lambda: not self.healthy(), 30, "the killed server still answers")
+
+
+def wait_until(condition: Callable[[], Any], timeout_s: float, message: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (found := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(message)
+        time.sleep(0.2)
+    return found
 
 
 @pytest.fixture(scope="session")
