@@ -251,14 +251,14 @@ def report_failures(results: tune.ResultGrid) -> None:
 
 def finish(plan: SweepPlan) -> int:
     """Leaderboard and charts as artifacts of the sweep's parent run; print the board."""
-    from pipeline.charts import write_charts
+    from pipeline.charts import charts_for, write_charts
     from pipeline.leaderboard import format_rows, leaderboard_rows, write_leaderboard
 
     tracker = tracker_for(plan)
     rows = leaderboard_rows(tracker.client, plan.experiment)
     write_leaderboard(tracker.client, tracker.parent_run_id, rows)
     with tempfile.TemporaryDirectory() as charts:  # kept as artifacts of the parent run
-        for path in write_charts(rows, Path(charts)):
+        for path in write_charts(rows, Path(charts), charts_for(plan.space)):
             tracker.log_artifact(path, "charts")
     tracker.end()
     print(format_rows(rows, "table"))
