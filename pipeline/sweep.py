@@ -18,7 +18,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import ray
@@ -28,6 +28,14 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 import tune_spaces
 from lightning_modules.data import load_manifest
 from lightning_modules.errors import InputError
+from pipeline.estimate import (
+    EtaCallback,
+    Price,
+    check_budget,
+    format_estimate,
+    local_slots,
+    price_of,
+)
 from pipeline.plan import SweepPlan, TrialResources, load_plan, storage_root, sweep_exists
 from pipeline.ray_cluster import connect_ray, warn_if_storage_is_local
 from pipeline.sweep_tracker import TrackingCallback, tracker_for, trial_name
@@ -62,6 +70,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--from-sweep", metavar="NAME", help="efficientnet_family: use NAME's best point"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the plan and its estimate, run nothing"
+    )
+    parser.add_argument(
+        "--budget-hours", type=float, metavar="H", help="refuse a plan estimated above H node-hours"
     )
     parser.add_argument(
         "--resume",
@@ -211,7 +225,7 @@ def trainable(plan: SweepPlan):
     )
 
 
-def build_tuner(plan: SweepPlan) -> tune.Tuner:
+def build_tuner(plan: SweepPlan, extra_callbacks: Sequence[tune.Callback] = ()) -> tune.Tuner:
     scheduler = (
         ASHAScheduler(time_attr="epoch", max_t=plan.epochs, grace_period=1, reduction_factor=2)
         if plan.scheduler == "asha"
@@ -231,7 +245,7 @@ def build_tuner(plan: SweepPlan) -> tune.Tuner:
         run_config=tune.RunConfig(
             name=plan.name,
             storage_path=plan.storage,
-            callbacks=[TrackingCallback(plan)],
+            callbacks=[TrackingCallback(plan), *extra_callbacks],
             failure_config=tune.FailureConfig(max_failures=plan.resources.max_failures),
             verbose=1,  # Ray's trial table every ~30 s, and every trial's end
         ),
@@ -272,10 +286,32 @@ def finish(plan: SweepPlan) -> int:
     return 0
 
 
+def priced(plan: SweepPlan, args: argparse.Namespace) -> Price:
+    """The plan's price (models probed in this process), within `--budget-hours`."""
+    price = price_of(plan)
+    if args.dry_run:
+        print_estimate(price, local_slots(plan), plan, "this machine's CPUs")
+    check_budget(price, args.budget_hours)
+    return price
+
+
+def print_estimate(price: Price, slots: int, plan: SweepPlan, fit: str) -> None:
+    source = "--max-concurrent" if plan.max_concurrent else fit
+    print(format_estimate(price, slots, source))
+    sys.stdout.flush()
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.resume and (args.dry_run or args.budget_hours is not None):
+        raise InputError("--dry-run and --budget-hours price a new sweep: not with --resume")
     plan = load_plan(storage_root(args.storage), args.resume) if args.resume else plan_new(args)
+    if args.dry_run:
+        print_grid(plan)
+        priced(plan, args)
+        return 0
     check_reachable(plan.tracking_uri)
     print_grid(plan)
+    price = None if args.resume else priced(plan, args)
     connect_ray(os.environ.get("RAY_ADDRESS"))
     warn_if_storage_is_local(plan.storage)
 
@@ -285,6 +321,7 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         plan.save()
-        tuner = build_tuner(plan)
+        print_estimate(price, max_concurrent(plan), plan, "the cluster's CPUs/GPUs")
+        tuner = build_tuner(plan, [EtaCallback(price)])
     report_failures(tuner.fit())
     return finish(plan)
