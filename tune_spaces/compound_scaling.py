@@ -63,7 +63,7 @@ def counted_macs(spec: ModelSpec) -> int:
     return spec.size()["model/macs"]
 
 
-def measured_point(alpha: float, beta: float, gamma: float, base_resolution: int) -> ModelSpec:
+def counted_point(alpha: float, beta: float, gamma: float, base_resolution: int) -> ModelSpec:
     """`scaled_model` at phi = 1 with its counted MACs relative to the base model."""
     model = scaled_model(alpha, beta, gamma, 1, base_resolution)
     base = counted_macs(resolve_model("efficientnet", base_resolution))
@@ -81,7 +81,7 @@ def grid_points(settings: dict[str, Any]) -> tuple[list[ModelSpec], list[ModelSp
     ):
         if abs(flops_factor(alpha, beta, gamma) / settings["target"] - 1) > settings["tolerance"]:
             continue
-        model = measured_point(alpha, beta, gamma, settings["base_resolution"])
+        model = counted_point(alpha, beta, gamma, settings["base_resolution"])
         miss = abs(model.macs_ratio / settings["target"] - 1)
         tolerance = settings["macs_tolerance"]
         (dropped if tolerance and miss > tolerance else kept).append(model)

@@ -20,7 +20,7 @@ from typing import Any
 
 from lightning_modules.specs import RECIPES, ModelSpec
 from tune_spaces import grid_space, resolve
-from tune_spaces.compound_scaling import measured_point
+from tune_spaces.compound_scaling import counted_point
 
 RECIPE = RECIPES["demo"]
 DEFAULTS: dict[str, Any] = {
@@ -39,7 +39,7 @@ def single_dimension_models(settings: dict[str, Any]) -> list[ModelSpec]:
     points += [(depth, 1.0, 1.0) for depth in settings["depths"]]
     points += [(1.0, 1.0, gamma) for gamma in settings["resolutions"]]
     unique = list(dict.fromkeys((float(a), float(b), float(g)) for a, b, g in points))
-    return [measured_point(alpha, beta, gamma, base) for alpha, beta, gamma in unique]
+    return [counted_point(alpha, beta, gamma, base) for alpha, beta, gamma in unique]
 
 
 def space(**overrides: Any) -> dict[str, Any]:

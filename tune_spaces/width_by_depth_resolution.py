@@ -17,7 +17,7 @@ from typing import Any
 
 from lightning_modules.specs import RECIPES
 from tune_spaces import grid_space, resolve
-from tune_spaces.compound_scaling import measured_point
+from tune_spaces.compound_scaling import counted_point
 
 RECIPE = RECIPES["demo"]
 DEFAULTS: dict[str, Any] = {
@@ -32,7 +32,7 @@ def space(**overrides: Any) -> dict[str, Any]:
     settings, recipe = resolve(DEFAULTS, RECIPE, overrides)
     curves = itertools.product(settings["depths"], settings["resolutions"])
     models = [
-        measured_point(depth, width, gamma, settings["base_resolution"])
+        counted_point(depth, width, gamma, settings["base_resolution"])
         for depth, gamma in curves
         for width in settings["widths"]
     ]
