@@ -1,11 +1,12 @@
 """`ladder bench WHAT`: benchmarks that print JSON (and optionally write it to `--out`).
 
 `ladder bench model --arch A[,B...]` measures each architecture's training and inference
-throughput (images/s) at `--resolution` and `--batch-size` on this machine's device
-(CUDA if present, with bf16 autocast as in training; else CPU fp32), the MAC rate that
-implies, and peak memory: the CUDA allocator's peak on a GPU, the process's peak RSS
-growth on a CPU. It is how a user sees what each rung of the ladder costs in time, not
-only in MACs.
+throughput (images/s) at `--resolution` and `--batch-size`, its latency at batch 1, on
+this machine's device (CUDA if present, with bf16 autocast as in training; else CPU
+fp32), the MAC rate that implies, and peak memory: the CUDA allocator's peak on a GPU,
+the process's peak RSS growth on a CPU. It is how a user sees what each rung of the
+ladder costs in time, not only in MACs. The measuring functions are
+`lightning_modules.measure`'s, which sweep trials and `ladder sweep`'s estimate share.
 
 `ladder bench data --data DIR` measures images/s of three ways to read the same train set:
   shards        ShardDataModule's train loader (the training path)
@@ -41,6 +42,7 @@ from lightning_modules.measure import (
     PeakMemory,
     count_macs,
     infer_images_per_sec,
+    latency_ms,
     train_images_per_sec,
 )
 from lightning_modules.run import default_precision
@@ -142,12 +144,14 @@ def _bench_one(arch: str, args: argparse.Namespace, device: torch.device) -> dic
     memory = PeakMemory(device).start()
     train_rate = train_images_per_sec(model, args.resolution, args.batch_size, steps=args.steps)
     infer_rate = infer_images_per_sec(model, args.resolution, args.batch_size, steps=args.steps)
+    latency = latency_ms(model, args.resolution, steps=args.steps)
     return {
         "arch": arch,
         "params": sum(p.numel() for p in model.parameters()),
         "macs": macs,
         "train_images_per_s": round(train_rate, 2),
         "infer_images_per_s": round(infer_rate, 2),
+        "latency_ms": round(latency, 2),  # batch 1
         "train_gmacs_per_s": round(3 * macs * train_rate / 1e9, 2),  # forward + 2x backward
         "peak_memory_mb": round(memory.bytes() / 2**20, 1),
     }
