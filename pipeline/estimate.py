@@ -1,7 +1,8 @@
 """A sweep's price before it runs: `ladder sweep --dry-run`, `--budget-hours`, and its ETA.
 
 Each distinct model of the plan is built from its `ModelSpec` in this process and probed
-for a few steps at the recipe's batch size (`lightning_modules.measure`): training and
+for a few steps at the recipe's batch size, or a smaller one where that would not fit in
+half the free memory (`lightning_modules.measure`): training and
 evaluation images/s on this machine, as one Train worker gets it (on a CPU, its
 `--cpus-per-worker` threads). The shards' manifest gives the images per epoch, so
 
@@ -41,6 +42,7 @@ from pipeline.leaderboard import duration
 from pipeline.plan import SweepPlan
 
 PROBE_STEPS = 2
+BYTES_PER_ACTIVATION = 16  # fp32, saved for backward with the norm and activation outputs
 SWEEP_STARTUP_S = 30.0  # Ray, the driver's imports, MLflow, and the leaderboard + charts
 TRIAL_STARTUP_S = 20.0  # a trial's Ray Train worker group, Lightning, the model's build
 EPOCH_OVERHEAD_S = 3.0  # loader processes started twice an epoch, checkpoint, report
@@ -57,6 +59,7 @@ class ModelCost:
     eval_images_per_sec: float
     epoch_s: float
     trial_s: float
+    batch: int  # probed at: the recipe's, unless it would not fit in memory
 
 
 @dataclass(frozen=True)
@@ -102,12 +105,27 @@ def torch_threads(count: int):
         torch.set_num_threads(before)
 
 
-def probe(spec: ModelSpec, recipe: Recipe, manifest: dict[str, Any], device: str) -> tuple:
-    """(train, eval) images/s of one freshly built model, `PROBE_STEPS` steps each."""
-    in_chans = in_chans_of(manifest)
-    model = spec.build(len(manifest["classes"]), in_chans).to(device)
-    size = (spec.resolution, recipe.batch_size, in_chans, PROBE_STEPS)
-    return train_images_per_sec(model, *size), infer_images_per_sec(model, *size)
+def probe(
+    spec: ModelSpec, recipe: Recipe, manifest: dict[str, Any], device: str
+) -> tuple[float, float, int]:
+    """(train, eval) images/s of one freshly built model, `PROBE_STEPS` steps each, and
+    the batch it was probed at."""
+    classes, in_chans = len(manifest["classes"]), in_chans_of(manifest)
+    batch = probe_batch(spec.size(classes, in_chans)["model/activations"], recipe, device)
+    model = spec.build(classes, in_chans).to(device)
+    size = (spec.resolution, batch, in_chans, PROBE_STEPS)
+    return train_images_per_sec(model, *size), infer_images_per_sec(model, *size), batch
+
+
+def probe_batch(activations: int, recipe: Recipe, device: str) -> int:
+    """The recipe's batch, or as many images as half the free memory holds: a dry run of
+    the paper's sizes (width 5 at 224 px, B7 at 600 px) must not take the machine down.
+    A training step keeps about `BYTES_PER_ACTIVATION` bytes per counted activation."""
+    if device == "cuda":
+        free = torch.cuda.mem_get_info()[0]
+    else:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return max(1, min(recipe.batch_size, int(free / 2 // (BYTES_PER_ACTIVATION * activations))))
 
 
 def price_of(plan: SweepPlan) -> Price:
@@ -124,13 +142,13 @@ def price_of(plan: SweepPlan) -> Price:
         for spec in specs:
             if spec.name in models:
                 continue
-            train_rate, eval_rate = probe(spec, recipe, manifest, device)
+            train_rate, eval_rate, batch = probe(spec, recipe, manifest, device)
             epoch_s = (
                 EPOCH_OVERHEAD_S
                 + (counts["train"] / train_rate + counts["val"] / eval_rate) / res.workers
             )
             trial_s = TRIAL_STARTUP_S + epochs * epoch_s
-            models[spec.name] = ModelCost(spec.name, train_rate, eval_rate, epoch_s, trial_s)
+            models[spec.name] = ModelCost(spec.name, train_rate, eval_rate, epoch_s, trial_s, batch)
     return Price(
         models, tuple(spec.name for spec in specs), plan.epochs, epochs, node_share(plan), device
     )
@@ -178,11 +196,12 @@ def format_estimate(price: Price, slots: int, slots_from: str) -> str:
     lines = [
         f"estimate: each model probed {PROBE_STEPS} steps on this machine ({price.device}); "
         "per trial",
-        f"  {'model':40s} {'train img/s':>11s} {'eval img/s':>10s} {'epoch':>7s} {'trial':>7s}",
+        f"  {'model':40s} {'batch':>5s} {'train img/s':>11s} {'eval img/s':>10s} "
+        f"{'epoch':>7s} {'trial':>7s}",
     ]
     for cost in price.models.values():
         lines.append(
-            f"  {cost.name:40s} {cost.train_images_per_sec:11.1f} "
+            f"  {cost.name:40s} {cost.batch:5d} {cost.train_images_per_sec:11.1f} "
             f"{cost.eval_images_per_sec:10.1f} {duration(cost.epoch_s):>7s} "
             f"{duration(cost.trial_s):>7s}"
         )

@@ -11,15 +11,18 @@ import pytest
 import ray
 from mlflow import MlflowClient
 
+from lightning_modules.specs import Recipe, resolve_model
 from pipeline import estimate
 from pipeline.cli import main
 from pipeline.estimate import (
+    BYTES_PER_ACTIVATION,
     SWEEP_STARTUP_S,
     TRIAL_STARTUP_S,
     EtaCallback,
     ModelCost,
     Price,
     expected_epochs,
+    probe_batch,
     wall_seconds,
 )
 from tests.pipeline.conftest import RayCluster
@@ -35,7 +38,9 @@ def test_asha_trains_fewer_epochs_in_expectation():
 
 
 def price(*trials: str, costs: dict[str, float]) -> Price:
-    models = {name: ModelCost(name, 100.0, 400.0, 10.0, seconds) for name, seconds in costs.items()}
+    models = {
+        name: ModelCost(name, 100.0, 400.0, 10.0, seconds, 32) for name, seconds in costs.items()
+    }
     return Price(models, trials, epochs=2, expected_epochs=2, node_share=0.5, device="cpu")
 
 
@@ -95,7 +100,8 @@ def test_a_dry_run_prints_the_plan_and_its_price_and_starts_nothing(
     grid, _, priced = out.partition("estimate:")
     assert grid.count("lenet5_r32") == 3 and priced.count("lenet5_r32") == 1  # probed once
     probe = next(line for line in priced.splitlines() if "lenet5_r32" in line).split()
-    assert len(probe) == 5 and float(probe[1]) > 0 and float(probe[2]) > 0  # img/s
+    assert len(probe) == 6 and probe[1] == "64"  # the default recipe's batch
+    assert float(probe[2]) > 0 and float(probe[3]) > 0  # train and eval images/s
     assert "3 trials x 2 epochs on 2 slot(s) (--max-concurrent)" in out
     assert re.search(r"node-hours, wall time about \d+m\d\ds", out)
     assert not ray.is_initialized() and not (tmp_path / "sweeps" / "priced").exists()
@@ -125,6 +131,17 @@ def test_a_plan_over_budget_is_refused_naming_its_estimate(digits_shards, store,
 def test_a_resume_has_no_price(tmp_path, capsys):
     assert main(["sweep", "--resume", "--dry-run", "--storage", str(tmp_path)]) == 2
     assert "not with --resume" in capsys.readouterr().err
+
+
+def test_a_probe_too_big_for_memory_takes_a_smaller_batch(monkeypatch):
+    pages = {"SC_AVPHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}  # 4 MB free: half for the probe
+    monkeypatch.setattr(estimate.os, "sysconf", pages.__getitem__)
+    recipe = Recipe(batch_size=64)
+    assert probe_batch(1_000, recipe, "cpu") == 64  # 16 kB an image: 128 would fit
+    assert probe_batch(10_000, recipe, "cpu") == 2_048_000 // (BYTES_PER_ACTIVATION * 10_000)
+    assert probe_batch(10**9, recipe, "cpu") == 1  # never none
+    b7 = resolve_model("efficientnet", 600, width=2.0, depth=3.1)  # the paper's B7
+    assert b7.size()["model/activations"] > 2.5e8  # ~4.6 GB an image in training
 
 
 def seconds(text: str) -> float:
