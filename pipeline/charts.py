@@ -403,7 +403,11 @@ COST_AXES = {  # cost -> (x of a row, the axis)
     ),
     "throughput": (
         lambda row: row.throughput,
-        Axis("inference images/s at batch 64, measured after training (log scale)", log=True),
+        Axis(
+            "inference images/s at batch 64, measured after training (log scale)",
+            log=True,
+            si_units=True,
+        ),
     ),
 }
 
@@ -493,8 +497,11 @@ def scaling_chart(rows: list[Row]) -> Chart:
         if not any(c[key] != 1 for c, _ in curve):
             continue
         labels = tuple(
-            f"r={row.resolution}" if key == "gamma" else f"{symbol}={c[key]:g}" for c, row in curve
-        )
+            "" if series and c[key] == 1  # the base, labelled on the first curve only
+            else f"r={row.resolution}" if key == "gamma"
+            else f"{symbol}={c[key]:g}"
+            for c, row in curve
+        )  # fmt: skip
         series.append(flops_series(f"scale {dimension} only ({symbol})", curve, color, labels))
     return Chart(
         title="Scaling one dimension: top-1 against FLOPs (EfficientNet paper, Figure 3)",
