@@ -1,10 +1,10 @@
 """A sweep's price before it runs: `ladder sweep --dry-run`, `--budget-hours`, and its ETA.
 
 Each distinct model of the plan is built from its `ModelSpec` in this process and probed
-for a few steps at the recipe's batch size, or a smaller one where that would not fit in
-half the free memory (`lightning_modules.measure`): training and
-evaluation images/s on this machine, as one Train worker gets it (on a CPU, its
-`--cpus-per-worker` threads). The shards' manifest gives the images per epoch, so
+for a few steps (`lightning_modules.measure`) at the recipe's batch size, or a smaller
+one where that would not fit in half the free memory: training and evaluation images/s
+on this machine, as one Train worker gets it (on a CPU, its `--cpus-per-worker`
+threads). The shards' manifest gives the images per epoch, so
 
     epoch  = train images / (workers x train rate) + val images / (workers x eval rate)
              + EPOCH_OVERHEAD_S
