@@ -22,7 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("pipeline.bench", "benchmarks (JSON): data loading, ..."),
     "sweep": ("pipeline.sweep", "run (or resume) a Ray Tune sweep over a search space"),
     "leaderboard": ("pipeline.leaderboard", "rank the trials of a sweep"),
-    "chart": ("pipeline.charts", "the ImageNet challenge chart and accuracy vs MACs"),
+    "chart": (
+        "pipeline.charts",
+        "the ImageNet challenge chart, accuracy vs MACs and vs speed, the scaling figures",
+    ),
     "ui": ("pipeline.ui", "serve the MLflow UI on 127.0.0.1"),
     "server": ("pipeline.server", "start a team MLflow server on PostgreSQL"),
 }
