@@ -10,8 +10,10 @@ a model built on the "meta" device: shapes and counts only, no memory, nothing c
 
 Measuring runs the model for real on the device its parameters are on, as training does:
 bf16 autocast on CUDA, fp32 on CPU. A first step is never timed (allocator, cuDNN
-autotuning, lazy initialisation). `ladder bench model`, every sweep trial (after
-training) and a sweep's cost estimate share these functions.
+autotuning, lazy initialisation). On a CPU computing on one thread the steps are timed
+in that thread's CPU time, so that trials measured while others ran compare fairly.
+`ladder bench model`, every sweep trial (after training) and a sweep's cost estimate
+share these functions.
 """
 
 from __future__ import annotations
@@ -100,14 +102,25 @@ def profile_model(model: nn.Module, resolution: int, in_chans: int = 3) -> Profi
 
 
 def seconds_per_step(step: Callable[[], None], steps: int, device: torch.device) -> float:
-    """Mean seconds of `steps` calls of `step` after one untimed warm-up call."""
+    """Mean seconds of `steps` calls of `step` after one untimed warm-up call, on the
+    `step_clock` of the device."""
+    clock = step_clock(device)
     step()
     synchronize(device)
-    start = time.perf_counter()
+    start = clock()
     for _ in range(steps):
         step()
     synchronize(device)
-    return (time.perf_counter() - start) / steps
+    return (clock() - start) / steps
+
+
+def step_clock(device: torch.device) -> Callable[[], float]:
+    """On a CPU where torch computes on one thread (a 1-CPU Train worker, the estimate's
+    probe), that thread's CPU time: what the model costs a core, however many other
+    processes share the machine at that moment. Elsewhere the wall clock."""
+    if device.type == "cpu" and torch.get_num_threads() == 1:
+        return time.thread_time
+    return time.perf_counter
 
 
 def synchronize(device: torch.device) -> None:

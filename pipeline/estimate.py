@@ -4,7 +4,8 @@ Each distinct model of the plan is built from its `ModelSpec` in this process an
 for a few steps (`lightning_modules.measure`) at the recipe's batch size, or a smaller
 one where that would not fit in half the free memory: training and evaluation images/s
 on this machine, as one Train worker gets it (on a CPU, its `--cpus-per-worker`
-threads). The shards' manifest gives the images per epoch, so
+threads; with one, timed in CPU time: the price of a core, not of this moment's load).
+The shards' manifest gives the images per epoch, so
 
     epoch  = train images / (workers x train rate) + val images / (workers x eval rate)
              + EPOCH_OVERHEAD_S
@@ -72,6 +73,7 @@ class Price:
     expected_epochs: float
     node_share: float  # of one node (of this machine's kind) a trial holds
     device: str
+    busy: float = 0.0  # this machine's load average per CPU while it probed
 
     @property
     def node_hours(self) -> float:
@@ -149,9 +151,9 @@ def price_of(plan: SweepPlan) -> Price:
             )
             trial_s = TRIAL_STARTUP_S + epochs * epoch_s
             models[spec.name] = ModelCost(spec.name, train_rate, eval_rate, epoch_s, trial_s, batch)
-    return Price(
-        models, tuple(spec.name for spec in specs), plan.epochs, epochs, node_share(plan), device
-    )
+    trials = tuple(spec.name for spec in specs)
+    busy = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return Price(models, trials, plan.epochs, epochs, node_share(plan), device, busy)
 
 
 def node_share(plan: SweepPlan) -> float:
@@ -213,6 +215,11 @@ def format_estimate(price: Price, slots: int, slots_from: str) -> str:
         f"{price.node_hours:.3g} node-hours, wall time about "
         f"{duration(wall_seconds(price, slots))}"
     )
+    if price.busy > 1:
+        lines.append(
+            f"  this machine is busy ({price.busy:.1f} runnable processes per CPU): other "
+            "work will slow the sweep beyond this estimate"
+        )
     return "\n".join(lines)
 
 

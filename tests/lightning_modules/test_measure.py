@@ -3,6 +3,8 @@ trained model at the end of its last epoch."""
 
 from __future__ import annotations
 
+import time
+
 import pytorch_lightning as pl
 import torch
 
@@ -13,6 +15,7 @@ from lightning_modules.measure import (
     infer_images_per_sec,
     latency_ms,
     profile_model,
+    seconds_per_step,
     train_images_per_sec,
 )
 from lightning_modules.run import build_run, trainer_settings
@@ -68,3 +71,15 @@ def test_the_last_epoch_reports_what_the_model_costs(digits_shards):
     assert all(
         float(trainer.callback_metrics[key]) > 0 for key in measured - {"model/peak_memory_mb"}
     )
+
+
+def test_one_cpu_thread_is_timed_in_cpu_time_not_wall_time():
+    """Waiting (another process holding the core) costs wall time, not CPU time."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert seconds_per_step(lambda: time.sleep(0.05), 2, torch.device("cpu")) < 0.02
+        torch.set_num_threads(2)
+        assert seconds_per_step(lambda: time.sleep(0.05), 2, torch.device("cpu")) >= 0.05
+    finally:
+        torch.set_num_threads(before)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -22,6 +23,7 @@ from pipeline.estimate import (
     ModelCost,
     Price,
     expected_epochs,
+    format_estimate,
     probe_batch,
     wall_seconds,
 )
@@ -42,6 +44,15 @@ def price(*trials: str, costs: dict[str, float]) -> Price:
         name: ModelCost(name, 100.0, 400.0, 10.0, seconds, 32) for name, seconds in costs.items()
     }
     return Price(models, trials, epochs=2, expected_epochs=2, node_share=0.5, device="cpu")
+
+
+def test_a_busy_machine_is_named_beside_the_estimate():
+    quiet = price("a", costs={"a": 60.0})
+    assert "busy" not in format_estimate(quiet, 1, "--max-concurrent")
+    busy = replace(quiet, busy=3.5)
+    assert "this machine is busy (3.5 runnable processes per CPU)" in format_estimate(
+        busy, 1, "--max-concurrent"
+    )
 
 
 def test_trials_fill_the_slot_that_frees_first():
