@@ -1,4 +1,5 @@
-"""Counting a network: parameters, activations and MACs, per layer and in total.
+"""Counting a network (parameters, activations and MACs, per layer and in total), and
+measuring what it costs on a real device (images/s, latency, peak memory).
 
 MACs (multiply-accumulates) are FLOPs / 2 as counted by PyTorch's `FlopCounterMode`:
 convolutions and matrix products only, which is how papers quote them. Rows are the
@@ -6,11 +7,20 @@ lecture's VGG table: the input and each convolution, pooling and fully connected
 execution order; element-wise layers (ReLU, BatchNorm, dropout) and pools that leave the
 shape unchanged get no row, but their parameters count in the totals. Everything works on
 a model built on the "meta" device: shapes and counts only, no memory, nothing computed.
+
+Measuring runs the model for real on the device its parameters are on, as training does:
+bf16 autocast on CUDA, fp32 on CPU. A first step is never timed (allocator, cuDNN
+autotuning, lazy initialisation). On a CPU computing on one thread the steps are timed
+in that thread's CPU time, so that trials measured while others ran compare fairly.
+`ladder bench model`, every sweep trial (after training) and a sweep's cost estimate
+share these functions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import resource
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -89,6 +99,111 @@ def profile_model(model: nn.Module, resolution: int, in_chans: int = 3) -> Profi
             handle.remove()
     params = sum(parameter.numel() for parameter in model.parameters())
     return Profile(params, counter.get_total_flops() // 2, rows)
+
+
+def seconds_per_step(step: Callable[[], None], steps: int, device: torch.device) -> float:
+    """Mean seconds of `steps` calls of `step` after one untimed warm-up call, on the
+    `step_clock` of the device."""
+    clock = step_clock(device)
+    step()
+    synchronize(device)
+    start = clock()
+    for _ in range(steps):
+        step()
+    synchronize(device)
+    return (clock() - start) / steps
+
+
+def step_clock(device: torch.device) -> Callable[[], float]:
+    """On a CPU where torch computes on one thread (a 1-CPU Train worker, the estimate's
+    probe), that thread's CPU time: what the model costs a core, however many other
+    processes share the machine at that moment. Elsewhere the wall clock."""
+    if device.type == "cpu" and torch.get_num_threads() == 1:
+        return time.thread_time
+    return time.perf_counter
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters(), torch.empty(0)).device
+
+
+def _autocast(device: torch.device) -> torch.autocast:
+    return torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda")
+
+
+def train_images_per_sec(
+    model: nn.Module, resolution: int, batch_size: int, in_chans: int = 3, steps: int = 2
+) -> float:
+    """Training images/s: forward, cross-entropy, backward and an SGD step on random
+    images. The model's weights change: probe a copy, or a model about to be discarded."""
+    device = device_of(model)
+    images = torch.randn(batch_size, in_chans, resolution, resolution, device=device)
+    labels = torch.zeros(batch_size, dtype=torch.long, device=device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def step() -> None:
+        with _autocast(device):
+            loss = nn.functional.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    was_training = model.training
+    model.train()
+    try:
+        return batch_size / seconds_per_step(step, steps, device)
+    finally:
+        model.train(was_training)
+
+
+def infer_images_per_sec(
+    model: nn.Module, resolution: int, batch_size: int = 64, in_chans: int = 3, steps: int = 3
+) -> float:
+    """Inference images/s at `batch_size`: eval mode, no autograd."""
+    device = device_of(model)
+    images = torch.randn(batch_size, in_chans, resolution, resolution, device=device)
+
+    def step() -> None:
+        with _autocast(device):
+            model(images)
+
+    with _inference(model):
+        return batch_size / seconds_per_step(step, steps, device)
+
+
+def latency_ms(model: nn.Module, resolution: int, in_chans: int = 3, steps: int = 10) -> float:
+    """Milliseconds to classify one image (batch 1, eval mode)."""
+    return 1000 / infer_images_per_sec(model, resolution, 1, in_chans, steps)
+
+
+class PeakMemory:
+    """Peak memory from `start()` on: the CUDA allocator's peak on a GPU, the growth of
+    the process's peak resident set on a CPU (Linux's ru_maxrss, a high-water mark)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.baseline = 0
+
+    def start(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self.baseline = _peak_rss_bytes()
+        return self
+
+    def bytes(self) -> int:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device)
+        return max(0, _peak_rss_bytes() - self.baseline)
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from torch import nn
 
 from lightning_modules.architectures import build_model, list_models, model_info
 from lightning_modules.errors import InputError
-from lightning_modules.measure import count_macs
+from lightning_modules.measure import profile_model
 
 SCALING_KEYS = ("width", "depth")  # what the builders take
 COEFFICIENTS = ("alpha", "beta", "gamma", "phi")  # where a compound-scaling space put them
@@ -63,8 +63,9 @@ class ModelSpec:
         return build_model(self.arch, num_classes, in_chans, **self.scaling)
 
     def size(self, num_classes: int = 1000, in_chans: int = 3) -> dict[str, int]:
-        """`model/params` and `model/macs` at the spec's resolution, counted on the meta
-        device (shapes only: no memory, nothing computed, instant even for B7)."""
+        """`model/params`, `model/macs` and `model/activations` (values per image, the
+        lecture's memory column) at the spec's resolution, counted on the meta device
+        (shapes only: no memory, nothing computed, instant even for B7)."""
         return dict(_size(self, num_classes, in_chans))
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,9 +81,11 @@ class ModelSpec:
 def _size(spec: ModelSpec, num_classes: int, in_chans: int) -> dict[str, int]:
     with torch.device("meta"):
         net = spec.build(num_classes, in_chans)
+    profile = profile_model(net, spec.resolution, in_chans)
     return {
-        "model/params": sum(parameter.numel() for parameter in net.parameters()),
-        "model/macs": count_macs(net, spec.resolution, in_chans),
+        "model/params": profile.params,
+        "model/macs": profile.macs,
+        "model/activations": profile.activations,
     }
 
 

@@ -1,11 +1,12 @@
 """`ladder bench WHAT`: benchmarks that print JSON (and optionally write it to `--out`).
 
 `ladder bench model --arch A[,B...]` measures each architecture's training and inference
-throughput (images/s) at `--resolution` and `--batch-size` on this machine's device
-(CUDA if present, with bf16 autocast as in training; else CPU fp32), the MAC rate that
-implies, and peak memory: the CUDA allocator's peak on a GPU, the process's peak RSS
-growth on a CPU. It is how a user sees what each rung of the ladder costs in time, not
-only in MACs.
+throughput (images/s) at `--resolution` and `--batch-size`, its latency at batch 1, on
+this machine's device (CUDA if present, with bf16 autocast as in training; else CPU
+fp32), the MAC rate that implies, and peak memory: the CUDA allocator's peak on a GPU,
+the process's peak RSS growth on a CPU. It is how a user sees what each rung of the
+ladder costs in time, not only in MACs. The measuring functions are
+`lightning_modules.measure`'s, which sweep trials and `ladder sweep`'s estimate share.
 
 `ladder bench data` measures images/s of ShardDataModule's train loader (the training
 path) against two references, side by side: the variants are measured in turns, `--rounds`
@@ -35,7 +36,6 @@ import io
 import json
 import multiprocessing
 import os
-import resource
 import statistics
 import tempfile
 import time
@@ -55,7 +55,13 @@ from torchvision.datasets import ImageFolder
 from lightning_modules.architectures import build_model, list_models
 from lightning_modules.data import ShardDataModule
 from lightning_modules.errors import InputError
-from lightning_modules.measure import count_macs
+from lightning_modules.measure import (
+    PeakMemory,
+    count_macs,
+    infer_images_per_sec,
+    latency_ms,
+    train_images_per_sec,
+)
 from lightning_modules.run import default_precision
 from pipeline.shards import DEFAULT_MAX_SIZE, folder_samples, write_shards
 
@@ -353,59 +359,20 @@ def bench_model(args: argparse.Namespace) -> dict:
 def _bench_one(arch: str, args: argparse.Namespace, device: torch.device) -> dict:
     model = build_model(arch).to(device)
     macs = count_macs(model, args.resolution)
-    images = torch.randn(args.batch_size, 3, args.resolution, args.resolution, device=device)
-    labels = torch.randint(0, 1000, (args.batch_size,), device=device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    autocast = torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda")
-
-    def train_step() -> None:
-        with autocast:
-            loss = torch.nn.functional.cross_entropy(model(images), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    def infer_step() -> None:
-        with torch.no_grad(), autocast:
-            model(images)
-
-    rss_before = _peak_rss_bytes()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    model.train()
-    train_rate = args.batch_size / _seconds_per_step(train_step, args.steps, device)
-    model.eval()
-    infer_rate = args.batch_size / _seconds_per_step(infer_step, args.steps, device)
-    peak = (
-        torch.cuda.max_memory_allocated()
-        if device.type == "cuda"
-        else max(0, _peak_rss_bytes() - rss_before)
-    )
+    memory = PeakMemory(device).start()
+    train_rate = train_images_per_sec(model, args.resolution, args.batch_size, steps=args.steps)
+    infer_rate = infer_images_per_sec(model, args.resolution, args.batch_size, steps=args.steps)
+    latency = latency_ms(model, args.resolution, steps=args.steps)
     return {
         "arch": arch,
         "params": sum(p.numel() for p in model.parameters()),
         "macs": macs,
         "train_images_per_s": round(train_rate, 2),
         "infer_images_per_s": round(infer_rate, 2),
+        "latency_ms": round(latency, 2),  # batch 1
         "train_gmacs_per_s": round(3 * macs * train_rate / 1e9, 2),  # forward + 2x backward
-        "peak_memory_mb": round(peak / 2**20, 1),
+        "peak_memory_mb": round(memory.bytes() / 2**20, 1),
     }
-
-
-def _seconds_per_step(step: Callable[[], None], steps: int, device: torch.device) -> float:
-    step()  # warm-up: allocator, cuDNN autotune, lazy init
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
-
-
-def _peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {

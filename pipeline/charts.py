@@ -1,15 +1,22 @@
 """`ladder chart`: where a sweep's trials land beside the published ImageNet results.
 
-Two charts, each as a PNG (matplotlib, for reports) and a self-contained HTML page
-(plotly with its JavaScript inline, so it opens offline and inside the MLflow UI):
+Each chart is a PNG (matplotlib, for reports) and a self-contained HTML page (plotly
+with its JavaScript inline, so it opens offline and inside the MLflow UI):
 
 - `imagenet_challenge`: the ILSVRC winners' top-5 error by year (bars), human level, the
   landmark models' top-1 error at their year, and the user's trials at their
   architecture's year, top-5 and top-1 error alike.
 - `accuracy_vs_macs`: top-1 against multiply-adds (log axis) for the user's trials and
   their Pareto front, beside the published ResNet, EfficientNet, MobileNetV2 and VGG.
+- `accuracy_vs_throughput`: top-1 against the inference images/s each trial measured
+  after training, and the Pareto front by that speed.
+- `scaling` and `balance`: the EfficientNet paper's Figures 3 and 4, top-1 against
+  counted FLOPs, one curve per dimension scaled alone (space `single_dimension`) or per
+  (depth, resolution) under a width sweep (space `width_by_depth_resolution`).
 
-Both are attached to the sweep's parent run, so they show in the MLflow UI. A user's
+A plain `ladder chart` draws the first three and the paper's figure that fits the
+sweep's space; `--figure NAME` draws the charts named.
+They are attached to the sweep's parent run, so they show in the MLflow UI. A user's
 numbers come from their own data set, which is usually not ImageNet: the charts say so.
 
 A chart is first described as plain data, a `Chart` of `Series`, by one function that
@@ -23,8 +30,9 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import cycle, pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,6 +41,7 @@ from pipeline.leaderboard import (
     human,
     latest_sweep_experiment,
     leaderboard_rows,
+    pareto_rows,
     resolve_experiment,
     sweep_parent_id,
 )
@@ -41,6 +50,12 @@ from pipeline.tracking import is_server, open_client, tracking_uri
 
 CHALLENGE = "imagenet_challenge"
 ACCURACY_VS_MACS = "accuracy_vs_macs"
+ACCURACY_VS_THROUGHPUT = "accuracy_vs_throughput"
+SCALING = "scaling"  # the EfficientNet paper's Figure 3
+BALANCE = "balance"  # its Figure 4
+CHART_NAMES = (CHALLENGE, ACCURACY_VS_MACS, ACCURACY_VS_THROUGHPUT, SCALING, BALANCE)
+DEFAULT_CHARTS = (CHALLENGE, ACCURACY_VS_MACS, ACCURACY_VS_THROUGHPUT)
+SPACE_FIGURES = {"single_dimension": SCALING, "width_by_depth_resolution": BALANCE}
 ARTIFACT_PATH = "charts"
 FAMILY_COLORS = {
     "AlexNet": "#8c564b",
@@ -52,6 +67,9 @@ FAMILY_COLORS = {
 YOURS = "#d62728"
 WINNER_BARS = "#c7d6e8"
 YOURS_NOTE = "yours: measured on your data set, which is ImageNet only if you trained on it"
+MEASURED_NOTE = (
+    "speed measured on the device each trial trained on: compare trials of one node type"
+)
 BAR_WIDTH = 0.7  # in x units: one year on the challenge chart
 
 
@@ -325,44 +343,73 @@ def published_curves(references: References) -> list[Series]:
     ]
 
 
-def pareto_front(rows: list[Row]) -> list[Row]:
-    """The Pareto-optimal trials by cost: the order a step line through them needs."""
-    return sorted((row for row in rows if row.pareto), key=lambda row: row.macs)
+def pareto_front(rows: list[Row], cost: str = "macs") -> list[Row]:
+    """The Pareto-optimal trials in the order a line through them needs: by MACs, the
+    ones the leaderboard marked; by measured throughput, computed here."""
+    if cost == "macs":
+        return sorted((row for row in rows if row.pareto), key=lambda row: row.macs)
+    return sorted((rows[i] for i in pareto_rows(rows, cost)), key=lambda row: row.throughput)
 
 
-def your_accuracies(rows: list[Row]) -> list[Series]:
-    """The user's trials that have MACs (stars) and their Pareto front (a step line). Past
-    eight trials only the front is labelled, or the labels would cover each other."""
-    yours = [row for row in with_accuracy(rows) if row.macs]
+def your_accuracies(rows: list[Row], cost: str = "macs") -> list[Series]:
+    """The user's trials that have the cost (stars) and their Pareto front (a step line by
+    MACs; a plain line by throughput, where more is better). Past eight trials only the
+    front is labelled, or the labels would cover each other."""
+    x_of = COST_AXES[cost][0]
+    yours = [row for row in with_accuracy(rows) if x_of(row)]
     if not yours:
         return []
-    front = pareto_front(yours)
+    front = pareto_front(yours, cost)
     labelled = front if len(yours) > 8 else yours
     return [
         Series(
             "yours (best top-1 per trial)",
             "markers",
-            xs=tuple(row.macs for row in yours),
+            xs=tuple(x_of(row) for row in yours),
             ys=tuple(100 * row.top1 for row in yours),
             color=YOURS,
             marker="star",
             size=11,
             labels=tuple(label_of(row) if row in labelled else "" for row in yours),
-            hovertexts=tuple(
-                f"{label_of(row)} ({row.trial}): {100 * row.top1:.2f}% top-1, "
-                f"{human(row.macs)} MACs, {human(row.params)} params"
-                for row in yours
-            ),
+            hovertexts=tuple(f"{label_of(row)} ({row.trial}): {cost_text(row)}" for row in yours),
         ),
         Series(
             "yours, Pareto front",
-            "steps",
-            xs=tuple(row.macs for row in front),
+            "steps" if cost == "macs" else "line",
+            xs=tuple(x_of(row) for row in front),
             ys=tuple(100 * row.top1 for row in front),
             color=YOURS,
             dash="dot",
         ),
     ]
+
+
+def cost_text(row: Row) -> str:
+    measured = (
+        f", {row.throughput:.3g} images/s, {row.latency_ms:.3g} ms at batch 1"
+        if row.throughput and row.latency_ms
+        else ""
+    )
+    return (
+        f"{100 * row.top1:.2f}% top-1, {human(row.macs)} MACs, {human(row.params)} params"
+        + measured
+    )
+
+
+COST_AXES = {  # cost -> (x of a row, the axis)
+    "macs": (
+        lambda row: row.macs,
+        Axis("multiply-adds per image (MACs, log scale)", log=True, si_units=True),
+    ),
+    "throughput": (
+        lambda row: row.throughput,
+        Axis(
+            "inference images/s at batch 64, measured after training (log scale)",
+            log=True,
+            si_units=True,
+        ),
+    ),
+}
 
 
 def macs_chart(rows: list[Row], references: References) -> Chart:
@@ -371,9 +418,119 @@ def macs_chart(rows: list[Row], references: References) -> Chart:
     return Chart(
         title="Top-1 accuracy against cost: your trials beside the published families",
         note=YOURS_NOTE if yours else "",
-        x=Axis("multiply-adds per image (MACs, log scale)", log=True, si_units=True),
+        x=COST_AXES["macs"][1],
         y=Axis("top-1 accuracy (%)"),
         series=(*published_curves(references), *yours),
+    )
+
+
+def throughput_chart(rows: list[Row]) -> Chart:
+    """Top-1 against measured inference throughput, with its own Pareto front: few MACs
+    do not always make a fast model. Published results carry no throughput."""
+    yours = your_accuracies(rows, "throughput")
+    return Chart(
+        title="Top-1 accuracy against measured speed: your trials",
+        note=MEASURED_NOTE if yours else "no trial has a measured throughput yet",
+        x=COST_AXES["throughput"][1],
+        y=Axis("top-1 accuracy (%)"),
+        series=tuple(yours),
+    )
+
+
+# ---- the EfficientNet paper's scaling figures (Tan & Le 2019, Figures 3 and 4)
+
+DIMENSIONS = {  # coefficient -> (dimension, the paper's symbol, color)
+    "beta": ("width", "w", "#1f77b4"),
+    "alpha": ("depth", "d", "#2ca02c"),
+    "gamma": ("resolution", "r", "#d62728"),
+}
+CURVE_COLORS = ("#1f77b4", "#2ca02c", "#ff7f0e", "#d62728", "#9467bd", "#8c564b")
+
+
+def coefficients(row: Row) -> dict[str, float] | None:
+    """(alpha, beta, gamma) of a trial that a scaling space made; None for the others."""
+    if not row.macs or not all(key in row.scaling for key in DIMENSIONS):
+        return None
+    return {key: float(row.scaling[key]) for key in DIMENSIONS}
+
+
+def scaled_points(rows: list[Row], figure: str) -> list[tuple[dict[str, float], Row]]:
+    points = [(c, row) for row in with_accuracy(rows) if (c := coefficients(row))]
+    if not points:
+        print(
+            f"ladder chart: no trial has depth, width and resolution coefficients; the "
+            f"{figure} figure is empty (sweep --space single_dimension or "
+            "width_by_depth_resolution)",
+            file=sys.stderr,
+        )
+    return points
+
+
+def flops_series(
+    name: str, curve: list[tuple[dict[str, float], Row]], color: str, labels: tuple[str, ...]
+) -> Series:
+    """A curve of trials by counted FLOPs (2 x MACs, as the paper counts), labelled."""
+    return Series(
+        name,
+        "line",
+        xs=tuple(2 * row.macs for _, row in curve),
+        ys=tuple(100 * row.top1 for _, row in curve),
+        color=color,
+        marker="circle",
+        labels=labels,
+        label_position="bottom right",
+        hovertexts=tuple(f"{label_of(row)} ({row.trial}): {cost_text(row)}" for _, row in curve),
+    )
+
+
+def scaling_chart(rows: list[Row]) -> Chart:
+    """Figure 3: one curve per dimension scaled alone (the others at 1.0), each from the
+    base model, labelled as the paper does (w=2.6, d=6, r=299 px)."""
+    points = scaled_points(rows, "scaling")
+    series = []
+    for key, (dimension, symbol, color) in DIMENSIONS.items():
+        others = [other for other in DIMENSIONS if other != key]
+        curve = sorted(
+            (p for p in points if all(p[0][other] == 1 for other in others)),
+            key=lambda p: p[0][key],
+        )
+        if not any(c[key] != 1 for c, _ in curve):
+            continue
+        labels = tuple(
+            "" if series and c[key] == 1  # the base, labelled on the first curve only
+            else f"r={row.resolution}" if key == "gamma"
+            else f"{symbol}={c[key]:g}"
+            for c, row in curve
+        )  # fmt: skip
+        series.append(flops_series(f"scale {dimension} only ({symbol})", curve, color, labels))
+    return Chart(
+        title="Scaling one dimension: top-1 against FLOPs (EfficientNet paper, Figure 3)",
+        note=YOURS_NOTE if series else "",
+        x=Axis("FLOPs per image (counted: 2 x multiply-adds)", si_units=True),
+        y=Axis("top-1 accuracy (%)"),
+        series=tuple(series),
+    )
+
+
+def balance_chart(rows: list[Row]) -> Chart:
+    """Figure 4: width scaled on each (depth, resolution) base, one curve per pair."""
+    points = scaled_points(rows, "balance")
+    pairs = sorted({(c["alpha"], c["gamma"]) for c, _ in points})
+    series = []
+    for (depth, gamma), color in zip(pairs, cycle(CURVE_COLORS), strict=False):
+        curve = sorted(
+            (p for p in points if (p[0]["alpha"], p[0]["gamma"]) == (depth, gamma)),
+            key=lambda p: p[0]["beta"],
+        )
+        labels = tuple(f"w={c['beta']:g}" for c, _ in curve)
+        series.append(flops_series(f"d={depth:g}, r={gamma:g}", curve, color, labels))
+    return Chart(
+        title="Scaling width for different depths and resolutions: top-1 against FLOPs "
+        "(EfficientNet paper, Figure 4)",
+        note=YOURS_NOTE if series else "",
+        x=Axis("FLOPs per image (counted: 2 x multiply-adds)", si_units=True),
+        y=Axis("top-1 accuracy (%)"),
+        series=tuple(series),
     )
 
 
@@ -412,7 +569,10 @@ def render_png(chart: Chart, path: Path) -> None:
     set_png_axis(axes, "y", chart.y)
     axes.set_title(chart.title)
     note = textwrap.fill(chart.note, 40) if chart.legend == "right" else chart.note
-    axes.legend(fontsize=8, title=note or None, **PNG_LEGENDS[chart.legend])
+    if axes.get_legend_handles_labels()[0]:  # an empty chart (nothing measured) has none
+        axes.legend(fontsize=8, title=note or None, **PNG_LEGENDS[chart.legend])
+    elif note:
+        axes.set_title(note, loc="left", fontsize=8)
     figure.savefig(path)
 
 
@@ -572,16 +732,31 @@ def html_axis(axis: Axis) -> dict[str, Any]:
     return layout
 
 
-def write_charts(rows: list[Row], out: Path) -> list[Path]:
-    """Both charts as PNG and HTML under `out`; returns the files written."""
-    references = load_references()
-    charts = {
-        CHALLENGE: challenge_chart(rows, references),
-        ACCURACY_VS_MACS: macs_chart(rows, references),
+def chart_makers(references: References) -> dict[str, Callable[[list[Row]], Chart]]:
+    """Every chart by name: what `--figure` takes and the files are called."""
+    return {
+        CHALLENGE: lambda rows: challenge_chart(rows, references),
+        ACCURACY_VS_MACS: lambda rows: macs_chart(rows, references),
+        ACCURACY_VS_THROUGHPUT: throughput_chart,
+        SCALING: scaling_chart,
+        BALANCE: balance_chart,
     }
+
+
+def charts_for(space: str | None) -> tuple[str, ...]:
+    """What a plain `ladder chart` draws: the three charts of every sweep, and the paper's
+    figure that fits the sweep's space, if one does."""
+    figure = SPACE_FIGURES.get(space or "")
+    return DEFAULT_CHARTS + ((figure,) if figure else ())
+
+
+def write_charts(rows: list[Row], out: Path, names: tuple[str, ...]) -> list[Path]:
+    """The charts called `names` as PNG and HTML under `out`; returns the files written."""
+    makers = chart_makers(load_references())
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, chart in charts.items():
+    for name in names:
+        chart = makers[name](rows)
         render_png(chart, out / f"{name}.png")
         render_html(chart, out / f"{name}.html")
         written += [out / f"{name}.png", out / f"{name}.html"]
@@ -591,6 +766,12 @@ def write_charts(rows: list[Row], out: Path) -> list[Path]:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--experiment", help="MLflow experiment (default: the latest sweep's)")
     parser.add_argument("--out", type=Path, default=Path("charts"), help="folder for the files")
+    parser.add_argument(
+        "--figure",
+        action="append",
+        choices=CHART_NAMES,
+        help="draw this chart only (repeatable); default: the charts that fit the sweep",
+    )
 
 
 def sweep_of(args: argparse.Namespace) -> tuple[Any, Any] | None:
@@ -615,8 +796,9 @@ def run(args: argparse.Namespace) -> int:
             f"ladder chart: {what} no finished trial yet; drawing the published results only",
             file=sys.stderr,
         )
-    written = write_charts(rows, args.out)
     parent_id = sweep_parent_id(sweep[0], sweep[1].experiment_id) if sweep else None
+    space = sweep[0].get_run(parent_id).data.tags.get("ladder.space") if parent_id else None
+    written = write_charts(rows, args.out, tuple(args.figure or charts_for(space)))
     if parent_id is not None:
         for path in written:
             sweep[0].log_artifact(parent_id, str(path), ARTIFACT_PATH)

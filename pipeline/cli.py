@@ -23,7 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("pipeline.sweep", "run (or resume) a Ray Tune sweep over a search space"),
     "sync": ("pipeline.sync", "send what a sweep's tracking journal still holds to MLflow"),
     "leaderboard": ("pipeline.leaderboard", "rank the trials of a sweep"),
-    "chart": ("pipeline.charts", "the ImageNet challenge chart and accuracy vs MACs"),
+    "chart": (
+        "pipeline.charts",
+        "the ImageNet challenge chart, accuracy vs MACs and vs speed, the scaling figures",
+    ),
     "ui": ("pipeline.ui", "serve the MLflow UI on 127.0.0.1"),
     "server": ("pipeline.server", "start a team MLflow server on PostgreSQL"),
 }

@@ -3,7 +3,9 @@
 Rows are read back from MLflow (the schema in pipeline/tracking.py), never from Ray's
 folders, so a leaderboard looks the same on a laptop's sqlite store and on a team server,
 during a sweep and long after it. A trial is Pareto-optimal when no other trial is at
-least as accurate for at most as many MACs (and strictly better in one of the two).
+least as accurate for at most the cost (and strictly better in one of the two), the cost
+being counted MACs, or measured inference throughput or latency (`--pareto-by`): a model
+with few MACs is not always a fast one (depthwise convolutions, many thin layers).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from lightning_modules.specs import scaling_of
 from pipeline.tracking import open_client, search_all_runs, tag_filter, tracking_uri
 
 FORMATS = ("table", "md", "csv", "json")
+PARETO_BY = ("macs", "throughput", "latency")
 ARTIFACT_NAME = "leaderboard"  # leaderboard.md, .csv and .json on the parent run
 
 
@@ -43,8 +46,13 @@ class Row:
     epochs: int
     train_time: float | None
     status: str
-    pareto: bool
+    pareto: bool  # by the cost `--pareto-by` chose (MACs unless told)
     run_id: str
+    activations: float | None = None  # counted, values per image
+    throughput: float | None = None  # measured: inference images/s at batch 64
+    latency_ms: float | None = None  # measured: batch 1
+    train_throughput: float | None = None  # measured: training images/s, the last epoch's
+    peak_memory_mb: float | None = None  # measured: of training
 
 
 def latest_sweep_experiment(client: Any) -> Any | None:
@@ -119,6 +127,11 @@ def row_of(client: Any, run: Any) -> Row:
         status=status_of(tags.get("ladder.status", "unknown"), max(epochs, default=0)),
         pareto=False,
         run_id=run.info.run_id,
+        activations=metrics.get("model/activations"),
+        throughput=metrics.get("model/infer_images_per_sec"),
+        latency_ms=metrics.get("model/latency_ms"),
+        train_throughput=metrics.get("train/images_per_sec"),
+        peak_memory_mb=metrics.get("model/peak_memory_mb"),
     )
 
 
@@ -132,16 +145,34 @@ def is_done(row: Row) -> bool:
     return row.status == "finished" or row.status.startswith("stopped")
 
 
-def leaderboard_rows(client: Any, experiment: str | None) -> list[Row]:
+def cost_of(row: Row, by: str) -> float | None:
+    """The row's cost by `by` (one of PARETO_BY), lower being better; None if unknown."""
+    if by == "macs":
+        return row.macs
+    if by == "latency":
+        return row.latency_ms
+    return -row.throughput if row.throughput else None
+
+
+def pareto_rows(rows: list[Row], by: str) -> list[int]:
+    """Indices of the rows on the Pareto front of top-1 against the cost `by`, in order."""
+    ranked = [
+        i for i, row in enumerate(rows) if row.top1 is not None and cost_of(row, by) is not None
+    ]
+    front = pareto_front([(cost_of(rows[i], by), rows[i].top1) for i in ranked])
+    return sorted(ranked[index] for index in front)
+
+
+def leaderboard_rows(client: Any, experiment: str | None, pareto_by: str = "macs") -> list[Row]:
     """Every trial of the experiment called `experiment` (None: the latest sweep's), best
-    top-1 first, Pareto-optimal ones marked. Trials without a finished epoch come last."""
+    top-1 first, Pareto-optimal ones by `pareto_by` marked. Trials without a finished
+    epoch come last."""
     found = resolve_experiment(client, experiment)
     runs = search_all_runs(client, [found.experiment_id], tag_filter(**{"ladder.role": "trial"}))
     rows = [row_of(client, run) for run in runs]
     rows.sort(key=lambda row: (row.top1 is None, -(row.top1 or 0), row.macs or 0, row.trial))
-    ranked = [i for i, row in enumerate(rows) if row.top1 is not None and row.macs is not None]
-    for index in pareto_front([(rows[i].macs, rows[i].top1) for i in ranked]):
-        rows[ranked[index]] = replace(rows[ranked[index]], pareto=True)
+    for index in pareto_rows(rows, pareto_by):
+        rows[index] = replace(rows[index], pareto=True)
     return rows
 
 
@@ -164,6 +195,10 @@ def percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{100 * fraction:.2f}"
 
 
+def rate(images_per_sec: float | None) -> str:
+    return "-" if images_per_sec is None else f"{images_per_sec:.3g}"
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -172,8 +207,9 @@ def duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-HEADER = ("#", "trial", "arch", "scaling", "res", "params", "MACs", "top-1 %", "top-5 %",
-          "best ep", "epochs", "train time", "status", "pareto")  # fmt: skip
+HEADER = ("#", "trial", "arch", "scaling", "res", "params", "MACs", "acts", "img/s",
+          "latency", "train img/s", "peak mem", "top-1 %", "top-5 %", "best ep", "epochs",
+          "train time", "status", "pareto")  # fmt: skip
 
 
 def cells(rank: int, row: Row) -> tuple[str, ...]:
@@ -185,6 +221,11 @@ def cells(rank: int, row: Row) -> tuple[str, ...]:
         str(row.resolution or "-"),
         human(row.params),
         human(row.macs),
+        human(row.activations),
+        rate(row.throughput),
+        "-" if row.latency_ms is None else f"{row.latency_ms:.3g}ms",
+        rate(row.train_throughput),
+        "-" if row.peak_memory_mb is None else f"{row.peak_memory_mb:.0f}MB",
         percent(row.top1),
         percent(row.top5),
         str(row.best_epoch or "-"),
@@ -232,12 +273,15 @@ def write_leaderboard(client: Any, parent_run_id: str, rows: list[Row]) -> None:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--experiment", help="MLflow experiment (default: the latest sweep's)")
     parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument(
+        "--pareto-by", choices=PARETO_BY, default="macs", help="the cost of the Pareto front"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     client = open_client(tracking_uri())
     experiment = resolve_experiment(client, args.experiment)
-    rows = leaderboard_rows(client, experiment.name)
+    rows = leaderboard_rows(client, experiment.name, args.pareto_by)
     if not any(row.top1 is not None for row in rows):
         raise InputError(
             f"experiment {experiment.name!r} has no trial with a finished epoch yet "

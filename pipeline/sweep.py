@@ -17,7 +17,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import ray
@@ -29,6 +29,14 @@ from lightning_modules.data import load_manifest, upsampling_warning
 from lightning_modules.errors import InputError
 from pipeline.console import TrialTable, quiet_driver, verbose
 from pipeline.demo_data import demo_shards
+from pipeline.estimate import (
+    EtaCallback,
+    Price,
+    check_budget,
+    format_estimate,
+    local_slots,
+    price_of,
+)
 from pipeline.plan import SweepPlan, TrialResources, load_plan, storage_root, sweep_exists
 from pipeline.ray_cluster import connect_ray, state_api_problem, warn_if_storage_is_local
 from pipeline.sweep_journal import SweepSending, print_board
@@ -69,6 +77,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--verbose", action="store_true", help="Ray's, Tune's and Lightning's own output too"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the plan and its estimate, run nothing"
+    )
+    parser.add_argument(
+        "--budget-hours", type=float, metavar="H", help="refuse a plan estimated above H node-hours"
     )
     parser.add_argument(
         "--resume",
@@ -229,7 +243,7 @@ def trainable(plan: SweepPlan):
     )
 
 
-def build_tuner(plan: SweepPlan) -> tune.Tuner:
+def build_tuner(plan: SweepPlan, extra_callbacks: Sequence[tune.Callback] = ()) -> tune.Tuner:
     scheduler = (
         # stop_last_trials=False: a trial that reaches max_t ends as under FIFO, by its
         # function returning once Ray Train has shut its workers down; only the trials ASHA
@@ -258,7 +272,7 @@ def build_tuner(plan: SweepPlan) -> tune.Tuner:
         run_config=tune.RunConfig(
             name=plan.name,
             storage_path=plan.storage,
-            callbacks=[TrackingCallback(plan)],
+            callbacks=[TrackingCallback(plan), *extra_callbacks],
             failure_config=tune.FailureConfig(max_failures=plan.resources.max_failures),
             progress_reporter=None if verbose() else TrialTable(plan.epochs),
             verbose=1,  # the table; Tune's own (--verbose): every ~30 s, and every trial's end
@@ -277,11 +291,33 @@ def report_failures(results: tune.ResultGrid) -> int:
     return len(failed)
 
 
+def priced(plan: SweepPlan, args: argparse.Namespace) -> Price:
+    """The plan's price (models probed in this process), within `--budget-hours`."""
+    price = price_of(plan)
+    if args.dry_run:
+        print_estimate(price, local_slots(plan), plan, "this machine's CPUs")
+    check_budget(price, args.budget_hours)
+    return price
+
+
+def print_estimate(price: Price, slots: int, plan: SweepPlan, fit: str) -> None:
+    source = "--max-concurrent" if plan.max_concurrent else fit
+    print(format_estimate(price, slots, source))
+    sys.stdout.flush()
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.resume and (args.dry_run or args.budget_hours is not None):
+        raise InputError("--dry-run and --budget-hours price a new sweep: not with --resume")
     plan = load_plan(storage_root(args.storage), args.resume) if args.resume else plan_new(args)
+    if args.dry_run:
+        print_grid(plan)
+        priced(plan, args)
+        return 0
     check_reachable(plan.tracking_uri)
     print_grid(plan)
     quiet_driver(args.verbose, local_ray=not os.environ.get("RAY_ADDRESS"))
+    price = None if args.resume else priced(plan, args)
     connect_ray(os.environ.get("RAY_ADDRESS"))
     warn_if_storage_is_local(plan.storage)
 
@@ -291,7 +327,8 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         plan.save()
-        tuner = build_tuner(plan)
+        print_estimate(price, max_concurrent(plan), plan, "the cluster's CPUs/GPUs")
+        tuner = build_tuner(plan, [EtaCallback(price)])
     tracking = SweepSending(plan)  # a journal left by a killed driver is sent first
     tracking.begin()
     failed = report_failures(tuner.fit())

@@ -49,14 +49,14 @@ class SweepReplay:
 
     def _sweep_finished(self) -> None:
         """Leaderboard and charts as artifacts of the parent run, which is closed."""
-        from pipeline.charts import write_charts
+        from pipeline.charts import charts_for, write_charts
         from pipeline.leaderboard import leaderboard_rows, write_leaderboard
 
         tracker = self.tracker
         rows = leaderboard_rows(tracker.client, self.plan.experiment)
         write_leaderboard(tracker.client, tracker.start(), rows)
         with tempfile.TemporaryDirectory() as charts:
-            for path in write_charts(rows, Path(charts)):
+            for path in write_charts(rows, Path(charts), charts_for(self.plan.space)):
                 tracker.log_artifact(path, "charts")
         tracker.end()
         self.rows = rows

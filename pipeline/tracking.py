@@ -15,7 +15,10 @@ How a sweep is laid out in MLflow (the leaderboard, the charts and the UI rely o
   by the scheduler); run name = the readable trial name; params = every config value, the
   `model` and `recipe` entries' keys (arch, resolution, width, depth, alpha, beta, gamma,
   phi, ...; epochs, lr, ...) flattened to the top level.
-- Child metrics: `model/params` and `model/macs` at step 0; per epoch, step = the epoch
+- Child metrics at step 0: counted from the shapes, `model/params`, `model/macs` and
+  `model/activations` (values per image); measured after the last epoch on the device
+  that trained it, `model/infer_images_per_sec` (at the trial's resolution, batch 64),
+  `model/latency_ms` (batch 1) and `model/peak_memory_mb` (of training). Per epoch, step = the epoch
   (1-based): `train/loss`, `val/loss`, `val/acc1`, `val/acc5` (fractions in 0..1), `lr`,
   `train/images_per_sec`, `train/epoch_time` (s); and summaries re-logged at each epoch:
   `best/val/acc1`, `best/val/acc5` and `best/epoch` (the epoch with the highest top-1, its
@@ -47,7 +50,14 @@ EPOCH_METRICS = (
     "train/images_per_sec",
     "train/epoch_time",
 )
-MODEL_METRICS = ("model/params", "model/macs")  # logged once, at step 0
+MODEL_METRICS = (  # logged once, at step 0
+    "model/params",  # counted
+    "model/macs",
+    "model/activations",
+    "model/infer_images_per_sec",  # measured after training
+    "model/latency_ms",
+    "model/peak_memory_mb",
+)
 # ladder.status -> MLflow's run status; "stopped": a scheduler (ASHA) ended it early, on purpose
 TRIAL_STATUSES = {
     "running": "RUNNING",

@@ -29,9 +29,10 @@ from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare
 from ray.train.torch import TorchTrainer
 from ray.tune.integration.ray_train import TuneReportCallback
 
+from lightning_modules.cost import MeasureCost
 from lightning_modules.data import load_manifest
 from lightning_modules.errors import InputError
-from lightning_modules.run import build_run, model_size, trainer_settings
+from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
 from lightning_modules.specs import ModelSpec, Recipe
 from pipeline.console import quiet_worker, train_logging
 from pipeline.plan import TrialResources
@@ -105,7 +106,7 @@ def fit(config: dict[str, Any], checkpoint_path: str | None) -> None:
         devices="auto",
         strategy=RayDDPStrategy(),
         plugins=[RayLightningEnvironment()],
-        callbacks=[reporter],
+        callbacks=[MeasureCost(spec.resolution, in_chans_of(manifest)), reporter],
         enable_checkpointing=True,  # by `reporter`: Ray Train keeps them (best K by val/acc1)
         enable_progress_bar=False,  # Ray's trial table is the progress display
         enable_model_summary=False,

@@ -21,7 +21,14 @@ from ray import tune
 from lightning_modules.errors import InputError
 from lightning_modules.specs import RECIPE_KEYS, ModelSpec, Recipe, parse_setting
 
-SPACES = ("compound_scaling", "efficientnet_family", "ladder", "demo")
+SPACES = (
+    "compound_scaling",
+    "efficientnet_family",
+    "ladder",
+    "demo",
+    "single_dimension",
+    "width_by_depth_resolution",
+)
 
 
 def load(name: str) -> ModuleType:

@@ -63,20 +63,25 @@ def counted_macs(spec: ModelSpec) -> int:
     return spec.size()["model/macs"]
 
 
+def counted_point(alpha: float, beta: float, gamma: float, base_resolution: int) -> ModelSpec:
+    """`scaled_model` at phi = 1 with its counted MACs relative to the base model."""
+    model = scaled_model(alpha, beta, gamma, 1, base_resolution)
+    base = counted_macs(resolve_model("efficientnet", base_resolution))
+    return replace(model, macs_ratio=round(counted_macs(model) / base, 3))
+
+
 def grid_points(settings: dict[str, Any]) -> tuple[list[ModelSpec], list[ModelSpec]]:
     """(kept, dropped): the points meeting the formula, split by their counted MACs.
 
     Every point is a model at phi = 1 with its `macs_ratio` to the base model.
     """
-    base = counted_macs(resolve_model("efficientnet", settings["base_resolution"]))
     kept, dropped = [], []
     for alpha, beta, gamma in itertools.product(
         settings["alphas"], settings["betas"], settings["gammas"]
     ):
         if abs(flops_factor(alpha, beta, gamma) / settings["target"] - 1) > settings["tolerance"]:
             continue
-        model = scaled_model(alpha, beta, gamma, 1, settings["base_resolution"])
-        model = replace(model, macs_ratio=round(counted_macs(model) / base, 3))
+        model = counted_point(alpha, beta, gamma, settings["base_resolution"])
         miss = abs(model.macs_ratio / settings["target"] - 1)
         tolerance = settings["macs_tolerance"]
         (dropped if tolerance and miss > tolerance else kept).append(model)

@@ -62,6 +62,7 @@ def test_model_bench_reports_throughput_macs_and_memory(capsys):
     assert resnet["params"] == 11_689_512 and resnet["macs"] > lenet["macs"] > 0
     for model in report["models"]:
         assert model["train_images_per_s"] > 0 and model["infer_images_per_s"] > 0
+        assert model["latency_ms"] > 0
         assert model["peak_memory_mb"] >= 0
 
 

@@ -10,18 +10,28 @@ import pytest
 from mlflow import MlflowClient
 from PIL import Image
 
-from pipeline.charts import Chart, Series, challenge_chart, macs_chart, short_scaling
+from pipeline.charts import (
+    Chart,
+    Series,
+    balance_chart,
+    challenge_chart,
+    macs_chart,
+    scaling_chart,
+    short_scaling,
+    throughput_chart,
+)
 from pipeline.cli import main
 from pipeline.leaderboard import Row
 from pipeline.references import load_references
+from tests.pipeline.conftest import PlannedTrial
 
-CHARTS = ("imagenet_challenge", "accuracy_vs_macs")
+CHARTS = ("imagenet_challenge", "accuracy_vs_macs", "accuracy_vs_throughput")
 
 
-def assert_charts(out: Path) -> dict[str, str]:
-    """Both charts exist as sensible PNGs and self-contained HTML; returns the HTML."""
+def assert_charts(out: Path, names: tuple[str, ...] = CHARTS) -> dict[str, str]:
+    """The charts exist as sensible PNGs and self-contained HTML; returns the HTML."""
     pages = {}
-    for name in CHARTS:
+    for name in names:
         with Image.open(out / f"{name}.png") as image:
             image.verify()
         with Image.open(out / f"{name}.png") as image:
@@ -181,3 +191,80 @@ def test_short_scaling_uses_the_papers_symbols():
     scaling = {"alpha": "1.2", "beta": "1.1"}
     assert short_scaling(trial("efficientnet", 0.5, scaling=scaling)) == "α1.2 β1.1"
     assert short_scaling(trial("resnet18", 0.5, scaling={"width": "2"})) == "w2"
+
+
+def test_the_throughput_chart_has_its_own_front():
+    rows = [
+        trial("lenet5", 0.61, macs=4e5, pareto=True, throughput=20_000.0),
+        trial("resnet18", 0.72, macs=3.7e7, throughput=3_000.0),  # off the MACs front
+        trial("efficientnet", 0.80, macs=1.2e7, pareto=True, throughput=1_500.0),
+        trial("vgg16", 0.70, macs=3.1e8, throughput=300.0),
+    ]
+    front = series_named(throughput_chart(rows), "yours, Pareto front")
+    assert front.xs == (1_500.0, 3_000.0, 20_000.0) and front.ys == (80.0, 72.0, 61.0)
+    macs_front = series_named(macs_chart(rows, load_references()), "yours, Pareto front")
+    assert macs_front.xs == (4e5, 1.2e7)
+    assert throughput_chart([trial("lenet5", 0.5)]).series == ()  # nothing measured
+
+
+def scaled(top1: float, alpha: float, beta: float, gamma: float, macs: float) -> Row:
+    scaling = {"alpha": str(alpha), "beta": str(beta), "gamma": str(gamma), "phi": "1"}
+    return trial("efficientnet", top1, macs=macs, scaling=scaling, resolution=round(48 * gamma),
+                 trial=f"a{alpha}_b{beta}_g{gamma}")  # fmt: skip
+
+
+SINGLE = [
+    scaled(0.90, 1.0, 1.0, 1.0, 2e7),
+    scaled(0.93, 1.0, 2.0, 1.0, 8e7),
+    scaled(0.94, 1.0, 3.0, 1.0, 1.8e8),
+    scaled(0.92, 2.0, 1.0, 1.0, 4e7),
+    scaled(0.935, 1.0, 1.0, 1.5, 4.5e7),
+    scaled(0.95, 1.2, 1.1, 1.15, 4e7),  # compound: on no single-dimension curve
+]
+
+
+def test_the_scaling_figure_has_a_curve_per_dimension_from_the_base():
+    chart = scaling_chart(SINGLE)
+    assert [s.name for s in chart.series] == [
+        "scale width only (w)", "scale depth only (d)", "scale resolution only (r)"
+    ]  # fmt: skip
+    width, depth, resolution = chart.series
+    assert width.xs == (4e7, 1.6e8, 3.6e8)  # FLOPs = 2 x MACs, the paper's unit
+    assert width.ys == (90.0, 93.0, 94.0) and width.labels == ("w=1", "w=2", "w=3")
+    assert depth.labels == ("", "d=2") and resolution.labels == ("", "r=72")  # base once
+    assert "Figure 3" in chart.title and "FLOPs" in chart.x.title
+
+
+def test_the_balance_figure_has_a_width_curve_per_depth_and_resolution():
+    rows = [scaled(0.9 + w / 100 + d / 50 + g / 20, d, w, g, 1e7 * w * w * d * g * g)
+            for d in (1.0, 2.0) for g in (1.0, 1.3) for w in (1.0, 1.5, 2.0)]  # fmt: skip
+    chart = balance_chart(rows)
+    assert [s.name for s in chart.series] == [
+        "d=1, r=1", "d=1, r=1.3", "d=2, r=1", "d=2, r=1.3"
+    ]  # fmt: skip
+    assert all(s.labels == ("w=1", "w=1.5", "w=2") for s in chart.series)
+    assert all(s.xs == tuple(sorted(s.xs)) for s in chart.series)
+
+
+def test_a_figure_without_scaled_trials_is_empty_and_says_why(capsys):
+    chart = scaling_chart([trial("lenet5", 0.5)])
+    assert chart.series == ()
+    assert "no trial has depth, width and resolution coefficients" in capsys.readouterr().err
+
+
+def test_a_plain_chart_adds_the_figure_of_the_space(store, sweep_logger, tmp_path):
+    planned = [
+        PlannedTrial(f"t{i}", row.trial, {"arch": "efficientnet", "resolution": row.resolution,
+                     **{k: float(v) for k, v in row.scaling.items()}},
+                     4e6, row.macs, [row.top1], [1.0])
+        for i, row in enumerate(SINGLE)
+    ]  # fmt: skip
+    tracker = sweep_logger(store, trials=planned, space="single_dimension")
+    assert main(["chart", "--out", str(tmp_path / "all")]) == 0
+    pages = assert_charts(tmp_path / "all", (*CHARTS, "scaling"))
+    assert "scale width only (w)" in pages["scaling"]
+    logged = MlflowClient(store).list_artifacts(tracker.parent_run_id, "charts")
+    assert "charts/scaling.png" in {artifact.path for artifact in logged}
+
+    assert main(["chart", "--figure", "balance", "--out", str(tmp_path / "one")]) == 0
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["balance.html", "balance.png"]

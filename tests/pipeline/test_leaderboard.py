@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 from pipeline.cli import main
 from pipeline.leaderboard import leaderboard_rows, pareto_front, write_leaderboard
-from tests.pipeline.conftest import free_port
+from tests.pipeline.conftest import MEASURED, MEASURED_TRIALS, free_port
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -181,3 +181,50 @@ def test_a_trial_the_scheduler_stopped_reads_stopped_at_its_epoch(store, sweep_l
     assert rows["resnet18_r32"].status == "stopped at epoch 1"
     assert rows["lenet5_r32"].status == "finished"
     assert MlflowClient(store).get_run(rows["resnet18_r32"].run_id).info.status == "FINISHED"
+
+
+def test_measured_costs_are_columns(store, sweep_logger, capsys):
+    sweep_logger(store, trials=MEASURED_TRIALS)
+    rows = {row.trial: row for row in leaderboard_rows(MlflowClient(store), "sweep-a")}
+    resnet = rows["resnet18_r32"]
+    assert (resnet.throughput, resnet.latency_ms, resnet.peak_memory_mb) == MEASURED["resnet18_r32"]
+    assert resnet.activations == 3.7e6 and resnet.train_throughput == 800.0
+
+    code, out, _ = run_cli(capsys, "--format", "json")
+    assert code == 0
+    first = json.loads(out)[0]
+    assert first["trial"] == "efficientnet_phi1" and first["throughput"] == 1500.0
+    assert first["latency_ms"] == 4.0 and first["activations"] == 1.2e6
+
+    code, out, _ = run_cli(capsys)
+    header, first_line = out.splitlines()[:2]
+    for column in ("acts", "img/s", "latency", "train img/s", "peak mem"):
+        assert column in header
+    assert "1.5e+03" in first_line and "4ms" in first_line and "1100MB" in first_line
+
+
+def test_the_throughput_front_is_not_the_macs_front(store, sweep_logger, capsys):
+    """ResNet-18 costs 3x EfficientNet's MACs but runs 2x faster: by MACs it is dominated,
+    by measured speed it is on the front."""
+    sweep_logger(store, trials=MEASURED_TRIALS)
+    client = MlflowClient(store)
+
+    def front(by: str) -> set[str]:
+        return {row.trial for row in leaderboard_rows(client, "sweep-a", by) if row.pareto}
+
+    assert front("macs") == {"lenet5_r32", "efficientnet_phi1"}
+    assert front("throughput") == {"lenet5_r32", "resnet18_r32", "efficientnet_phi1"}
+    assert front("latency") == front("throughput")
+
+    code, out, _ = run_cli(capsys, "--pareto-by", "throughput", "--format", "csv")
+    marked = {
+        line["trial"] for line in csv.DictReader(io.StringIO(out)) if line["pareto"] == "True"
+    }
+    assert code == 0 and marked == front("throughput")
+
+
+def test_without_measurements_no_throughput_front(store, sweep_logger):
+    sweep_logger(store)  # trials logged before any measuring: MACs only
+    rows = leaderboard_rows(MlflowClient(store), "sweep-a", "throughput")
+    assert not any(row.pareto for row in rows)
+    assert all(row.throughput is None and row.latency_ms is None for row in rows)

@@ -78,3 +78,43 @@ def test_a_grid_the_constraint_empties_is_an_error():
 def test_unknown_space_lists_the_valid_ones():
     with pytest.raises(ValueError, match="compound_scaling, efficientnet_family, ladder, demo"):
         tune_spaces.load("nosuch")
+
+
+def test_single_dimension_scales_one_dimension_per_model_from_one_base():
+    models = models_of(tune_spaces.load("single_dimension").space())
+    assert len(models) == 7  # the base once, then two more points on each dimension
+    base = models[0]
+    assert (base.alpha, base.beta, base.gamma, base.resolution) == (1.0, 1.0, 1.0, 48)
+    scaled = {
+        (m.alpha, m.beta, m.gamma): m
+        for m in models[1:]
+        if [m.alpha, m.beta, m.gamma].count(1.0) == 2
+    }
+    assert len(scaled) == 6  # every other model scales exactly one dimension
+    assert [m.width for m in models if m.beta != 1] == [2.0, 3.0]
+    assert [m.depth for m in models if m.alpha != 1] == [2.0, 4.0]
+    assert [m.resolution for m in models if m.gamma != 1] == [72, 96]
+    wide = next(m for m in models if m.beta == 3.0)
+    assert 7 <= wide.macs_ratio <= 11  # ~width squared: counted, not assumed
+
+
+def test_single_dimension_takes_the_papers_ranges():
+    paper = tune_spaces.load("single_dimension").space(
+        widths="1.0,1.4,1.8,2.6,3.8,5.0", depths="1,2,3,4,6,8",
+        resolutions="1.0,1.16,1.34,1.7,2.05,2.5", base_resolution="224",
+    )  # fmt: skip
+    models = models_of(paper)
+    assert len(models) == 1 + 5 + 5 + 5
+    assert max(m.width for m in models) == 5.0 and max(m.depth for m in models) == 8.0
+    assert sorted(m.resolution for m in models if m.gamma != 1) == [260, 300, 381, 459, 560]
+
+
+def test_width_by_depth_resolution_is_a_width_sweep_per_pair():
+    models = models_of(tune_spaces.load("width_by_depth_resolution").space())
+    pairs = {(m.alpha, m.gamma) for m in models}
+    assert pairs == {(1.0, 1.0), (2.0, 1.0), (1.0, 1.3), (2.0, 1.3)}
+    for depth, gamma in pairs:
+        curve = [m for m in models if (m.alpha, m.gamma) == (depth, gamma)]
+        assert [m.width for m in curve] == [1.0, 1.5, 2.0]
+        assert {m.depth for m in curve} == {depth}
+        assert {m.resolution for m in curve} == {round(48 * gamma)}

@@ -1,0 +1,85 @@
+"""Measuring real models: images/s, latency and memory, and the callback that measures a
+trained model at the end of its last epoch."""
+
+from __future__ import annotations
+
+import time
+
+import pytorch_lightning as pl
+import torch
+
+from lightning_modules.cost import MeasureCost
+from lightning_modules.data import load_manifest
+from lightning_modules.measure import (
+    PeakMemory,
+    infer_images_per_sec,
+    latency_ms,
+    profile_model,
+    seconds_per_step,
+    train_images_per_sec,
+)
+from lightning_modules.run import build_run, trainer_settings
+from lightning_modules.specs import RECIPES, resolve_model
+
+
+def test_rates_latency_and_memory_of_a_real_model():
+    model = resolve_model("lenet5").build(10, 1)
+    before = [p.clone() for p in model.parameters()]
+    memory = PeakMemory(torch.device("cpu")).start()
+    assert train_images_per_sec(model, 32, batch_size=8, in_chans=1, steps=2) > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert model.training  # the mode it was in
+    model.eval()
+    assert infer_images_per_sec(model, 32, batch_size=8, in_chans=1, steps=2) > 0
+    assert not model.training
+    assert 0 < latency_ms(model, 32, in_chans=1, steps=3) < 10_000
+    assert memory.bytes() >= 0
+
+
+def test_activations_are_the_lectures_memory_column():
+    """LeNet-5 at 32x32: input 1024, conv 6x28x28, pool 6x14x14, conv 16x10x10, pool
+    16x5x5, then 120, 84 and 10 values."""
+    spec = resolve_model("lenet5")
+    expected = 1024 + 4704 + 1176 + 1600 + 400 + 120 + 84 + 10
+    assert profile_model(spec.build(10, 1), 32, 1).activations == expected
+    assert spec.size(10, 1)["model/activations"] == expected
+
+
+def test_the_last_epoch_reports_what_the_model_costs(digits_shards):
+    spec = resolve_model("lenet5")
+    recipe = RECIPES["demo"].with_overrides({"epochs": 2, "loader_workers": 0})
+    classifier, data = build_run(digits_shards, load_manifest(digits_shards), spec, recipe)
+    seen: list[set[str]] = []
+
+    class Watch(pl.Callback):  # what the reporting callback sees after each epoch
+        def on_train_epoch_end(self, trainer, pl_module):
+            seen.append({key for key in trainer.callback_metrics if key.startswith("model/")})
+
+    trainer = pl.Trainer(
+        **trainer_settings(recipe),
+        callbacks=[MeasureCost(spec.resolution, 1), Watch()],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_train_batches=3,
+        limit_val_batches=2,
+    )
+    trainer.fit(classifier, datamodule=data)
+    measured = {"model/infer_images_per_sec", "model/latency_ms", "model/peak_memory_mb"}
+    assert seen == [set(), measured]  # measured once, after the last epoch only
+    assert all(
+        float(trainer.callback_metrics[key]) > 0 for key in measured - {"model/peak_memory_mb"}
+    )
+
+
+def test_one_cpu_thread_is_timed_in_cpu_time_not_wall_time():
+    """Waiting (another process holding the core) costs wall time, not CPU time."""
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert seconds_per_step(lambda: time.sleep(0.05), 2, torch.device("cpu")) < 0.02
+        torch.set_num_threads(2)
+        assert seconds_per_step(lambda: time.sleep(0.05), 2, torch.device("cpu")) >= 0.05
+    finally:
+        torch.set_num_threads(before)
