@@ -362,6 +362,7 @@ def test_a_sweep_survives_losing_the_node_that_trains_it(
     )  # fmt: skip
     assert sorted(path.name for path in charts.iterdir()) == [
         "accuracy_vs_macs.html", "accuracy_vs_macs.png",
+        "accuracy_vs_throughput.html", "accuracy_vs_throughput.png",
         "imagenet_challenge.html", "imagenet_challenge.png",
     ]  # fmt: skip
     stored = {path.name for path in team_server.artifacts.rglob("*") if path.is_file()}
