@@ -22,6 +22,7 @@ from typing import Any
 from ray.tune import ProgressReporter
 
 VERBOSE_ENV = "LADDER_VERBOSE"
+ENDED = ("TERMINATED", "ERROR")  # Tune's trial statuses that end it
 LIBRARY_DEPRECATIONS = (  # (category, message): deprecations inside libraries, not ours
     (FutureWarning, "`isinstance(treespec, LeafSpec)` is deprecated"),  # Lightning's _pytree
 )
@@ -69,7 +70,7 @@ def cell(value: Any, fmt: str) -> str:
 
 class TrialTable(ProgressReporter):
     """Tune's progress as a person reads it: one line per trial epoch, and the table of
-    every trial whenever one starts, ends or fails."""
+    every trial whenever one ends or fails (the grid of what runs is printed before)."""
 
     def __init__(self, epochs: int) -> None:
         self.epochs = epochs
@@ -83,15 +84,15 @@ class TrialTable(ProgressReporter):
         return any(self.state(trial) != self._seen.get(trial.trial_id) for trial in trials)
 
     def report(self, trials: list[Any], done: bool, *sys_info: str) -> None:
-        statuses_changed = False
+        ended = False
         for trial in trials:
             status, epoch = self.state(trial)
             seen_status, seen_epoch = self._seen.get(trial.trial_id, ("", 0))
             if epoch > seen_epoch:
                 print(self.epoch_line(trial), flush=True)
-            statuses_changed |= status != seen_status
+            ended |= status != seen_status and status in ENDED
             self._seen[trial.trial_id] = (status, epoch)
-        if statuses_changed:
+        if ended:
             print(self.table(trials), flush=True)
 
     def epoch_line(self, trial: Any) -> str:
