@@ -220,11 +220,15 @@ def cause(error: BaseException, limit: int = 120) -> str:
 
 
 def claim(journal: Journal) -> TextIO:
-    """The journal's lock, held while sending: two senders would interleave."""
+    """The journal's lock, held while sending: two senders would interleave.
+
+    A POSIX record lock (`lockf`), not `flock`: forked children (DataLoader workers that
+    outlive the run) do not inherit it, so the next run in this process can claim it.
+    """
     lock_file = (journal.folder / LOCK_FILE).open("w")
     try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        fcntl.lockf(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (BlockingIOError, PermissionError):
         lock_file.close()
         raise InputError(f"{journal.folder}: another ladder process is sending it now") from None
     return lock_file

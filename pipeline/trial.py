@@ -139,7 +139,7 @@ class ReportEveryEpoch(pl.callbacks.Checkpoint):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
-        metrics.update(self.extra, epoch=trainer.current_epoch + 1)
+        metrics.update(self.extra, epoch=trainer.current_epoch + 1, workers=trainer.world_size)
         self.last_metrics = metrics  # saved with the checkpoint below
         with tempfile.TemporaryDirectory() as folder:
             trainer.save_checkpoint(os.path.join(folder, CHECKPOINT_FILE))  # a barrier too
