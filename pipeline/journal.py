@@ -201,6 +201,17 @@ class Sender:
             time.sleep(0.1)
         return True
 
+    def close(self, grace_s: float, sync_command: str) -> bool:
+        """Drain (see `drain`), then stop; when records remain, one line naming the command
+        that sends them. True when all was sent."""
+        sent = self.drain(grace_s)
+        self.stop()
+        if not sent:
+            self.say(
+                f"{self.journal.waiting} tracking records not sent yet; `{sync_command}` sends them"
+            )
+        return sent
+
     def stop(self) -> None:
         self._stop.set()
         self.journal.appended.set()

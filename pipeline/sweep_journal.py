@@ -83,14 +83,7 @@ class SweepSending:
     def finish(self, grace_s: float = DRAIN_GRACE_S) -> bool:
         """After the sweep: journal its end, wait for the sender; True if all was sent."""
         self.journal.append("sweep_finished")
-        sent = self.sender.drain(grace_s)
-        self.sender.stop()
-        if not sent:
-            self.sender.say(
-                f"{self.journal.waiting} tracking records not sent yet; "
-                f"`ladder sync {self.plan.name}` sends them"
-            )
-        return sent
+        return self.sender.close(grace_s, f"ladder sync {self.plan.name}")
 
 
 def print_board(plan: SweepPlan, rows: list[Any] | None) -> int:

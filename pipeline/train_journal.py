@@ -118,14 +118,7 @@ class TrainSending:
         """Wait for the sender; True if all was sent, else one line naming `ladder sync`."""
         if self.sender is None:
             return True
-        sent = self.sender.drain(grace_s)
-        self.sender.stop()
-        if not sent:
-            self.sender.say(
-                f"{self.journal.waiting} tracking records not sent yet; "
-                f"`ladder sync --run {self.run_dir}` sends them"
-            )
-        return sent
+        return self.sender.close(grace_s, f"ladder sync --run {self.run_dir}")
 
 
 class JournalLogger(Logger):
