@@ -81,6 +81,7 @@ cluster-down:
 # Builds, starts a stack of its own, sweeps on it, kills a worker, restarts the head and
 # PostgreSQL, tears it down, and prints the timings (tests/test_docker_cluster.py).
 cluster-test: install
+	mkdir -p build
 	LADDER_REQUIRE_DOCKER=1 $(BIN)/python -m pytest -m docker -s -p no:cacheprovider \
 	  --basetemp=build/cluster-test tests/test_docker_cluster.py
 
