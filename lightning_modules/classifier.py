@@ -7,46 +7,65 @@ are the caller's business.
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from timm.data import Mixup
+from timm.loss import SoftTargetCrossEntropy
+from timm.optim import create_optimizer_v2
+from timm.scheduler import create_scheduler_v2
+from timm.utils import ModelEmaV3
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_modules.specs import ModelSpec, Recipe
 
 
-def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
-    """LR multiplier: linear warm-up from ~0 to 1, then cosine decay to 0 at `total_steps`."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+def global_lr(recipe: Recipe, world_size: int) -> float:
+    """The peak lr of a run: `lr`, or with `lr_base_size` the linear scaling rule
+    lr x global batch / lr_base_size (Goyal et al. 2017), global batch = batch x ranks."""
+    if not recipe.lr_base_size:
+        return recipe.lr
+    return recipe.lr * recipe.batch_size * world_size / recipe.lr_base_size
 
 
-def split_weight_decay(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Two param groups: weights decay; biases and norm scales/shifts (all 1-d tensors) don't.
+def build_schedule(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):
+    """timm's scheduler for the recipe, stepped per optimizer update: linear warm-up from
+    `warmup_lr`, then cosine to 0 at the run's end, or x`decay_rate` every `decay_epochs`
+    counted from the warm-up's end."""
+    after_warmup = max(recipe.epochs - recipe.warmup_epochs, 1 / steps_per_epoch)
+    schedule, _ = create_scheduler_v2(
+        optimizer,
+        sched=recipe.schedule,
+        num_epochs=after_warmup,
+        decay_epochs=recipe.decay_epochs,
+        decay_rate=recipe.decay_rate,
+        warmup_lr=recipe.warmup_lr,
+        warmup_epochs=recipe.warmup_epochs,
+        warmup_prefix=True,
+        step_on_epochs=False,
+        updates_per_epoch=steps_per_epoch,
+    )
+    return schedule
 
-    Decaying BatchNorm gammas and biases only fights the normalisation and hurts accuracy.
-    """
-    decay, no_decay = [], []
-    for param in model.parameters():
-        if param.requires_grad:
-            (no_decay if param.ndim <= 1 else decay).append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+
+def set_bn_momentum(model: nn.Module, momentum: float) -> None:
+    """Every BatchNorm's running-stat momentum (PyTorch's convention: TF's decay 0.99 is 0.01)."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = momentum
 
 
 class ImageClassifier(pl.LightningModule):
-    """Cross-entropy classification of any `build_model` architecture.
+    """Classification of any `build_model` architecture under a `Recipe`.
 
     Logs `train/loss`, `lr`, `train/images_per_sec`, `train/epoch_time`, `val/loss`,
     `val/acc1` and `val/acc5` (top-5 becomes top-k with k = classes when there are fewer).
+    With an EMA of the weights (`ema_decay`) the `val/` metrics are the EMA's, which is
+    the model a recipe with an EMA publishes, and `val/acc1_raw`, `val/acc5_raw` and
+    `val/loss_raw` are the trained weights'.
     """
 
     def __init__(
@@ -62,24 +81,65 @@ class ImageClassifier(pl.LightningModule):
             logger=False,
         )  # fmt: skip
         self.recipe = recipe
-        self.model = spec.build(num_classes, in_chans)
-        if recipe.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-        self.val_acc1 = MulticlassAccuracy(num_classes=num_classes, top_k=1)
-        self.val_acc5 = MulticlassAccuracy(num_classes=num_classes, top_k=min(5, num_classes))
+        self.model = spec.build(num_classes, in_chans, recipe.model_options())
+        set_bn_momentum(self.model, recipe.bn_momentum)
+        self.ema = None
+        if recipe.ema_decay:  # updated after each optimizer step; never trained itself
+            self.ema = ModelEmaV3(self.model, decay=recipe.ema_decay, use_warmup=True)
+            self.ema.requires_grad_(False).train()  # Lightning switches modes for validation
+        self.mixup = None
+        if recipe.mixes:  # mixes the batch and smooths the labels into soft targets
+            self.mixup = Mixup(
+                mixup_alpha=recipe.mixup,
+                cutmix_alpha=recipe.cutmix,
+                label_smoothing=recipe.label_smoothing,
+                num_classes=num_classes,
+            )
+        self.train_loss = (
+            SoftTargetCrossEntropy()
+            if self.mixup
+            else nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+        )
+        self.val_loss = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+        self.val_metrics = nn.ModuleDict({
+            f"{name}{suffix}": MulticlassAccuracy(num_classes=num_classes, top_k=k)
+            for suffix in self.evaluated()
+            for name, k in (("acc1", 1), ("acc5", min(5, num_classes)))
+        })  # fmt: skip
+        self.channels_last = recipe.channels_last == "on"
         self._epoch_images = 0
         self._epoch_start = 0.0
         self._last_batch_end = 0.0
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.recipe.channels_last:
+    def evaluated(self) -> dict[str, nn.Module]:
+        """The networks validation scores, by metric-name suffix: the EMA's are the plain ones."""
+        if self.ema is None:
+            return {"": self.model}
+        return {"": self.ema.module, "_raw": self.model}
+
+    def setup(self, stage: str) -> None:
+        """Device-dependent choices, once the Trainer has picked the device: channels-last
+        (on CUDA unless the recipe says off) and torch.compile. `nn.Module.compile` keeps
+        the state dict's keys, so checkpoints load with compile on or off."""
+        auto = self.recipe.channels_last == "auto"
+        if auto and self.trainer.strategy.root_device.type == "cuda":
+            self.channels_last = True
+        if self.channels_last:
+            for net in self.evaluated().values():
+                net.to(memory_format=torch.channels_last)
+        if self.recipe.compile:
+            self.model.compile()
+
+    def forward(self, images: torch.Tensor, net: nn.Module | None = None) -> torch.Tensor:
+        if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return self.model(images)
+        return (net or self.model)(images)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
-        images, labels = batch
-        loss = self.criterion(self(images), labels)
+        images, targets = batch
+        if self.mixup is not None:
+            images, targets = self.mixup(images, targets)
+        loss = self.train_loss(self(images), targets)
         self._epoch_images += images.shape[0]
         self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
         self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
@@ -90,6 +150,8 @@ class ImageClassifier(pl.LightningModule):
         self._epoch_start = self._last_batch_end = time.perf_counter()
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.ema is not None:
+            self.ema.update(self.model, step=self.global_step)
         self._last_batch_end = time.perf_counter()
 
     def on_train_epoch_end(self) -> None:
@@ -102,30 +164,31 @@ class ImageClassifier(pl.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, labels = batch
-        logits = self(images)
-        self.log("val/loss", self.criterion(logits, labels), prog_bar=True, sync_dist=True)
-        self.val_acc1(logits, labels)
-        self.val_acc5(logits, labels)
-        self.log("val/acc1", self.val_acc1, prog_bar=True)
-        self.log("val/acc5", self.val_acc5)
+        for suffix, net in self.evaluated().items():
+            logits = self(images, net)
+            self.log(f"val/loss{suffix}", self.val_loss(logits, labels), prog_bar=not suffix,
+                     sync_dist=True)  # fmt: skip
+            for name in ("acc1", "acc5"):
+                metric = self.val_metrics[f"{name}{suffix}"]
+                metric(logits, labels)
+                self.log(f"val/{name}{suffix}", metric, prog_bar=name == "acc1" and not suffix)
 
     def configure_optimizers(self):
         recipe = self.recipe
-        groups = split_weight_decay(self.model, recipe.weight_decay)
-        if recipe.optimizer == "sgd":
-            optimizer = torch.optim.SGD(
-                groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=True
-            )
-        elif recipe.optimizer == "rmsprop":  # EfficientNet's recipe (TF-style eps and decay)
-            optimizer = torch.optim.RMSprop(
-                groups, lr=recipe.lr, alpha=0.9, eps=1e-3, momentum=recipe.momentum
-            )
-        else:
-            optimizer = torch.optim.AdamW(groups, lr=recipe.lr)
-        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
-        steps_per_epoch = total_steps / max(1, self.trainer.max_epochs or 1)
-        warmup_steps = max(1, round(recipe.warmup_epochs * steps_per_epoch))
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps)
+        eps = {} if recipe.optimizer in ("sgd", "momentum") else {"eps": recipe.opt_eps}
+        optimizer = create_optimizer_v2(
+            self.model,
+            opt=recipe.optimizer,
+            lr=global_lr(recipe, self.trainer.world_size),
+            weight_decay=recipe.weight_decay,  # timm's groups: none on biases and norms
+            momentum=recipe.momentum,
+            **eps,
         )
+        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        steps_per_epoch = max(1, round(total_steps / max(1, self.trainer.max_epochs or 1)))
+        schedule = build_schedule(optimizer, recipe, steps_per_epoch)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        """timm's schedulers are stepped with the update count (it also holds on resume)."""
+        scheduler.step_update(num_updates=self.global_step)

@@ -30,6 +30,11 @@ draws the crop on the stored image size before decoding, lets libjpeg decode at 
 or 1/8 scale when the crop stays at least the output size (`draft_scale`), resizes once,
 and hands over uint8. Batches travel as uint8 (4x fewer bytes than float32); the data
 module's `on_after_batch_transfer` hook normalises them on the model's device.
+
+A recipe's extra augmentation is timm's, placed where it is cheapest: the AutoAugment /
+RandAugment / AugMix policy (or torchvision's TrivialAugment) on each cropped PIL image in
+the workers, as timm's `create_transform` places it; random erasing on the normalised
+batch on the device (timm's `RandomErasing` takes whole batches).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import json
 import math
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -49,8 +54,15 @@ import torch
 import webdataset as wds
 from PIL import Image
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.data.auto_augment import (
+    augment_and_mix_transform,
+    auto_augment_transform,
+    rand_augment_transform,
+)
+from timm.data.random_erasing import RandomErasing
 from timm.data.transforms import RandomResizedCropAndInterpolation
 from torch.utils.data import default_collate
+from torchvision.transforms import TrivialAugmentWide
 from torchvision.transforms.functional import pil_to_tensor
 
 from lightning_modules.errors import InputError
@@ -283,6 +295,30 @@ def center_box(image_size: tuple[int, int], size: int, crop_pct: float) -> tuple
     return ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
 
 
+def augment_policy(name: str, size: int, mean: tuple[float, ...]) -> Callable | None:
+    """The PIL-image policy `name` as timm's `create_transform` builds it: `rand-...`
+    (RandAugment), `augmix-...`, an AutoAugment policy (`original`, `v0`, `3a`), or
+    `ta_wide` (torchvision's TrivialAugmentWide); None for "". InputError otherwise."""
+    if not name:
+        return None
+    if name == "ta_wide":
+        return TrivialAugmentWide()
+    params = {"translate_const": int(size * 0.45),
+              "img_mean": tuple(min(255, round(255 * value)) for value in mean)}  # fmt: skip
+    if len(mean) == 1:
+        params["img_mean"] = params["img_mean"][0]  # grayscale images fill with one value
+    build = {"rand": rand_augment_transform, "augmix": augment_and_mix_transform}.get(
+        name.split("-")[0], auto_augment_transform
+    )
+    try:
+        return build(name, params)
+    except (AssertionError, KeyError, ValueError, IndexError) as error:
+        raise InputError(
+            f"auto_augment {name!r}: not a timm policy (rand-m9-mstd0.5, original, v0, "
+            f"augmix-m5) nor ta_wide ({error or 'unknown'})"
+        ) from None
+
+
 @dataclass(frozen=True)
 class DecodeCrop:
     """Opened JPEG -> (channels, size, size) uint8 tensor; the per-sample work of a worker.
@@ -292,6 +328,7 @@ class DecodeCrop:
     `hflip`. Eval (`area` None): `center_box`. Either way the crop is decoded at the
     smallest size that keeps it >= `size` (see `draft_scale`) and resized once. Values
     stay uint8: normalisation happens on the device (`ShardDataModule.normalize`).
+    `policy` (train only) then augments the cropped image (`augment_policy`).
     """
 
     size: int
@@ -299,6 +336,7 @@ class DecodeCrop:
     crop_pct: float
     area: tuple[float, float] | None = None
     hflip: float = 0.0
+    policy: Callable | None = None
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         if self.area is None:
@@ -311,6 +349,8 @@ class DecodeCrop:
         image = resized_crop(image, box, self.size, self.mode)
         if self.area is not None and random.random() < self.hflip:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if self.policy is not None:
+            image = self.policy(image)
         return pil_to_tensor(image)
 
 
@@ -331,6 +371,8 @@ class ShardDataModule(pl.LightningDataModule):
         crop_pct: float = 0.875,
         min_crop: float = 0.08,
         hflip: float = 0.5,
+        auto_augment: str = "",
+        re_prob: float = 0.0,
         shuffle_buffer: int = 1000,
         augment: bool = True,
         rank: int | None = None,
@@ -348,6 +390,8 @@ class ShardDataModule(pl.LightningDataModule):
         self.crop_pct = crop_pct
         self.min_crop = min_crop
         self.hflip = hflip
+        self.policy = augment_policy(auto_augment, resolution, self.mean_std[0])
+        self.re_prob = re_prob
         self.shuffle_buffer = shuffle_buffer
         self.augment = augment
         self.rank = rank
@@ -387,6 +431,7 @@ class ShardDataModule(pl.LightningDataModule):
             crop_pct=self.crop_pct,
             area=(self.min_crop, 1.0) if augment else None,
             hflip=self.hflip if augment else 0.0,
+            policy=self.policy if augment else None,
         )
 
     @property
@@ -411,9 +456,18 @@ class ShardDataModule(pl.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: tuple, dataloader_idx: int) -> tuple:
         """Lightning's hook, after the batch reached the model's device: the loaders ship
-        uint8 (4x fewer bytes between processes and to the GPU), the model gets floats."""
+        uint8 (4x fewer bytes between processes and to the GPU), the model gets floats,
+        randomly erased in training when the recipe asks (`re_prob`)."""
         images, labels = batch
-        return self.normalize(images), labels
+        images = self.normalize(images)
+        if self.re_prob and self.trainer is not None and self.trainer.training:
+            images = self.erase(images)
+        return images, labels
+
+    def erase(self, images: torch.Tensor) -> torch.Tensor:
+        """timm's random erasing of a normalised batch, each image with probability
+        `re_prob`, filled with per-pixel normal noise (timm's `--remode pixel`)."""
+        return RandomErasing(self.re_prob, mode="pixel", device=str(images.device))(images)
 
     def batches_per_epoch(self, split: str) -> int:
         """Batches each rank yields per epoch (see the module docstring for the rule)."""

@@ -37,6 +37,8 @@ def build_run(
         in_chans=in_chans,
         min_crop=recipe.min_crop,
         hflip=recipe.hflip,
+        auto_augment=recipe.auto_augment,
+        re_prob=recipe.re_prob,
     )
     return classifier, data
 
@@ -54,9 +56,13 @@ def default_precision() -> str:
 
 
 def trainer_settings(recipe: Recipe) -> dict[str, Any]:
-    """The `pl.Trainer` arguments every run shares."""
+    """The `pl.Trainer` arguments every run shares: cuDNN picks its fastest kernels on
+    GPUs (fixed input sizes), SyncBN applies under DDP only."""
     return {
         "max_epochs": recipe.epochs,
         "accelerator": "auto",
         "precision": default_precision(),
+        "benchmark": torch.cuda.is_available(),
+        "gradient_clip_val": recipe.grad_clip or None,
+        "sync_batchnorm": recipe.sync_bn,
     }

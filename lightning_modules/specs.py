@@ -16,13 +16,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightning_modules.architectures import build_model, list_models, model_info
+from lightning_modules.architectures import OPTIONS, build_model, list_models, model_info
 from lightning_modules.errors import InputError
 from lightning_modules.measure import profile_model
 
 SCALING_KEYS = ("width", "depth")  # what the builders take
 COEFFICIENTS = ("alpha", "beta", "gamma", "phi")  # where a compound-scaling space put them
-OPTIMIZERS = ("sgd", "rmsprop", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "rmsproptf", "adamw")
+SCHEDULES = ("cosine", "step")
+SWITCHES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,11 @@ class ModelSpec:
             parts.append(f"phi{shown['phi']:g}")
         return "_".join([self.arch, *parts, f"r{self.resolution}"])
 
-    def build(self, num_classes: int = 1000, in_chans: int = 3) -> nn.Module:
-        return build_model(self.arch, num_classes, in_chans, **self.scaling)
+    def build(
+        self, num_classes: int = 1000, in_chans: int = 3, options: Mapping[str, Any] | None = None
+    ) -> nn.Module:
+        """The network; `options` are a recipe's regularisers (`Recipe.model_options`)."""
+        return build_model(self.arch, num_classes, in_chans, options, **self.scaling)
 
     def size(self, num_classes: int = 1000, in_chans: int = 3) -> dict[str, int]:
         """`model/params`, `model/macs` and `model/activations` (values per image, the
@@ -129,36 +134,74 @@ def _knob(default: Any, help: str, **extra: Any) -> Any:
 
 @dataclass(frozen=True)
 class Recipe:
-    """How a model is trained: every training default of the project, in one place.
+    """How a model is trained: every training setting of the project, in one place.
 
     `ladder train`'s flags, each space's recipe and `ImageClassifier` take their
-    defaults from here; `--set KEY=VALUE` (sweeps) and the flags override them.
+    defaults from here; `--recipe NAME` picks one of `lightning_modules.recipes`, and
+    `--set KEY=VALUE` (sweeps) and the flags override single fields. Settings that only
+    some architectures have (dropout, drop path, zero-init) act where the model has them.
     """
 
     epochs: int = _knob(10, "epochs to train")
     batch_size: int = _knob(64, "images per step and device")
-    optimizer: str = _knob("sgd", "optimizer", choices=OPTIMIZERS)
-    lr: float = _knob(0.05, "peak learning rate, after warm-up")
-    momentum: float = _knob(0.9, "SGD (Nesterov) momentum")
+    optimizer: str = _knob("sgd", "timm optimizer (sgd is Nesterov's)", choices=OPTIMIZERS)
+    lr: float = _knob(0.05, "peak learning rate, after warm-up (see lr_base_size)")
+    lr_base_size: int = _knob(0, "if > 0, lr is per this many images: lr x global batch / it")
+    momentum: float = _knob(0.9, "SGD / RMSProp momentum")
+    opt_eps: float = _knob(1e-8, "RMSProp / Adam epsilon (TF's EfficientNet: 1e-3)")
     weight_decay: float = _knob(5e-5, "on weights; never on biases or norms")
-    warmup_epochs: float = _knob(1.0, "linear warm-up, then cosine decay")
+    schedule: str = _knob("cosine", "lr decay after warm-up", choices=SCHEDULES)
+    warmup_epochs: float = _knob(1.0, "linear warm-up from warmup_lr to lr")
+    warmup_lr: float = _knob(0.0, "lr at the start of the warm-up")
+    decay_epochs: float = _knob(2.4, "step schedule: epochs between decays")
+    decay_rate: float = _knob(0.97, "step schedule: lr factor per decay")
+    grad_clip: float = _knob(0.0, "clip the gradients' global norm to this (0: off)")
     label_smoothing: float = _knob(0.1, "cross-entropy label smoothing")
     min_crop: float = _knob(0.08, "RandomResizedCrop's smallest area fraction")
     hflip: float = _knob(0.5, "horizontal flip probability")
+    auto_augment: str = _knob("", "timm policy (rand-m9-mstd0.5, original, augmix-m5) or ta_wide")
+    re_prob: float = _knob(0.0, "random erasing probability (timm's, per-pixel noise)")
+    mixup: float = _knob(0.0, "mixup alpha (timm's Mixup; 0: off)")
+    cutmix: float = _knob(0.0, "cutmix alpha (timm's Mixup; 0: off)")
+    drop_rate: float | None = _knob(None, "classifier dropout (none: the architecture's paper's)")
+    drop_path_rate: float = _knob(0.0, "stochastic depth, 1 - survival probability (timm models)")
+    zero_init_last_bn: bool = _knob(False, "zero the last BN of each residual block (ResNets)")
+    bn_momentum: float = _knob(0.1, "BatchNorm running-stat momentum (PyTorch's; TF's 0.99 = 0.01)")
+    ema_decay: float = _knob(0.0, "keep an EMA of the weights and evaluate it (0: off)")
     loader_workers: int = _knob(2, "data loader processes per device")
-    channels_last: bool = _knob(False, "channels-last memory format (faster convs on GPUs)")
+    channels_last: str = _knob("auto", "channels-last memory format (auto: on CUDA)",
+                               choices=SWITCHES)  # fmt: skip
+    compile: bool = _knob(False, "torch.compile the model")
+    sync_bn: bool = _knob(False, "synchronise BatchNorm statistics across DDP ranks")
     seed: int = _knob(0, "seeds weights, data order and augmentation")
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise InputError(
-                f"optimizer {self.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}"
-            )
+        for key, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
+                             ("channels_last", SWITCHES)):  # fmt: skip
+            if getattr(self, key) not in choices:
+                raise InputError(
+                    f"{key} {getattr(self, key)!r}: expected one of {', '.join(choices)}"
+                )
         for key in ("epochs", "batch_size"):
             if getattr(self, key) < 1:
                 raise InputError(f"{key} {getattr(self, key)}: expected >= 1")
-        if self.loader_workers < 0:
-            raise InputError(f"loader_workers {self.loader_workers}: expected >= 0")
+        for key in ("loader_workers", "lr_base_size", "grad_clip", "mixup", "cutmix"):
+            if getattr(self, key) < 0:
+                raise InputError(f"{key} {getattr(self, key)}: expected >= 0")
+        for key in ("re_prob", "drop_path_rate", "drop_rate", "bn_momentum", "ema_decay"):
+            value = getattr(self, key)
+            if value is not None and not 0 <= value < 1:
+                raise InputError(f"{key} {value}: expected a fraction in [0, 1)")
+        if (self.mixup or self.cutmix) and self.batch_size % 2:
+            raise InputError(f"batch_size {self.batch_size}: mixup and cutmix need an even batch")
+
+    @property
+    def mixes(self) -> bool:
+        return self.mixup > 0 or self.cutmix > 0
+
+    def model_options(self) -> dict[str, Any]:
+        """The regularisers built into the network (where the architecture has them)."""
+        return {key: getattr(self, key) for key in OPTIONS}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,22 +211,19 @@ class Recipe:
         return cls(**values)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Recipe:
-        """This recipe with `overrides` applied; strings are parsed as the field's type."""
-        defaults = self.to_dict()
-        return replace(self, **{key: parse_setting(key, value, defaults[key])
+        """This recipe with `overrides` applied; strings are parsed as the field's type
+        (that of its declared default: None declares an optional number)."""
+        declared = {knob.name: knob.default for knob in fields(Recipe)}
+        unknown = sorted(set(overrides) - set(declared))
+        if unknown:
+            raise InputError(
+                f"recipe has no setting {unknown[0]!r}; settings: {', '.join(declared)}"
+            )
+        return replace(self, **{key: parse_setting(key, value, declared[key])
                                 for key, value in overrides.items()})  # fmt: skip
 
 
 RECIPE_KEYS = tuple(knob.name for knob in fields(Recipe))
-
-# Named recipes. `demo` is sized for the digits on a laptop CPU: from scratch in 4 epochs
-# AdamW beats SGD by far; batch 32 gives BatchNorm's running stats more steps to settle;
-# digits survive mild crops but not mirroring.
-RECIPES: dict[str, Recipe] = {
-    "default": Recipe(),
-    "demo": Recipe(epochs=4, batch_size=32, optimizer="adamw", lr=0.002, warmup_epochs=0.5,
-                   min_crop=0.5, hflip=0.0, loader_workers=1),
-}  # fmt: skip
 
 
 def parse_setting(key: str, value: Any, like: Any) -> Any:
@@ -191,6 +231,10 @@ def parse_setting(key: str, value: Any, like: Any) -> Any:
     as comma lists), other values pass through. InputError names the key."""
     if not isinstance(value, str):
         return value
+    if like is None:  # an optional number: "none" keeps the default
+        like = 0.0
+        if value.lower() == "none":
+            return None
     try:
         return _parse(value, like)
     except ValueError as error:

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("pipeline.profile", "per-layer shapes, activation memory, params and MACs"),
     "shards": ("pipeline.shards", "convert an ImageNet-layout folder to WebDataset shards"),
     "train": ("pipeline.train", "train one architecture on a shard folder"),
+    "recipes": ("pipeline.recipes", "the named training recipes and their sources"),
     "bench": ("pipeline.bench", "benchmarks (JSON): data loading, ..."),
     "sweep": ("pipeline.sweep", "run (or resume) a Ray Tune sweep over a search space"),
     "sync": ("pipeline.sync", "send what a sweep's tracking journal still holds to MLflow"),

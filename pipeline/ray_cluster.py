@@ -33,13 +33,7 @@ def connect_ray(address: str | None) -> None:
         os.environ["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
         ray.init(dashboard_port=port, logging_config=quiet)
         return
-    host, _, port = address.rpartition(":")
-    if address != "auto" and "://" not in address and host and port.isdigit():
-        try:  # fail in seconds, not after Ray's minute of retries
-            socket.create_connection((host, int(port)), timeout=5).close()
-        except OSError as error:
-            raise InputError(f"RAY_ADDRESS={address}: no Ray cluster answers ({error})") from None
-        check_token(address)
+    check_cluster(address)
     try:
         ray.init(address=address, logging_config=quiet)
     except (ConnectionError, RuntimeError) as error:
@@ -55,6 +49,20 @@ def token_message(address: str) -> str:
         f"RAY_ADDRESS={address}: the cluster wants its token; set RAY_AUTH_MODE=token "
         "and RAY_AUTH_TOKEN to the one its nodes use"
     )
+
+
+def check_cluster(address: str | None) -> None:
+    """Fail in seconds, not after Ray's minute of retries, when the cluster at `address`
+    (host:port) does not answer or refuses this driver's token. Nothing to check for a
+    local Ray, or for addresses Ray resolves itself (auto, ray://)."""
+    host, _, port = (address or "").rpartition(":")
+    if address == "auto" or "://" in (address or "") or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        raise InputError(f"RAY_ADDRESS={address}: no Ray cluster answers ({error})") from None
+    check_token(address)
 
 
 def check_token(address: str) -> None:

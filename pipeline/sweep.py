@@ -38,7 +38,12 @@ from pipeline.estimate import (
     price_of,
 )
 from pipeline.plan import SweepPlan, TrialResources, load_plan, storage_root, sweep_exists
-from pipeline.ray_cluster import connect_ray, state_api_problem, warn_if_storage_is_local
+from pipeline.ray_cluster import (
+    check_cluster,
+    connect_ray,
+    state_api_problem,
+    warn_if_storage_is_local,
+)
 from pipeline.sweep_journal import SweepSending, print_board
 from pipeline.sweep_tracker import TrackingCallback, trial_name
 from pipeline.tracking import check_reachable, tracking_uri
@@ -56,6 +61,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="sweep name (default: SPACE-YYYYmmdd-HHMMSS)")
     parser.add_argument("--experiment", help="MLflow experiment (default: the sweep name)")
     parser.add_argument("--epochs", type=int, help="epochs per trial (the space's default)")
+    parser.add_argument(
+        "--recipe", help="train with this named recipe (`ladder recipes`; default: the space's)"
+    )
     parser.add_argument("--gpus-per-trial", type=float, default=0.0)
     parser.add_argument(
         "--workers-per-trial", type=int, help="DDP workers per trial (default: 1, or one per GPU)"
@@ -137,8 +145,11 @@ def best_point(sweep: str) -> dict[str, str]:
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, object]:
-    """The settings the user changed: `--set`, `--epochs` and `--from-sweep`'s point."""
+    """The settings the user changed: `--recipe`, `--set`, `--epochs` and `--from-sweep`'s
+    point."""
     overrides: dict[str, object] = parse_sets(args.set)
+    if args.recipe is not None:
+        overrides["recipe"] = args.recipe
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     if args.from_sweep:
@@ -317,6 +328,7 @@ def run(args: argparse.Namespace) -> int:
     check_reachable(plan.tracking_uri)
     print_grid(plan)
     quiet_driver(args.verbose, local_ray=not os.environ.get("RAY_ADDRESS"))
+    check_cluster(os.environ.get("RAY_ADDRESS"))  # before the price's probes: a bad token
     price = None if args.resume else priced(plan, args)
     connect_ray(os.environ.get("RAY_ADDRESS"))
     warn_if_storage_is_local(plan.storage)

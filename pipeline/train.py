@@ -20,6 +20,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 
 from lightning_modules.data import load_manifest, upsampling_warning
 from lightning_modules.errors import InputError
+from lightning_modules.recipes import RECIPES, named_recipe
 from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
 from lightning_modules.specs import ModelSpec, Recipe, resolve_model
 from pipeline.tracking import check_reachable, tracking_uri
@@ -42,30 +43,40 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def add_recipe_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per `Recipe` field, with its default and help: `lr` is `--lr`."""
+    """`--recipe NAME`, then one flag per `Recipe` field overriding it: `lr` is `--lr`.
+
+    The flags default to None (not given); `recipe_from` parses the given ones as the
+    field's type, so a bad value is the same one-line error as a sweep's `--set`.
+    """
+    parser.add_argument("--recipe", default="default", choices=list(RECIPES),
+                        help="named recipe, see `ladder recipes` (default: default)")  # fmt: skip
     for knob in fields(Recipe):
         flag, help_text = f"--{knob.name.replace('_', '-')}", knob.metadata["help"]
         if isinstance(knob.default, bool):
-            parser.add_argument(flag, action="store_true", help=help_text)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
         else:
-            parser.add_argument(
-                flag,
-                type=type(knob.default),
-                default=knob.default,
-                choices=knob.metadata.get("choices"),
-                help=f"{help_text} (default {knob.default})",
-            )
+            parser.add_argument(flag, choices=knob.metadata.get("choices"),
+                                help=f"{help_text} (default recipe: {knob.default})")  # fmt: skip
+
+
+def recipe_from(args: argparse.Namespace) -> Recipe:
+    """The `--recipe` with the recipe flags that were given applied."""
+    given = {knob.name: getattr(args, knob.name) for knob in fields(Recipe)}
+    overrides = {key: value for key, value in given.items() if value is not None}
+    try:
+        return named_recipe(args.recipe).with_overrides(overrides)
+    except InputError as error:
+        raise InputError(f"--{str(error).removeprefix('setting ').replace('_', '-')}") from None
 
 
 def validate(args: argparse.Namespace) -> tuple[dict[str, Any], ModelSpec, Recipe]:
     """Check every input before anything heavy starts: (manifest, model, recipe)."""
-    for flag in ("epochs", "batch_size", "devices"):
-        if getattr(args, flag) < 1:
-            raise InputError(f"--{flag.replace('_', '-')} must be >= 1")
+    if args.devices < 1:
+        raise InputError("--devices must be >= 1")
     if args.resume is not None and not args.resume.is_file():
         raise InputError(f"--resume {args.resume}: no such checkpoint file")
     spec = resolve_model(args.arch, args.resolution, width=args.width, depth=args.depth)
-    recipe = Recipe(**{knob.name: getattr(args, knob.name) for knob in fields(Recipe)})
+    recipe = recipe_from(args)
     try:
         manifest = load_manifest(args.data)
     except InputError as error:

@@ -5,8 +5,10 @@ Each module exposes `DEFAULTS` (its own documented settings), `RECIPE` (the name
 
     {"model": tune.grid_search([ModelSpec fields, ...]), "recipe": Recipe fields}
 
-An override is either a space setting or a recipe field (`--set lr=0.01`), so every
-space trains all its models under one recipe and its trials differ only in the model.
+An override is a space setting, a recipe field (`--set lr=0.01`) or `recipe`, the name
+of another recipe to start from (`--set recipe=timm_efficientnet`, or `--recipe`), so
+every space trains all its models under one recipe and its trials differ only in the
+model.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from ray import tune
 
 from lightning_modules.errors import InputError
+from lightning_modules.recipes import named_recipe
 from lightning_modules.specs import RECIPE_KEYS, ModelSpec, Recipe, parse_setting
 
 SPACES = (
@@ -46,12 +49,15 @@ def resolve(
     Strings are parsed as the type of the default they replace. An override that is
     neither a setting nor a recipe field is an error: a typo must not be ignored.
     """
-    unknown = [key for key in overrides if key not in defaults and key not in RECIPE_KEYS]
+    known = {*defaults, *RECIPE_KEYS, "recipe"}
+    unknown = [key for key in overrides if key not in known]
     if unknown:
         raise InputError(
             f"space has no setting {unknown[0]!r}; settings: {', '.join(defaults)}, "
-            f"and the recipe's {', '.join(RECIPE_KEYS)}"
+            f"recipe (a name), and the recipe's {', '.join(RECIPE_KEYS)}"
         )
+    if overrides.get("recipe") is not None:
+        recipe = named_recipe(str(overrides["recipe"]))
     settings = {
         key: parse_setting(key, overrides[key], like) if key in overrides else like
         for key, like in defaults.items()

@@ -22,7 +22,8 @@ from dataclasses import replace
 from typing import Any
 
 from lightning_modules.errors import InputError
-from lightning_modules.specs import RECIPES, ModelSpec, Recipe, resolve_model
+from lightning_modules.recipes import RECIPES
+from lightning_modules.specs import ModelSpec, Recipe, resolve_model
 from tune_spaces import grid_space, resolve
 
 COEFFICIENTS = (1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightning_modules.specs import RECIPES
+from lightning_modules.recipes import RECIPES
 from tune_spaces import compound_scaling
 
 RECIPE = RECIPES["demo"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightning_modules.specs import RECIPES
+from lightning_modules.recipes import RECIPES
 from tune_spaces import grid_space, resolve
 from tune_spaces.compound_scaling import scaled_model
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightning_modules.specs import RECIPES, resolve_model
+from lightning_modules.recipes import RECIPES
+from lightning_modules.specs import resolve_model
 from tune_spaces import grid_space, resolve
 
 RECIPE = RECIPES["default"]

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightning_modules.specs import RECIPES, ModelSpec
+from lightning_modules.recipes import RECIPES
+from lightning_modules.specs import ModelSpec
 from tune_spaces import grid_space, resolve
 from tune_spaces.compound_scaling import counted_point
 

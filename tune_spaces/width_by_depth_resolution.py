@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from lightning_modules.specs import RECIPES
+from lightning_modules.recipes import RECIPES
 from tune_spaces import grid_space, resolve
 from tune_spaces.compound_scaling import counted_point
 

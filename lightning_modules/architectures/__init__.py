@@ -9,14 +9,18 @@ minimum input resolution (for the CLI and the sweeps), and which scaling keys
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
 from lightning_modules.errors import InputError
 
-ModelFactory = Callable[..., nn.Module]  # factory(num_classes=, in_chans=, **scaling)
+ModelFactory = Callable[..., nn.Module]  # factory(num_classes=, in_chans=, **scaling, **options)
+
+# Regularisers a recipe sets and only some architectures have (see `ModelInfo.options`).
+OPTIONS = ("drop_rate", "drop_path_rate", "zero_init_last_bn")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class ModelInfo:
     native_resolution: int
     min_resolution: int
     scaling_keys: tuple[str, ...]
+    options: tuple[str, ...] = ()
 
 
 _MODELS: dict[str, tuple[ModelFactory, ModelInfo]] = {}
@@ -46,15 +51,19 @@ def register_model(
     native_resolution: int = 224,
     min_resolution: int = 32,
     scaling_keys: tuple[str, ...] = (),
+    options: tuple[str, ...] = (),
     name: str | None = None,
 ) -> Callable[[ModelFactory], ModelFactory]:
-    """Decorator registering `factory` under `name` (default: the factory's own name)."""
+    """Decorator registering `factory` under `name` (default: the factory's own name);
+    `options` are the regularisers of `OPTIONS` it takes as keyword arguments."""
 
     def register(factory: ModelFactory) -> ModelFactory:
         model_name = name or factory.__name__
         if model_name in _MODELS:
             raise ValueError(f"architecture {model_name!r} is registered twice")  # a bug, not input
-        info = ModelInfo(model_name, family, year, native_resolution, min_resolution, scaling_keys)
+        info = ModelInfo(
+            model_name, family, year, native_resolution, min_resolution, scaling_keys, options
+        )
         _MODELS[model_name] = (factory, info)
         return factory
 
@@ -71,12 +80,18 @@ def model_info(name: str) -> ModelInfo:
 
 
 def build_model(
-    name: str, num_classes: int = 1000, in_chans: int = 3, **scaling: float
+    name: str,
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    options: Mapping[str, Any] | None = None,
+    **scaling: float,
 ) -> nn.Module:
     """A randomly initialised `name` for `num_classes` outputs and `in_chans` input channels.
 
     `scaling` holds the multipliers the architecture accepts (see `model_info(name)`),
-    e.g. `build_model("efficientnet", width=1.2, depth=1.4)`.
+    e.g. `build_model("efficientnet", width=1.2, depth=1.4)`. `options` are regularisers
+    (`OPTIONS`): each reaches the factory only where the architecture has it, so that one
+    recipe serves a whole ladder (drop path acts on EfficientNets, not on VGG).
     """
     factory, info = _registered(name)
     unknown = sorted(set(scaling) - set(info.scaling_keys))
@@ -92,7 +107,8 @@ def build_model(
         raise InputError(
             f"{name}: num_classes and in_chans must be >= 1, got {num_classes} and {in_chans}"
         )
-    return factory(num_classes=num_classes, in_chans=in_chans, **scaling)
+    kept = {key: value for key, value in (options or {}).items() if key in info.options}
+    return factory(num_classes=num_classes, in_chans=in_chans, **scaling, **kept)
 
 
 def _registered(name: str) -> tuple[ModelFactory, ModelInfo]:

@@ -5,12 +5,16 @@ through timm's own generator with B0's block definition, so the scaling rules ar
 timm's: channels = width * c rounded to a multiple of 8 (never more than 10% down),
 stage repeats = ceil(depth * n). `efficientnet(width=1, depth=1)` is B0, and
 `efficientnet(width=1.1, depth=1.2)` is B2 (at 260 px).
+
+Dropout before the classifier grows with the model, as in the paper's reference code:
+0.2 for B0 and B1 up to 0.5 for B7 (`PAPER_DROPOUT`); a free width interpolates it.
 """
 
 from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
 import timm
 from timm.models.efficientnet import _gen_efficientnet
 from torch import nn
@@ -29,10 +33,36 @@ NATIVE_RESOLUTIONS = {
     "efficientnet_b7": 600,
 }
 
+# (width multiplier, dropout) of B0..B7 in the paper's reference code (efficientnet_params)
+PAPER_DROPOUT = {
+    "efficientnet_b0": (1.0, 0.2),
+    "efficientnet_b1": (1.0, 0.2),
+    "efficientnet_b2": (1.1, 0.3),
+    "efficientnet_b3": (1.2, 0.3),
+    "efficientnet_b4": (1.4, 0.4),
+    "efficientnet_b5": (1.6, 0.4),
+    "efficientnet_b6": (1.8, 0.5),
+    "efficientnet_b7": (2.0, 0.5),
+}
+REGULARISERS = ("drop_rate", "drop_path_rate")
 
-@register_model(family="efficientnet", year=2019, scaling_keys=("width", "depth"))
+
+def paper_dropout(width: float) -> float:
+    """The paper's dropout for a model of this width: its B-table, linear in between."""
+    widths, rates = zip(*sorted(set(PAPER_DROPOUT.values())), strict=True)
+    return round(float(np.interp(width, widths, rates)), 3)
+
+
+@register_model(
+    family="efficientnet", year=2019, scaling_keys=("width", "depth"), options=REGULARISERS
+)
 def efficientnet(
-    num_classes: int, in_chans: int, width: float = 1.0, depth: float = 1.0
+    num_classes: int,
+    in_chans: int,
+    width: float = 1.0,
+    depth: float = 1.0,
+    drop_rate: float | None = None,
+    drop_path_rate: float = 0.0,
 ) -> nn.Module:
     return _gen_efficientnet(
         "efficientnet_b0",  # only names the (unused) pretrained config; B0's blocks are built
@@ -41,14 +71,30 @@ def efficientnet(
         pretrained=False,
         num_classes=num_classes,
         in_chans=in_chans,
+        drop_rate=paper_dropout(width) if drop_rate is None else drop_rate,
+        drop_path_rate=drop_path_rate,
     )
 
 
-def _timm_model(variant: str, num_classes: int, in_chans: int) -> nn.Module:
-    return timm.create_model(variant, pretrained=False, num_classes=num_classes, in_chans=in_chans)
+def _timm_model(
+    variant: str,
+    num_classes: int,
+    in_chans: int,
+    drop_rate: float | None = None,
+    drop_path_rate: float = 0.0,
+) -> nn.Module:
+    return timm.create_model(
+        variant,
+        pretrained=False,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        drop_rate=PAPER_DROPOUT[variant][1] if drop_rate is None else drop_rate,
+        drop_path_rate=drop_path_rate,
+    )
 
 
 for _variant, _resolution in NATIVE_RESOLUTIONS.items():
-    register_model(family="efficientnet", year=2019, native_resolution=_resolution, name=_variant)(
-        partial(_timm_model, _variant)
-    )
+    register_model(
+        family="efficientnet", year=2019, native_resolution=_resolution, options=REGULARISERS,
+        name=_variant,
+    )(partial(_timm_model, _variant))  # fmt: skip

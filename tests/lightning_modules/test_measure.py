@@ -18,8 +18,9 @@ from lightning_modules.measure import (
     seconds_per_step,
     train_images_per_sec,
 )
+from lightning_modules.recipes import RECIPES
 from lightning_modules.run import build_run, trainer_settings
-from lightning_modules.specs import RECIPES, resolve_model
+from lightning_modules.specs import resolve_model
 
 
 def test_rates_latency_and_memory_of_a_real_model():

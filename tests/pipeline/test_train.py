@@ -81,7 +81,7 @@ def test_data_folder_without_manifest_says_so(tmp_path: Path, store: str, capsys
         (["--arch", "nosuch"], "valid: lenet5"),
         (["--arch", "resnet50", "--resolution", "8"], "minimum is 32"),
         (["--arch", "resnet50", "--width", "2"], "width"),
-        (["--arch", "lenet5", "--epochs", "0"], "--epochs must be >= 1"),
+        (["--arch", "lenet5", "--epochs", "0"], "--epochs 0: expected >= 1"),
         (["--arch", "lenet5", "--resume", "nowhere.ckpt"], "no such checkpoint"),
     ],
 )
