@@ -15,7 +15,7 @@ WORKERS_PER_TRIAL ?= 1
 SWEEP_FLAGS ?=
 
 .PHONY: install test test-fast lint bench sweep resume demo-data chart leaderboard ui mlflow-server clean \
-	images cluster-up cluster-down cluster-test cluster-constraints
+	images cluster-up cluster-down cluster-test cluster-constraints gpu-check gpu-wheels
 
 install: $(INSTALLED)
 
@@ -42,6 +42,20 @@ BENCH_DATA_FLAGS ?= --synthetic 1280
 bench: install
 	$(BIN)/ladder bench data $(BENCH_DATA_FLAGS)
 	$(BIN)/ladder bench model --arch $(BENCH_ARCHS) --resolution 224 --batch-size 16
+
+# The GPU path on a bare GPU machine without network (pipeline/gpu_check.py, <= 8 min):
+# torch, timm and pytorch-lightning as that machine has them, webdataset from the wheels
+# `make gpu-wheels` puts in build/gpu-wheels here. GPU_PYTHON: the machine's Python.
+GPU_PYTHON ?= python3
+
+gpu-check:
+	$(GPU_PYTHON) -c 'import webdataset' 2>/dev/null || $(GPU_PYTHON) -m pip install --quiet \
+	  --no-index --find-links build/gpu-wheels webdataset braceexpand
+	PYTHONPATH=. timeout 480 $(GPU_PYTHON) -m pipeline gpu-check --out build/gpu-check.json
+
+gpu-wheels: install
+	$(BIN)/python -m pip download --quiet --disable-pip-version-check --no-deps \
+	  --dest build/gpu-wheels -c constraints.txt webdataset braceexpand
 
 demo-data: install
 	test -f data/digits/manifest.json || $(BIN)/ladder shards --demo digits --out data/digits

@@ -49,6 +49,7 @@ import torch
 import webdataset as wds
 from PIL import Image
 from timm.data import create_transform
+from torch import nn
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 
@@ -85,6 +86,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--loader-workers", type=int, default=2, help="DataLoader workers")
     parser.add_argument("--resolution", type=int, default=224, help="model: input size")
+    parser.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
+                        help="model: channels-last memory format (auto: on CUDA)")  # fmt: skip
+    parser.add_argument("--compile", action="store_true", help="model: torch.compile each model")
     parser.add_argument("--batches", type=int, default=20, help="data: timed batches per loader")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
 
@@ -104,25 +108,32 @@ def bench_data(args: argparse.Namespace) -> dict:
     if args.synthetic is None:
         return _bench_data_on(args, args.data, args.src, resolutions)
     with tempfile.TemporaryDirectory(prefix="ladder-bench-") as folder:
-        src, data = Path(folder, "photos"), Path(folder, "shards")
-        write_photo_tree(src, args.synthetic)
-        classes, splits, skipped = folder_samples(src)
-        write_shards(
-            data,
-            classes,
-            splits,
-            source=str(src),
-            split_info={"method": "synthetic photos, train only"},
-            channels=3,
-            max_size=DEFAULT_MAX_SIZE,
-            shard_size=SYNTHETIC_SHARD_SIZE,
-            seed=0,
-            workers=max(1, args.loader_workers),
-            overwrite=False,
-            listing_skipped=skipped,
-        )
+        src, data = synthetic_shards(Path(folder), args.synthetic, args.loader_workers)
         result = _bench_data_on(args, data, src, resolutions)
     return result | {"data": f"{args.synthetic} synthetic {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} photos"}
+
+
+def synthetic_shards(folder: Path, count: int, workers: int) -> tuple[Path, Path]:
+    """(photos, shards): `count` synthetic photos under folder/photos, sharded (train only)
+    under folder/shards with the default `--max-size`."""
+    src, data = folder / "photos", folder / "shards"
+    write_photo_tree(src, count)
+    classes, splits, skipped = folder_samples(src)
+    write_shards(
+        data,
+        classes,
+        splits,
+        source=str(src),
+        split_info={"method": "synthetic photos, train only"},
+        channels=3,
+        max_size=DEFAULT_MAX_SIZE,
+        shard_size=SYNTHETIC_SHARD_SIZE,
+        seed=0,
+        workers=max(1, workers),
+        overwrite=False,
+        listing_skipped=skipped,
+    )
+    return src, data
 
 
 def _data_args(args: argparse.Namespace) -> list[int]:
@@ -352,13 +363,35 @@ def bench_model(args: argparse.Namespace) -> dict:
         "resolution": args.resolution,
         "batch_size": args.batch_size,
         "timed_steps": args.steps,
+        "channels_last": channels_last(args.channels_last, device),
+        "compile": args.compile,
         "models": [_bench_one(name, args, device) for name in archs],
     }
+
+
+def channels_last(setting: str, device: torch.device) -> bool:
+    """The recipe's rule: on CUDA unless "off", elsewhere only when "on"."""
+    return setting == "on" or (setting == "auto" and device.type == "cuda")
+
+
+class ChannelsLastInput(nn.Module):
+    """The network fed channels-last images, as `ImageClassifier.forward` feeds it."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net.to(memory_format=torch.channels_last)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images.contiguous(memory_format=torch.channels_last))
 
 
 def _bench_one(arch: str, args: argparse.Namespace, device: torch.device) -> dict:
     model = build_model(arch).to(device)
     macs = count_macs(model, args.resolution)
+    if channels_last(args.channels_last, device):
+        model = ChannelsLastInput(model)
+    if args.compile:  # the first (untimed) step of each measurement compiles
+        model.compile()
     memory = PeakMemory(device).start()
     train_rate = train_images_per_sec(model, args.resolution, args.batch_size, steps=args.steps)
     infer_rate = infer_images_per_sec(model, args.resolution, args.batch_size, steps=args.steps)

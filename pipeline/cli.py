@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("pipeline.train", "train one architecture on a shard folder"),
     "recipes": ("pipeline.recipes", "the named training recipes and their sources"),
     "bench": ("pipeline.bench", "benchmarks (JSON): data loading, ..."),
+    "gpu-check": ("pipeline.gpu_check", "model speed vs timm's figures, and whether a GPU is fed"),
     "sweep": ("pipeline.sweep", "run (or resume) a Ray Tune sweep over a search space"),
     "sync": ("pipeline.sync", "send what a sweep's tracking journal still holds to MLflow"),
     "leaderboard": ("pipeline.leaderboard", "rank the trials of a sweep"),
