@@ -29,7 +29,7 @@ test: install
 	$(BIN)/python -m pytest
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not docker"
 
 lint: install
 	$(BIN)/ruff check .

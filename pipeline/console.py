@@ -6,8 +6,10 @@ per-report INFO logs to `train_logging()`, Lightning's INFO lines (seed, devices
 litlogger tip, "`Trainer.fit` stopped") and one deprecation inside Lightning to
 `quiet_worker()` in each Train worker, and on a local Ray the preemption watcher (a
 single machine is never preempted), whose actor makes Ray Core log an error at every
-trial. Warnings and errors still show. `--verbose` (LADDER_VERBOSE=1, which the workers
-of a local Ray inherit) leaves every library as it is.
+trial. Tune's failed-trial message keeps one line (`OneLineTrialErrors`): a lost node
+is otherwise two screens of Ray's internals per trial. Warnings and errors still show.
+`--verbose` (LADDER_VERBOSE=1, which the workers of a local Ray inherit) leaves every
+library as it is.
 """
 
 from __future__ import annotations
@@ -41,6 +43,24 @@ def quiet_driver(loud: bool, local_ray: bool) -> None:
     if local_ray:
         os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating tables"
+    logging.getLogger(TUNE_CONTROLLER).addFilter(OneLineTrialErrors())
+
+
+TUNE_CONTROLLER = "ray.tune.execution.tune_controller"
+
+
+class OneLineTrialErrors(logging.Filter):
+    """Tune's "Trial task failed for trial X" as one line: the error's type and first
+    line, without the traceback. The trial's folder keeps it (error.txt), the sweep's
+    end lists each failed trial's cause, and Tune restarts the trial as before."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.getMessage().startswith("Trial task failed"):
+            error = record.exc_info[1]
+            first = next(iter(str(error).strip().splitlines()), "")
+            record.msg = f"{record.getMessage()}: {type(error).__name__}: {first[:300]}"
+            record.args, record.exc_info, record.exc_text = (), None, None
+        return True
 
 
 def train_logging() -> Any:

@@ -265,3 +265,28 @@ def test_from_sweep_needs_the_family_space(store, sweep_logger, digits_shards, c
     argv = ["sweep", "--space", "ladder", "--from-sweep", "cs1", "--data", str(digits_shards)]
     assert main(argv) == 2
     assert "--from-sweep only goes with --space efficientnet_family" in capsys.readouterr().err
+
+
+def test_a_failed_trial_task_is_one_line_in_the_driver(caplog):
+    """A lost node's ActorUnavailableError reaches Tune's log as one line, not a traceback."""
+    import logging
+
+    from ray.exceptions import ActorUnavailableError
+
+    from pipeline.console import TUNE_CONTROLLER, OneLineTrialErrors
+
+    logger = logging.getLogger(TUNE_CONTROLLER)
+    logger.addFilter(one_line := OneLineTrialErrors())
+    try:
+        error = ActorUnavailableError("RpcError: Socket closed\nmore\nlines", None)
+        with caplog.at_level(logging.ERROR, logger=TUNE_CONTROLLER):
+            logger.error("Trial task failed for trial efficientnet_r48", exc_info=error)
+            logger.error("something else", exc_info=error)  # other messages keep theirs
+    finally:
+        logger.removeFilter(one_line)
+    first, other = caplog.records
+    assert first.exc_info is None and "\n" not in first.getMessage()
+    assert first.getMessage().startswith("Trial task failed for trial efficientnet_r48: "
+                                         "ActorUnavailableError: ")  # fmt: skip
+    assert first.getMessage().endswith("RpcError: Socket closed")
+    assert other.exc_info is not None
