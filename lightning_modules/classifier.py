@@ -107,6 +107,7 @@ class ImageClassifier(pl.LightningModule):
             for name, k in (("acc1", 1), ("acc5", min(5, num_classes)))
         })  # fmt: skip
         self.channels_last = recipe.channels_last == "on"
+        self._prepared = False
         self._epoch_images = 0
         self._epoch_start = 0.0
         self._last_batch_end = 0.0
@@ -120,7 +121,11 @@ class ImageClassifier(pl.LightningModule):
     def setup(self, stage: str) -> None:
         """Device-dependent choices, once the Trainer has picked the device: channels-last
         (on CUDA unless the recipe says off) and torch.compile. `nn.Module.compile` keeps
-        the state dict's keys, so checkpoints load with compile on or off."""
+        the state dict's keys, so checkpoints load with compile on or off. Once per module:
+        a `validate` after `fit` must not compile again."""
+        if self._prepared:
+            return
+        self._prepared = True
         auto = self.recipe.channels_last == "auto"
         if auto and self.trainer.strategy.root_device.type == "cuda":
             self.channels_last = True

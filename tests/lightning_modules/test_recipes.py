@@ -250,3 +250,17 @@ def test_ladder_train_takes_a_named_recipe_and_flags_override_it(
     assert params["mixup"] == "0.2" and params["ema_decay"] == "0.99997"
     assert params["lr"] == "0.02" and params["epochs"] == "1"  # the flags
     assert {"val/acc1", "val/acc1_raw", "val/loss_raw"} <= set(run.data.metrics)
+
+
+@pytest.mark.slow
+def test_compile_trains_and_keeps_the_checkpoint_keys(digits_shards: Path, tmp_path: Path):
+    recipe = RECIPES["demo"].with_overrides({"epochs": 1, "compile": True, "loader_workers": 0})
+    manifest = json.loads((digits_shards / "manifest.json").read_text())
+    model, data = build_run(digits_shards, manifest, resolve_model("lenet5"), recipe)
+    plain = set(ImageClassifier(resolve_model("lenet5"), recipe, 10, 1).state_dict())
+    trainer = pl.Trainer(**trainer_settings(recipe), logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, default_root_dir=tmp_path)  # fmt: skip
+    trainer.fit(model, datamodule=data)
+    assert model.model._compiled_call_impl is not None  # it ran compiled
+    assert set(model.state_dict()) == plain  # a checkpoint loads with compile off
+    assert trainer.callback_metrics["val/acc1"] > 0.3
