@@ -380,8 +380,10 @@ def test_a_node_without_the_shards_fails_its_trial_naming_it(
     args = [*lenet5_sweep(1, 1, data, "no-shards", tmp_path / "sweeps"), "--max-failures", "0"]
 
     with sweeping(args, env, log) as driver:
-        wait_for(lambda: "sweep no-shards: 1 trials" in log.read_text(), driver, log)
-        shutil.rmtree(data)  # checked by the driver; gone before any node reads it
+        # the driver reads the shards' manifest for its checks and its price, both printed
+        # before any trial starts: the shards go after that, before any node reads them
+        wait_for(lambda: "wall time about" in log.read_text(), driver, log)
+        shutil.rmtree(data)
         returncode = driver.wait(timeout=300)
 
     assert returncode == 1, tail(log)
