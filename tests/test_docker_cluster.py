@@ -299,7 +299,18 @@ def test_the_stack_sweeps_through_a_lost_worker_a_head_restart_and_a_database_re
     # What the user sees, from the host.
     for text in (log1.read_text(), output):
         assert "http://mlflow:5000" not in text  # no container-only address printed
-        assert "ActorUnschedulableError" not in text  # a lost node is not a traceback storm
+        # A lost node is not a traceback storm: no Ray Train autoscaling coordinator left on
+        # the dead node (its "... doesn't exist any more" on every request), each trial
+        # failure it causes one line (its type varies with where the trial's actors were),
+        # and at most Ray Train's one "Graceful shutdown ... failed" traceback per sweep.
+        assert "exist any more" not in text
+        lines = text.splitlines()
+        failures = [line for line in lines if "Trial task failed" in line]
+        assert len(failures) <= 2, failures
+        assert [line for line in lines if "Error" in line and "Unschedulable" in line] == [
+            line for line in failures if "Unschedulable" in line
+        ]
+        assert text.count("Traceback (most recent call last)") <= 1, text
     client = MlflowClient(stack.mlflow)
     experiment = client.get_experiment_by_name(NAME)
     runs = client.search_runs([experiment.experiment_id])
