@@ -6,8 +6,9 @@ per-report INFO logs to `train_logging()`, Lightning's INFO lines (seed, devices
 litlogger tip, "`Trainer.fit` stopped") and one deprecation inside Lightning to
 `quiet_worker()` in each Train worker, and on a local Ray the preemption watcher (a
 single machine is never preempted), whose actor makes Ray Core log an error at every
-trial. Tune's failed-trial message keeps one line (`OneLineTrialErrors`): a lost node
-is otherwise two screens of Ray's internals per trial. Warnings and errors still show.
+trial. Tune's failed-trial message and Ray Train's failed backend shutdown keep one line
+(`OneLineErrors`): a lost node is otherwise two screens of Ray's internals per trial.
+Warnings and errors still show.
 `--verbose` (LADDER_VERBOSE=1, which the workers of a local Ray inherit) leaves every
 library as it is.
 """
@@ -21,6 +22,7 @@ import warnings
 from collections import Counter
 from typing import Any
 
+from ray.train.v2._internal.execution.callback import ControllerCallback
 from ray.tune import ProgressReporter
 
 VERBOSE_ENV = "LADDER_VERBOSE"
@@ -43,24 +45,44 @@ def quiet_driver(loud: bool, local_ray: bool) -> None:
     if local_ray:
         os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating tables"
-    logging.getLogger(TUNE_CONTROLLER).addFilter(OneLineTrialErrors())
+    logging.getLogger(TUNE_CONTROLLER).addFilter(OneLineErrors(TRIAL_FAILED))
 
 
 TUNE_CONTROLLER = "ray.tune.execution.tune_controller"
 
 
-class OneLineTrialErrors(logging.Filter):
-    """Tune's "Trial task failed for trial X" as one line: the error's type and first
-    line, without the traceback. The trial's folder keeps it (error.txt), the sweep's
-    end lists each failed trial's cause, and Tune restarts the trial as before."""
+class OneLineErrors(logging.Filter):
+    """A library's error record that starts with `start` as one line: the exception's
+    type and first line, without the traceback. For expected failures on a lost node:
+    Tune's "Trial task failed for trial X" (the trial's folder keeps the traceback in
+    error.txt, the sweep's end lists each failed trial's cause, and Tune restarts the
+    trial as before) and Ray Train's "Graceful shutdown of backend failed"."""
+
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.getMessage().startswith("Trial task failed"):
+        if record.exc_info and record.getMessage().startswith(self.start):
             error = record.exc_info[1]
             first = next(iter(str(error).strip().splitlines()), "")
             record.msg = f"{record.getMessage()}: {type(error).__name__}: {first[:300]}"
             record.args, record.exc_info, record.exc_text = (), None, None
         return True
+
+
+TRIAL_FAILED = "Trial task failed"
+BACKEND_SHUTDOWN = ("ray.train.v2._internal.callbacks.backend_setup",
+                    "Graceful shutdown of backend failed")  # fmt: skip  # logger, start
+
+
+class QuietController(ControllerCallback):
+    """In a trial's Ray Train controller process: Ray Train's warning on a worker group
+    whose node died comes as one line instead of a traceback (`OneLineErrors`)."""
+
+    def after_controller_start(self, train_run_context: Any) -> None:
+        logger, start = BACKEND_SHUTDOWN
+        logging.getLogger(logger).addFilter(OneLineErrors(start))
 
 
 def train_logging() -> Any:

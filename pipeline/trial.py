@@ -34,7 +34,7 @@ from lightning_modules.data import load_manifest
 from lightning_modules.errors import InputError
 from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
 from lightning_modules.specs import ModelSpec, Recipe
-from pipeline.console import quiet_worker, train_logging
+from pipeline.console import QuietController, quiet_worker, train_logging, verbose
 from pipeline.plan import TrialResources
 
 CHECKPOINT_FILE = "model.ckpt"
@@ -63,7 +63,8 @@ def run_trial(config: dict[str, Any], resources: TrialResources) -> None:
                 checkpoint_score_attribute=METRIC,
                 checkpoint_score_order=MODE,
             ),
-            callbacks=[TuneReportCallback()],  # each Train report becomes a Tune result
+            # Each Train report becomes a Tune result; QuietController quiets the controller.
+            callbacks=[TuneReportCallback(), *([] if verbose() else [QuietController()])],
             logging_config=train_logging(),
         ),
     )

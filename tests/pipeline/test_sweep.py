@@ -267,26 +267,34 @@ def test_from_sweep_needs_the_family_space(store, sweep_logger, digits_shards, c
     assert "--from-sweep only goes with --space efficientnet_family" in capsys.readouterr().err
 
 
-def test_a_failed_trial_task_is_one_line_in_the_driver(caplog):
-    """A lost node's ActorUnavailableError reaches Tune's log as one line, not a traceback."""
+def test_a_lost_nodes_expected_errors_are_one_line_each(caplog):
+    """A lost node's ActorUnavailableError reaches Tune's log (in the driver) and Ray
+    Train's backend-shutdown warning (in the trial's controller) as one line each."""
     import logging
 
     from ray.exceptions import ActorUnavailableError
 
-    from pipeline.console import TUNE_CONTROLLER, OneLineTrialErrors
+    from pipeline.console import BACKEND_SHUTDOWN, TUNE_CONTROLLER, QuietController, quiet_driver
 
-    logger = logging.getLogger(TUNE_CONTROLLER)
-    logger.addFilter(one_line := OneLineTrialErrors())
+    error = ActorUnavailableError("RpcError: Socket closed\nmore\nlines", None)
+    tune_logger, train_logger = (
+        logging.getLogger(TUNE_CONTROLLER),
+        logging.getLogger(BACKEND_SHUTDOWN[0]),
+    )
+    saved = tune_logger.filters[:], train_logger.filters[:]
     try:
-        error = ActorUnavailableError("RpcError: Socket closed\nmore\nlines", None)
-        with caplog.at_level(logging.ERROR, logger=TUNE_CONTROLLER):
-            logger.error("Trial task failed for trial efficientnet_r48", exc_info=error)
-            logger.error("something else", exc_info=error)  # other messages keep theirs
+        quiet_driver(loud=False, local_ray=False)
+        QuietController().after_controller_start(None)
+        with caplog.at_level(logging.WARNING):
+            tune_logger.error("Trial task failed for trial efficientnet_r48", exc_info=error)
+            tune_logger.error("something else", exc_info=error)  # other messages keep theirs
+            train_logger.warning(BACKEND_SHUTDOWN[1] + ". This is expected ...", exc_info=error)
     finally:
-        logger.removeFilter(one_line)
-    first, other = caplog.records
-    assert first.exc_info is None and "\n" not in first.getMessage()
-    assert first.getMessage().startswith("Trial task failed for trial efficientnet_r48: "
-                                         "ActorUnavailableError: ")  # fmt: skip
-    assert first.getMessage().endswith("RpcError: Socket closed")
+        tune_logger.filters[:], train_logger.filters[:] = saved
+    failed, other, shutdown = caplog.records
+    for one_line in (failed, shutdown):
+        assert one_line.exc_info is None and "\n" not in one_line.getMessage()
+        assert ": ActorUnavailableError: The actor " in one_line.getMessage()
+        assert one_line.getMessage().endswith("RpcError: Socket closed")
+    assert failed.getMessage().startswith("Trial task failed for trial efficientnet_r48: ")
     assert other.exc_info is not None
