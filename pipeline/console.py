@@ -22,6 +22,7 @@ import warnings
 from collections import Counter
 from typing import Any
 
+from ray.exceptions import RayTaskError
 from ray.train.v2._internal.execution.callback import ControllerCallback
 from ray.tune import ProgressReporter
 
@@ -65,6 +66,8 @@ class OneLineErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and record.getMessage().startswith(self.start):
             error = record.exc_info[1]
+            if isinstance(error, RayTaskError) and error.cause is not None:
+                error = error.cause  # its own first line only names the task that raised
             first = next(iter(str(error).strip().splitlines()), "")
             record.msg = f"{record.getMessage()}: {type(error).__name__}: {first[:300]}"
             record.args, record.exc_info, record.exc_text = (), None, None

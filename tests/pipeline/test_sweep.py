@@ -298,3 +298,26 @@ def test_a_lost_nodes_expected_errors_are_one_line_each(caplog):
         assert one_line.getMessage().endswith("RpcError: Socket closed")
     assert failed.getMessage().startswith("Trial task failed for trial efficientnet_r48: ")
     assert other.exc_info is not None
+
+
+def test_a_failed_trial_task_names_its_cause_not_the_task_that_raised(caplog):
+    import logging
+
+    from ray.exceptions import ActorUnschedulableError, RayTaskError
+
+    from pipeline.console import TRIAL_FAILED, OneLineErrors
+
+    cause = ActorUnschedulableError("The placement group was removed.")
+    error = RayTaskError("train", "Traceback ...", cause, proctitle="ray::ImplicitFunc.train()")
+    logger = logging.getLogger("ladder.test")
+    logger.addFilter(one_line := OneLineErrors(TRIAL_FAILED))
+    try:
+        with caplog.at_level(logging.ERROR, logger="ladder.test"):
+            logger.error("Trial task failed for trial t1", exc_info=error.as_instanceof_cause())
+    finally:
+        logger.removeFilter(one_line)
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        "Trial task failed for trial t1: ActorUnschedulableError: The actor is not "
+        "schedulable: The placement group was removed."
+    )
