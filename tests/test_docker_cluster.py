@@ -299,21 +299,7 @@ def test_the_stack_sweeps_through_a_lost_worker_a_head_restart_and_a_database_re
     # What the user sees, from the host.
     for text in (log1.read_text(), output):
         assert "http://mlflow:5000" not in text  # no container-only address printed
-        # A lost node is not a traceback storm: no Ray Train autoscaling coordinator left on
-        # the dead node (its "... doesn't exist any more" on every request), each trial
-        # failure it causes one line (its type varies with where the trial's actors were),
-        # Ray Train's "Graceful shutdown of backend failed" too, and at most one traceback
-        # (a Ray worker's SIGTERM at its exit shows one now and then).
-        lines = text.splitlines()
-        failures = [line for line in lines if "Trial task failed" in line]
-        assert len(failures) <= 2, failures
-        for word in ("exist any more", "Unschedulable"):
-            assert [line for line in lines if word in line] == [
-                line for line in failures if word in line
-            ]
-        shutdowns = [line for line in lines if "Graceful shutdown of backend failed" in line]
-        assert all("Error: " in line for line in shutdowns), shutdowns  # the cause, inline
-        assert text.count("Traceback (most recent call last)") <= 1, text
+        assert_no_traceback_storm(text)
     client = MlflowClient(stack.mlflow)
     experiment = client.get_experiment_by_name(NAME)
     runs = client.search_runs([experiment.experiment_id])
@@ -345,3 +331,23 @@ def test_the_stack_sweeps_through_a_lost_worker_a_head_restart_and_a_database_re
                    for part in key.split("/") if part.startswith("train-")}  # fmt: skip
     assert len(checkpoints) == 4, checkpoints  # every trial's Train run checkpointed, in S3
     print(f"\ncluster-test: MLflow {stack.mlflow}/#/experiments/{experiment.experiment_id}")
+
+
+def assert_no_traceback_storm(text: str) -> None:
+    """A lost node is not a wall of errors: no Ray Train autoscaling coordinator left on
+    the dead node (its "... doesn't exist any more" on every request); each trial failure
+    one line (its type varies with where the trial's actors were); Ray Train's "Graceful
+    shutdown of backend failed" one line; at most one traceback, not counting a Ray worker
+    process's SystemExit on the SIGTERM that ends it (Python prints it as "Exception
+    ignored" when it lands in a finaliser, at some trials' ends)."""
+    lines = text.splitlines()
+    failures = [line for line in lines if "Trial task failed" in line]
+    assert len(failures) <= 2, failures
+    for word in ("exist any more", "Unschedulable"):
+        assert [line for line in lines if word in line] == [
+            line for line in failures if word in line
+        ]
+    shutdowns = [line for line in lines if "Graceful shutdown of backend failed" in line]
+    assert all("Error: " in line for line in shutdowns), shutdowns  # the cause, inline
+    tracebacks = text.count("Traceback (most recent call last)")
+    assert tracebacks - text.count(", in sigterm_handler") <= 1, text
