@@ -5,7 +5,8 @@ resolution: inference images/s at batch 64, latency at batch 1, and the peak mem
 training so far (`lightning_modules.measure`). The values join the epoch's logged metrics
 as `model/infer_images_per_sec`, `model/latency_ms` and `model/peak_memory_mb`, so the
 callback that reports the epoch (a `Checkpoint` callback, which Lightning runs after
-this one) reports them too. Training images/s is logged every epoch by the classifier.
+this one) reports them too, and the run's own Lightning logger, where it has one (`ladder
+train`), logs them. Training images/s is logged every epoch by the classifier.
 """
 
 from __future__ import annotations
@@ -44,3 +45,5 @@ class MeasureCost(pl.Callback):
         trainer.callback_metrics.update(
             {key: torch.tensor(value) for key, value in measured.items()}
         )
+        if trainer.logger is not None:  # `ladder train`'s run; a sweep's trial has none
+            trainer.logger.log_metrics(measured, step=trainer.global_step)

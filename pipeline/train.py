@@ -18,6 +18,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 
+from lightning_modules.cost import MeasureCost
 from lightning_modules.data import load_manifest, upsampling_warning
 from lightning_modules.errors import InputError
 from lightning_modules.recipes import RECIPES, named_recipe
@@ -136,7 +137,11 @@ def train(args: argparse.Namespace) -> int:
         devices=args.devices,
         strategy="ddp" if args.devices > 1 else "auto",
         logger=logger,
-        callbacks=[checkpoints, RichProgressBar()],
+        callbacks=[
+            MeasureCost(spec.resolution, in_chans_of(manifest)),
+            checkpoints,
+            RichProgressBar(),
+        ],  # fmt: skip
         default_root_dir=run_dir,
         log_every_n_steps=10,
     )
