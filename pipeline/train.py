@@ -141,7 +141,7 @@ def train(args: argparse.Namespace) -> int:
             MeasureCost(spec.resolution, in_chans_of(manifest)),
             checkpoints,
             RichProgressBar(),
-        ],  # fmt: skip
+        ],
         default_root_dir=run_dir,
         log_every_n_steps=10,
     )
