@@ -253,9 +253,11 @@ def _collate(samples: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, tor
 
 
 def _decode_sample(transform: DecodeCrop, sample: dict) -> tuple[torch.Tensor, int]:
-    """A raw tar sample -> (uint8 image, label), in one step: the JPEG is opened, not decoded,
-    so that `transform` can decode only as many pixels as its crop needs."""
-    return transform(Image.open(io.BytesIO(sample["jpg"]))), int(sample["cls"])
+    """A raw tar sample (`jpg` or lossless `png`) -> (uint8 image, label), in one step: the
+    image is opened, not decoded, so that `transform` can decode only as many pixels of a
+    JPEG as its crop needs."""
+    encoded = sample["jpg"] if "jpg" in sample else sample["png"]
+    return transform(Image.open(io.BytesIO(encoded))), int(sample["cls"])
 
 
 def draft_scale(box: tuple[float, float, float, float], size: int) -> int:

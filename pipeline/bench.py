@@ -118,20 +118,14 @@ def synthetic_shards(folder: Path, count: int, workers: int) -> tuple[Path, Path
     under folder/shards with the default `--max-size`."""
     src, data = folder / "photos", folder / "shards"
     write_photo_tree(src, count)
-    classes, splits, skipped = folder_samples(src)
     write_shards(
         data,
-        classes,
-        splits,
-        source=str(src),
-        split_info={"method": "synthetic photos, train only"},
-        channels=3,
+        folder_samples(src),
         max_size=DEFAULT_MAX_SIZE,
         shard_size=SYNTHETIC_SHARD_SIZE,
         seed=0,
         workers=max(1, workers),
         overwrite=False,
-        listing_skipped=skipped,
     )
     return src, data
 

@@ -1,4 +1,4 @@
-"""`ladder shards`: an ImageNet-layout folder (or the digits demo) -> WebDataset shards.
+"""`ladder shards`: an ImageNet-layout or IDX folder (or a demo set) -> WebDataset shards.
 
 Training reads thousands of small JPEGs per second; tar shards turn that into a few
 sequential reads and let DDP ranks and DataLoader workers split the data by shard.
@@ -10,16 +10,22 @@ Layouts accepted under `--src`:
                                   ImageId,PredictionString, first token = synset) is looked
                                   for in SRC/ and SRC/val/
 Either split may be absent. Classes are the sorted union of class names; index = position.
+  the four IDX files of MNIST, Fashion-MNIST or KMNIST (`pipeline/data/idx.py`): the
+                                  official test set becomes val; class names from the
+                                  data set's table when the path names it, or `--classes`
 
 Output in `--out`: `train-000000.tar`, ..., `val-000000.tar`, each sample being
-`<key>.jpg` (the original bytes; re-encoded only when the shorter side exceeds
-`--max-size`, to exactly that, or when the file is not a JPEG) and `<key>.cls` (class
-index). Samples are shuffled across shards with `--seed`. `manifest.json` records the
-classes, counts, shards (count, size, sha256), skipped files and the settings.
+`<key>.jpg` or `<key>.png` and `<key>.cls` (class index). Images are stored as they came
+whenever possible, so that small images stay bit-exact: a JPEG keeps its bytes, a PNG too,
+and another lossless format (BMP, TIFF, GIF, IDX pixels) becomes a PNG. Only an image whose
+shorter side exceeds `--max-size` is resized, to exactly that, and stored as JPEG q90, as
+ImageNet pipelines do; `image_formats` in the manifest counts what each split holds.
+Samples are shuffled across shards with `--seed`. `manifest.json` records the classes,
+counts, shards (count, formats, size, sha256), skipped files and the settings.
 `_info.json` describes the same splits in timm's format, so that timm reads the folder as
 `create_dataset("wds/NAME", root=OUT, split="train")` (timm's train.py: `--data-dir OUT
 --dataset wds/NAME`; `validation` repeats `val`, under timm's default `--val-split`).
-Plain `webdataset.WebDataset` reads the tars as they are (keys `jpg` and `cls`).
+Plain `webdataset.WebDataset` reads the tars as they are (keys `jpg` or `png`, and `cls`).
 
 Every image is fully decoded before it is accepted: unreadable or truncated files are
 skipped and listed on stderr and in the manifest, never dropped silently.
@@ -46,7 +52,6 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import webdataset as wds
 from PIL import Image, UnidentifiedImageError
 from rich.console import Console
@@ -54,28 +59,21 @@ from rich.progress import Progress
 
 from lightning_modules.data import FORMAT_VERSION, MANIFEST  # the reader defines the format
 from lightning_modules.errors import InputError
+from pipeline.data import idx
+from pipeline.data.digits import digits_source
+from pipeline.data.samples import Sample, ShardSource
 
 VAL_SOLUTION = "LOC_val_solution.csv"
 TIMM_INFO = "_info.json"
-JPEG_QUALITY = 90
-DIGITS_VAL_FRACTION = 0.2
-DIGITS_SIZE = 32  # LeNet-5's input size
+JPEG_QUALITY = 90  # for images shrunk to --max-size
+LOSSLESS = ("PNG", "BMP", "TIFF", "GIF", "PPM")  # stored as PNG, bit-exact
+DEMOS = ("digits", "fashion-mnist")
 DEFAULT_MAX_SIZE = 256  # shorter side: 224 px crops at timm's crop_pct 0.875, no upsampling
 # A rerun resumes only when all of these match the manifest found in --out.
-IDENTITY = ("format_version", "source", "max_size", "shard_size", "seed", "plan_sha256")
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One image to shard: its key in the tar, its class index, and where it comes from."""
-
-    key: str
-    label: int
-    origin: str  # the file path, or a description of in-memory data; reported when skipped
-    data: bytes | None = None  # in-memory image (the demo); None: read the file at `origin`
-
-    def read(self) -> bytes:
-        return self.data if self.data is not None else Path(self.origin).read_bytes()
+IDENTITY = ("format_version", "storage", "source", "max_size", "shard_size", "seed",
+            "plan_sha256")  # fmt: skip
+# How images are stored (see the module docstring); shards of another rule are not resumed.
+STORAGE = "jpeg and png as given, other lossless as png, shrunk as jpeg q90"
 
 
 @dataclass(frozen=True)
@@ -91,8 +89,15 @@ class ShardTask:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--src", type=Path, help="ImageNet/ImageFolder layout (train/, val/)")
-    source.add_argument("--demo", choices=["digits"], help="build a demo dataset instead")
+    source.add_argument(
+        "--src", type=Path, help="ImageNet/ImageFolder layout (train/, val/) or 4 IDX files"
+    )
+    source.add_argument("--demo", choices=DEMOS, help="build a demo dataset instead")
+    parser.add_argument(
+        "--classes",
+        help="IDX sources: class names, comma-separated, or a data set's "
+        f"({', '.join(idx.CLASS_NAMES)}); default: the one the path names, else 0..N-1",
+    )
     parser.add_argument("--out", type=Path, required=True, help="folder for shards + manifest")
     parser.add_argument(
         "--max-size", type=int, default=DEFAULT_MAX_SIZE, help="max shorter side (pixels)"
@@ -107,26 +112,15 @@ def run(args: argparse.Namespace) -> int:
     for flag in ("max_size", "shard_size", "workers"):
         if getattr(args, flag) < 1:
             raise InputError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected >= 1")
-    if args.demo:
-        classes, splits, split_info = digits_samples(args.seed)
-        source, listing_skipped, channels = "sklearn.datasets.load_digits", [], 1
-    else:
-        classes, splits, listing_skipped = folder_samples(args.src)
-        source, split_info = str(args.src.resolve()), {"method": "source folders train/ val/"}
-        channels = 3
+    source = read_source(args)
     manifest = write_shards(
         args.out,
-        classes,
-        splits,
-        source=source,
-        split_info=split_info,
-        channels=channels,
+        source,
         max_size=args.max_size,
         shard_size=args.shard_size,
         seed=args.seed,
         workers=args.workers,
         overwrite=args.overwrite,
-        listing_skipped=listing_skipped,
     )
     counts = ", ".join(f"{n} {split}" for split, n in manifest["counts"].items())
     shards = sum(len(records) for records in manifest["shards"].values())
@@ -137,10 +131,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_source(args: argparse.Namespace) -> ShardSource:
+    """The data set `--demo` or `--src` names; `--classes` applies to IDX sources only."""
+    if args.demo == "digits":
+        return digits_source(args.seed)
+    folder = idx.DEBIAN_FOLDERS.get(args.demo) if args.demo else args.src
+    if args.demo and not idx.is_idx_folder(folder):
+        raise InputError(idx.missing_files_line(args.demo, folder))
+    if idx.is_idx_folder(folder):
+        return idx.idx_source(folder, args.classes or args.demo)
+    if args.classes:
+        raise InputError(f"--classes: only for IDX sources; {folder} names its classes by folder")
+    return folder_samples(folder)
+
+
 # ---------------------------------------------------------------- sources
 
 
-def folder_samples(src: Path) -> tuple[list[str], dict[str, list[Sample]], list[dict]]:
+def folder_samples(src: Path) -> ShardSource:
     """Classes, samples per split and files skipped while listing an ImageNet-layout `src`."""
     if not src.is_dir():
         raise InputError(f"--src {src}: no such directory")
@@ -173,7 +181,8 @@ def folder_samples(src: Path) -> tuple[list[str], dict[str, list[Sample]], list[
         ]
         splits[split], duplicates = _unique_keys(samples)
         skipped += duplicates
-    return classes, splits, skipped
+    info = {"method": "source folders train/ val/"}
+    return ShardSource(classes, splits, str(src.resolve()), info, listing_skipped=skipped)
 
 
 def _visible(folder: Path) -> list[Path]:
@@ -250,53 +259,6 @@ def _unique_keys(samples: list[Sample]) -> tuple[list[Sample], list[dict]]:
     return kept, skipped
 
 
-def digits_samples(seed: int) -> tuple[list[str], dict[str, list[Sample]], dict]:
-    """The demo: sklearn's 1797 8x8 digits as 32x32 grayscale JPEGs, 10 classes '0'..'9'.
-
-    Split: stratified by class, 20% val, `train_test_split(random_state=seed)`, so every
-    class keeps its proportion. Upscaled to 32x32 because that is LeNet-5's input.
-    Keys are `digit_<index in load_digits()>` so a sample can be traced to its source.
-    """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    indices = np.arange(len(digits.target))
-    train, val = train_test_split(
-        indices, test_size=DIGITS_VAL_FRACTION, stratify=digits.target, random_state=seed
-    )
-    splits = {
-        split: [
-            Sample(
-                key=f"digit_{i:04d}",
-                label=int(digits.target[i]),
-                origin=f"sklearn load_digits() image {i}",
-                data=_digit_jpeg(digits.images[i]),
-            )
-            for i in sorted(chosen)
-        ]
-        for split, chosen in (("train", train), ("val", val))
-    }
-    split_info = {
-        "method": "stratified by class (sklearn train_test_split)",
-        "val_fraction": DIGITS_VAL_FRACTION,
-        "seed": seed,
-        "image": f"8x8 upscaled bilinear to {DIGITS_SIZE}x{DIGITS_SIZE}, grayscale JPEG",
-    }
-    return [str(c) for c in digits.target_names], splits, split_info
-
-
-def _digit_jpeg(image: np.ndarray) -> bytes:
-    """An 8x8 image with values 0..16 -> a 32x32 grayscale JPEG."""
-    pixels = np.round(image * (255 / 16)).astype(np.uint8)
-    upscaled = Image.fromarray(pixels, mode="L").resize(
-        (DIGITS_SIZE, DIGITS_SIZE), Image.Resampling.BILINEAR
-    )
-    out = io.BytesIO()
-    upscaled.save(out, "JPEG", quality=95)
-    return out.getvalue()
-
-
 # ---------------------------------------------------------------- writing
 
 
@@ -312,26 +274,39 @@ def plan_shards(
     return [shuffled[i : i + shard_size] for i in range(0, len(shuffled), shard_size)]
 
 
-def jpeg_bytes(raw: bytes, max_size: int) -> bytes:
-    """The JPEG to store for `raw`: the original bytes unless it must be shrunk or converted.
+def stored_image(raw: bytes, max_size: int) -> tuple[str, bytes]:
+    """(extension, bytes) to store for the image `raw` (see the module docstring): the
+    original bytes of a JPEG or PNG that fits, other lossless formats as PNG, and an image
+    over `max_size` shrunk and stored as JPEG q90.
 
     Decodes fully (`load()`) so that corrupt and truncated files fail here, not in training.
     """
     with Image.open(io.BytesIO(raw)) as image:
         image.load()
-        too_big = min(image.size) > max_size
-        if image.format == "JPEG" and not too_big:
-            return raw
-        if too_big:
-            width, height = image.size
-            scale = max_size / min(width, height)
-            size = (max(max_size, round(width * scale)), max(max_size, round(height * scale)))
-            image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-        if image.mode not in ("L", "RGB", "CMYK"):  # JPEG stores no alpha or palette
-            image = image.convert("RGB")
-        out = io.BytesIO()
-        image.save(out, "JPEG", quality=JPEG_QUALITY)
-        return out.getvalue()
+        if min(image.size) > max_size:
+            return "jpg", _jpeg(_shrunk(image, max_size))
+        if image.format in ("JPEG", "PNG"):
+            return ("jpg" if image.format == "JPEG" else "png"), raw
+        if image.format in LOSSLESS:
+            out = io.BytesIO()
+            image.save(out, "PNG")
+            return "png", out.getvalue()
+        return "jpg", _jpeg(image)
+
+
+def _shrunk(image: Image.Image, max_size: int) -> Image.Image:
+    width, height = image.size
+    scale = max_size / min(width, height)
+    size = (max(max_size, round(width * scale)), max(max_size, round(height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    if image.mode not in ("L", "RGB", "CMYK"):  # JPEG stores no alpha or palette
+        image = image.convert("RGB")
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=JPEG_QUALITY)
+    return out.getvalue()
 
 
 def write_shard(task: ShardTask) -> tuple[dict, list[dict], bool]:
@@ -342,25 +317,26 @@ def write_shard(task: ShardTask) -> tuple[dict, list[dict], bool]:
     path = Path(task.path)
     if task.previous is not None and _intact(path, task.previous):
         return task.previous, list(task.previous_skipped), True
-    skipped, count = [], 0
+    skipped, formats = [], {}
     partial = path.with_name(path.name + ".tmp")  # renamed when complete: no half shards
     with wds.TarWriter(str(partial), mtime=0) as tar:  # fixed mtime: same input, same sha256
         for sample in task.samples:
             try:
-                jpg = jpeg_bytes(sample.read(), task.max_size)
+                extension, image = stored_image(sample.read(), task.max_size)
             except UnidentifiedImageError:
                 reason = "not an image file PIL can identify"
             except Exception as error:  # PIL raises many types on bad files: skip, never crash
                 reason = f"{type(error).__name__}: {error}"
             else:
-                tar.write({"__key__": sample.key, "jpg": jpg, "cls": sample.label})
-                count += 1
+                tar.write({"__key__": sample.key, extension: image, "cls": sample.label})
+                formats[extension] = formats.get(extension, 0) + 1
                 continue
             skipped.append({"path": sample.origin, "reason": reason, "shard": path.name})
     os.replace(partial, path)
     record = {
         "name": path.name,
-        "count": count,
+        "count": sum(formats.values()),
+        "formats": formats,
         "size": path.stat().st_size,
         "sha256": _sha256(path),
     }
@@ -385,28 +361,26 @@ def _sha256(path: Path) -> str:
 
 def write_shards(
     out: Path,
-    classes: list[str],
-    splits: dict[str, list[Sample]],
+    source: ShardSource,
     *,
-    source: str,
-    split_info: dict,
-    channels: int,
     max_size: int,
     shard_size: int,
     seed: int,
     workers: int,
     overwrite: bool,
-    listing_skipped: list[dict],
 ) -> dict:
     """Plan, write (in parallel) and record the shards of every split; return the manifest."""
-    plans = {split: plan_shards(s, shard_size, seed, split) for split, s in splits.items()}
+    classes, listing_skipped = source.classes, source.listing_skipped
+    plans = {split: plan_shards(s, shard_size, seed, split) for split, s in source.splits.items()}
     manifest = {
         "format_version": FORMAT_VERSION,
         "complete": False,
-        "source": source,
-        "split": split_info,
+        "source": source.source,
+        "dataset": source.dataset,  # a data set with published references, or None
+        "split": source.split_info,
         "classes": classes,
-        "channels": channels,  # what the images are (1 gray, 3 RGB): the models' default in_chans
+        "channels": source.channels,  # 1 gray, 3 RGB: the models' default in_chans
+        "storage": STORAGE,
         "max_size": max_size,
         "shard_size": shard_size,
         "seed": seed,
@@ -508,8 +482,19 @@ def _with_results(
     counts = {
         split: sum(r["count"] for r in split_records) for split, split_records in shards.items()
     }
+    formats = {split: _formats(split_records) for split, split_records in shards.items()}
     skipped = sorted(skipped, key=lambda entry: entry["path"])
-    return manifest | {"counts": counts, "shards": shards, "skipped": skipped}
+    return manifest | {"counts": counts, "image_formats": formats, "shards": shards,
+                       "skipped": skipped}  # fmt: skip
+
+
+def _formats(records: list[dict]) -> dict[str, int]:
+    """How many images of each stored format (jpg, png) the shard records hold."""
+    totals: dict[str, int] = {}
+    for record in records:
+        for extension, count in record.get("formats", {}).items():
+            totals[extension] = totals.get(extension, 0) + count
+    return totals
 
 
 def _prepare_out(out: Path, manifest: dict, overwrite: bool) -> dict | None:

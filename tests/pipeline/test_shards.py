@@ -10,12 +10,15 @@ import tarfile
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import webdataset as wds
 from PIL import Image
+from sklearn.datasets import load_digits
 from timm.data import create_dataset
 
 from pipeline.cli import main
+from pipeline.data.digits import upscaled
 
 BAD_FILES = {
     "train/n01440764/n01440764_corrupt.JPEG",
@@ -24,14 +27,16 @@ BAD_FILES = {
 
 
 def read_shards(folder: Path, pattern: str) -> dict[str, tuple[bytes, int]]:
-    """key -> (jpg bytes, class index), read back with tarfile from the tars matching `pattern`."""
+    """key -> (image bytes, class index), read back with tarfile from the tars matching
+    `pattern`; each sample holds exactly one image, `jpg` or `png`."""
     members: dict[str, dict[str, bytes]] = {}
     for tar_path in sorted(folder.glob(pattern)):
         with tarfile.open(tar_path) as tar:
             for member in tar:
                 key, extension = member.name.split(".", 1)
                 members.setdefault(key, {})[extension] = tar.extractfile(member).read()
-    return {key: (m["jpg"], int(m["cls"])) for key, m in members.items()}
+    assert all(len(m.keys() & {"jpg", "png"}) == 1 for m in members.values())
+    return {key: (m.get("jpg", m.get("png")), int(m["cls"])) for key, m in members.items()}
 
 
 def source_images(tree: Path, split: str, classes: list[str]) -> dict[str, tuple[bytes, int]]:
@@ -200,18 +205,42 @@ def test_other_settings_need_overwrite(tmp_path, imagenet_tree, capsys):
     assert manifest(out)["seed"] == 1
 
 
-def test_digits_demo_is_a_stratified_split_of_32px_grayscale_jpegs(digits_shards):
+def test_digits_demo_is_a_stratified_split_of_32px_grayscale_pngs_bit_exact(digits_shards):
     info = manifest(digits_shards)
     assert info["source"] == "sklearn.datasets.load_digits"
     assert info["split"]["val_fraction"] == 0.2 and info["split"]["seed"] == 0
     assert info["classes"] == [str(d) for d in range(10)]
     assert info["counts"] == {"train": 1437, "val": 360}
+    assert info["image_formats"] == {"train": {"png": 1437}, "val": {"png": 360}}
+    digits = load_digits()
     labels = {}
     for split in ("train", "val"):
         samples = read_shards(digits_shards, f"{split}-*.tar")
         labels[split] = Counter(label for _, label in samples.values())
-        image = Image.open(io.BytesIO(next(iter(samples.values()))[0]))
-        assert (image.format, image.mode, image.size) == ("JPEG", "L", (32, 32))
+        for key, (data, label) in list(samples.items())[:50]:
+            image = Image.open(io.BytesIO(data))
+            assert (image.format, image.mode, image.size) == ("PNG", "L", (32, 32))
+            index = int(key.removeprefix("digit_"))
+            assert label == digits.target[index]
+            assert np.array_equal(np.asarray(image), upscaled(digits.images[index]))
     for digit in range(10):
         total = labels["train"][digit] + labels["val"][digit]
         assert abs(labels["val"][digit] - 0.2 * total) <= 1
+
+
+def test_lossless_files_stay_bit_exact_and_the_manifest_counts_formats(tmp_path):
+    rng = np.random.default_rng(1)
+    src = tmp_path / "src"
+    pixels = {}
+    for i, fmt in enumerate(("PNG", "BMP", "TIFF", "PNG")):
+        (src / "train" / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        pixels[f"c{i % 2}/img{i}"] = rng.integers(0, 256, (20 + i, 24, 3), dtype=np.uint8)
+        path = src / "train" / f"c{i % 2}" / f"img{i}.{fmt.lower()}"
+        Image.fromarray(pixels[f"c{i % 2}/img{i}"]).save(path, fmt)
+    out = tmp_path / "out"
+    assert shards(src, out) == 0
+    stored = read_shards(out, "train-*.tar")
+    for key, (data, _) in stored.items():
+        image = Image.open(io.BytesIO(data))
+        assert image.format == "PNG" and np.array_equal(np.asarray(image), pixels[key])
+    assert manifest(out)["image_formats"] == {"train": {"png": 4}}
