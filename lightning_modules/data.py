@@ -54,17 +54,12 @@ import torch
 import webdataset as wds
 from PIL import Image
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.data.auto_augment import (
-    augment_and_mix_transform,
-    auto_augment_transform,
-    rand_augment_transform,
-)
 from timm.data.random_erasing import RandomErasing
 from timm.data.transforms import RandomResizedCropAndInterpolation
 from torch.utils.data import default_collate
-from torchvision.transforms import TrivialAugmentWide
 from torchvision.transforms.functional import pil_to_tensor
 
+from lightning_modules.augment import augment_policy
 from lightning_modules.errors import InputError
 
 MANIFEST = "manifest.json"
@@ -293,30 +288,6 @@ def center_box(image_size: tuple[int, int], size: int, crop_pct: float) -> tuple
     width, height = image_size
     side = min(width, height) * size / math.floor(size / crop_pct)
     return ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
-
-
-def augment_policy(name: str, size: int, mean: tuple[float, ...]) -> Callable | None:
-    """The PIL-image policy `name` as timm's `create_transform` builds it: `rand-...`
-    (RandAugment), `augmix-...`, an AutoAugment policy (`original`, `v0`, `3a`), or
-    `ta_wide` (torchvision's TrivialAugmentWide); None for "". InputError otherwise."""
-    if not name:
-        return None
-    if name == "ta_wide":
-        return TrivialAugmentWide()
-    params = {"translate_const": int(size * 0.45),
-              "img_mean": tuple(min(255, round(255 * value)) for value in mean)}  # fmt: skip
-    if len(mean) == 1:
-        params["img_mean"] = params["img_mean"][0]  # grayscale images fill with one value
-    build = {"rand": rand_augment_transform, "augmix": augment_and_mix_transform}.get(
-        name.split("-")[0], auto_augment_transform
-    )
-    try:
-        return build(name, params)
-    except (AssertionError, KeyError, ValueError, IndexError) as error:
-        raise InputError(
-            f"auto_augment {name!r}: not a timm policy (rand-m9-mstd0.5, original, v0, "
-            f"augmix-m5) nor ta_wide ({error or 'unknown'})"
-        ) from None
 
 
 @dataclass(frozen=True)
