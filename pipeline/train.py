@@ -23,6 +23,7 @@ from lightning_modules.data import load_manifest, upsampling_warning
 from lightning_modules.errors import InputError
 from lightning_modules.recipes import RECIPES, named_recipe
 from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
+from lightning_modules.shard_check import OPT_OUT
 from lightning_modules.specs import ModelSpec, Recipe, resolve_model
 from pipeline.tracking import check_reachable, tracking_uri
 from pipeline.train_journal import JournalLogger, TrainSending
@@ -41,6 +42,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="run folders go here")
     parser.add_argument("--experiment", default="train", help="MLflow experiment name")
+    parser.add_argument(
+        OPT_OUT,
+        action="store_true",
+        help="train even when shard files are missing or differ in size from the manifest, "
+        "and say after each epoch how many samples it saw",
+    )
 
 
 def add_recipe_flags(parser: argparse.ArgumentParser) -> None:
@@ -109,9 +116,11 @@ def run(args: argparse.Namespace) -> int:
 
 def train(args: argparse.Namespace) -> int:
     manifest, spec, recipe = validate(args)
+    pl.seed_everything(recipe.seed, workers=True)  # before the weights are drawn
+    # the data module checks the shards against the manifest: before anything is written
+    classifier, data = build_run(args.data, manifest, spec, recipe, args.allow_damaged_shards)
     uri = tracking_uri()
     check_reachable(uri)
-    pl.seed_everything(recipe.seed, workers=True)
     run_dir = run_folder(args)
     run_dir.mkdir(parents=True, exist_ok=True)
     tracking = TrainSending(run_dir, uri)
@@ -122,7 +131,6 @@ def train(args: argparse.Namespace) -> int:
                             "devices": args.devices})  # fmt: skip
     logger.log_metrics(model_size(spec, manifest), step=0)
 
-    classifier, data = build_run(args.data, manifest, spec, recipe)
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="epoch{epoch:03d}",
@@ -141,6 +149,7 @@ def train(args: argparse.Namespace) -> int:
             MeasureCost(spec.resolution, in_chans_of(manifest)),
             checkpoints,
             RichProgressBar(),
+            *filter(None, [data.samples_seen()]),
         ],
         default_root_dir=run_dir,
         log_every_n_steps=10,

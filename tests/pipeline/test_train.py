@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,46 @@ def test_a_resolution_above_the_shards_max_size_warns_once(digits_shards, capsys
     argv[-1] = "32"
     validate(build_parser(argv).parse_args(argv))
     assert capsys.readouterr().err == ""
+
+
+def damaged_copy(digits_shards: Path, tmp_path: Path) -> tuple[Path, Path, int]:
+    """The digits shards copied, their first train shard cut to half its size:
+    (folder, that shard, its size in the manifest)."""
+    folder = tmp_path / "shards"
+    shutil.copytree(digits_shards, folder)
+    record = json.loads((folder / "manifest.json").read_text())["shards"]["train"][0]
+    shard = folder / record["name"]
+    shard.write_bytes(shard.read_bytes()[: record["size"] // 2])
+    return folder, shard, record["size"]
+
+
+def test_a_shard_cut_short_is_named_before_training(digits_shards, tmp_path, store, capsys):
+    folder, shard, size = damaged_copy(digits_shards, tmp_path)
+    argv = ["train", "--arch", "lenet5", "--data", str(folder), "--out", str(tmp_path)]
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"{shard}: {size // 2} bytes, the manifest says {size}" in line
+    assert "--allow-damaged-shards" in line
+    shard.unlink()
+    assert main(argv) == 2
+    assert f"{shard}: missing" in capsys.readouterr().err
+    assert not list(tmp_path.glob("lenet5-*"))  # nothing trained
+
+
+@pytest.mark.slow
+def test_damaged_shards_allowed_train_and_say_what_each_epoch_saw(
+    digits_shards, tmp_path, store, capsys
+):
+    folder, shard, _ = damaged_copy(digits_shards, tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    whole = manifest["counts"]["train"] - manifest["shards"]["train"][0]["count"]
+    argv = ["train", "--arch", "lenet5", "--data", str(folder), "--out", str(tmp_path)]
+    flags = ["--epochs", "2", "--loader-workers", "1", "--allow-damaged-shards"]
+    assert main(argv + flags) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "samples readable" in line]
+    assert len(lines) == 2 and lines[0].startswith("epoch 1 (--allow-damaged-shards): ")
+    readable = int(lines[0].split(": ")[1].split()[0])
+    assert whole < readable < manifest["counts"]["train"]  # half the cut shard is still read
+    assert lines[1].endswith(
+        f"{manifest['counts']['val']} of {manifest['counts']['val']} val samples seen"
+    )
