@@ -47,8 +47,10 @@ def test_lenet5_learns_the_digits(digits_shards: Path, tmp_path: Path, store: st
     assert run.data.params["in_chans"] == "1"  # the digits are grayscale
     assert run.data.metrics["model/params"] == pytest.approx(61_706, rel=0.01)
     assert 300_000 < run.data.metrics["model/macs"] < 500_000  # LeNet-5: ~0.4 M MACs
-    for measured in ("model/infer_images_per_sec", "model/latency_ms", "model/peak_memory_mb"):
+    for measured in ("model/infer_images_per_sec", "model/latency_ms"):
         assert run.data.metrics[measured] > 0, measured  # measured after the last epoch
+    # the run's own peak above its start, whatever this test process held before
+    assert 0 < run.data.metrics["model/peak_memory_mb"] < 2000
     assert run.data.metrics["val/acc1"] >= 0.95
     history = mlflow.MlflowClient(store).get_metric_history(run.info.run_id, "val/acc1")
     assert len(history) == 8  # one value per epoch
