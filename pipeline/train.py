@@ -20,6 +20,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 
 from lightning_modules.cost import MeasureCost
 from lightning_modules.data import load_manifest, upsampling_warning
+from lightning_modules.divergence import Divergence
 from lightning_modules.errors import InputError
 from lightning_modules.recipes import RECIPES, named_recipe
 from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
@@ -29,6 +30,7 @@ from pipeline.tracking import check_reachable, tracking_uri
 from pipeline.train_journal import JournalLogger, TrainSending
 
 RUN_DIR_ENV = "LADDER_TRAIN_RUN_DIR"
+DIVERGED = 3  # the exit status of a run that diverged (2 is bad input)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -140,6 +142,7 @@ def train(args: argparse.Namespace) -> int:
         save_top_k=1,
         save_last=True,
     )
+    divergence = Divergence(len(manifest["classes"]))
     trainer = pl.Trainer(
         **trainer_settings(recipe),
         devices=args.devices,
@@ -150,6 +153,7 @@ def train(args: argparse.Namespace) -> int:
             checkpoints,
             RichProgressBar(),
             *filter(None, [data.samples_seen()]),
+            divergence,
         ],
         default_root_dir=run_dir,
         log_every_n_steps=10,
@@ -160,4 +164,7 @@ def train(args: argparse.Namespace) -> int:
         best = float(checkpoints.best_model_score)
         mlflow_run = tracking.replay.run_id or "(not sent yet)"
         print(f"run {run_dir}  mlflow run {mlflow_run}  best val/acc1 {best:.4f}")
+    if divergence.diverged:
+        print(f"ladder train: {divergence.line()}", file=sys.stderr)
+        return DIVERGED
     return 0

@@ -187,3 +187,19 @@ def test_damaged_shards_allowed_train_and_say_what_each_epoch_saw(
     assert lines[1].endswith(
         f"{manifest['counts']['val']} of {manifest['counts']['val']} val samples seen"
     )
+
+
+@pytest.mark.slow
+def test_a_diverging_run_ends_early_and_says_so(digits_shards, tmp_path, store, capsys):
+    argv = ["train", "--arch", "lenet5", "--data", str(digits_shards), "--out", str(tmp_path)]
+    flags = ["--epochs", "4", "--loader-workers", "1", "--warmup-epochs", "0"]
+    assert main([*argv, *flags, "--lr", "10000"]) == 3
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "diverged" in line]
+    assert line.startswith("ladder train: diverged at epoch 1: ") and "train/loss" in line
+    run = only_run(store)
+    assert run.data.metrics["diverged"] == 1
+    history = mlflow.MlflowClient(store).get_metric_history(run.info.run_id, "val/acc1")
+    assert len(history) == 1  # stopped after the first of 4 epochs
+    assert main([*argv, *flags, "--epochs", "1", "--experiment", "sane"]) == 0
+    assert "diverged" not in capsys.readouterr().err
+    assert "diverged" not in only_run(store, "sane").data.metrics
