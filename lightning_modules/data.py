@@ -54,18 +54,14 @@ import torch
 import webdataset as wds
 from PIL import Image
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.data.auto_augment import (
-    augment_and_mix_transform,
-    auto_augment_transform,
-    rand_augment_transform,
-)
 from timm.data.random_erasing import RandomErasing
 from timm.data.transforms import RandomResizedCropAndInterpolation
 from torch.utils.data import default_collate
-from torchvision.transforms import TrivialAugmentWide
 from torchvision.transforms.functional import pil_to_tensor
 
+from lightning_modules.augment import augment_policy
 from lightning_modules.errors import InputError
+from lightning_modules.shard_check import OPT_OUT, SamplesSeen, damaged_shards
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -175,10 +171,14 @@ class ShardReader:
         while owned:
             if self.training:
                 rng.shuffle(owned)
+            read = 0  # a pass over damaged shards (--allow-damaged-shards) may read nothing
             for shard, positions in owned:
                 wanted = set(positions)
-                yield from (s for i, s in enumerate(read_tar(self.urls[shard])) if i in wanted)
-            if not self.training:
+                for i, sample in enumerate(read_tar(self.urls[shard])):
+                    if i in wanted:
+                        read += 1
+                        yield sample
+            if not self.training or not read:
                 return
 
 
@@ -189,6 +189,7 @@ def read_tar(path: str) -> Iterator[dict]:
     Walks the tar's 512-byte headers directly: Python's tarfile module spends ~0.04 ms
     per member, as much as the rest of the loader's bookkeeping for a sample together.
     Reads what Python's tarfile writes (ustar; pax and GNU headers for long names).
+    A file cut short yields its whole samples only.
     """
     sample: dict = {}
     long_name = None
@@ -196,6 +197,8 @@ def read_tar(path: str) -> Iterator[dict]:
         while len(header := stream.read(512)) == 512 and header[0]:
             size = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
             body = stream.read(size)
+            if len(body) < size:  # a cut-short shard (--allow-damaged-shards): its last
+                return  # sample may lack members, so it ends with the previous one
             stream.seek(-size % 512, os.SEEK_CUR)
             kind = header[156:157]
             if kind in (b"x", b"L"):  # the next member's long name (pax or GNU)
@@ -210,7 +213,7 @@ def read_tar(path: str) -> Iterator[dict]:
                 sample = {}
             sample["__key__"] = name[:dot]
             sample[name[dot + 1 :]] = body
-    if sample:
+    if sample and len(header) == 512:  # the tar's end block: the last sample is whole
         yield sample
 
 
@@ -297,30 +300,6 @@ def center_box(image_size: tuple[int, int], size: int, crop_pct: float) -> tuple
     return ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
 
 
-def augment_policy(name: str, size: int, mean: tuple[float, ...]) -> Callable | None:
-    """The PIL-image policy `name` as timm's `create_transform` builds it: `rand-...`
-    (RandAugment), `augmix-...`, an AutoAugment policy (`original`, `v0`, `3a`), or
-    `ta_wide` (torchvision's TrivialAugmentWide); None for "". InputError otherwise."""
-    if not name:
-        return None
-    if name == "ta_wide":
-        return TrivialAugmentWide()
-    params = {"translate_const": int(size * 0.45),
-              "img_mean": tuple(min(255, round(255 * value)) for value in mean)}  # fmt: skip
-    if len(mean) == 1:
-        params["img_mean"] = params["img_mean"][0]  # grayscale images fill with one value
-    build = {"rand": rand_augment_transform, "augmix": augment_and_mix_transform}.get(
-        name.split("-")[0], auto_augment_transform
-    )
-    try:
-        return build(name, params)
-    except (AssertionError, KeyError, ValueError, IndexError) as error:
-        raise InputError(
-            f"auto_augment {name!r}: not a timm policy (rand-m9-mstd0.5, original, v0, "
-            f"augmix-m5) nor ta_wide ({error or 'unknown'})"
-        ) from None
-
-
 @dataclass(frozen=True)
 class DecodeCrop:
     """Opened JPEG -> (channels, size, size) uint8 tensor; the per-sample work of a worker.
@@ -379,12 +358,20 @@ class ShardDataModule(pl.LightningDataModule):
         augment: bool = True,
         rank: int | None = None,
         world_size: int | None = None,
+        allow_damaged: bool = False,
     ) -> None:
         super().__init__()
         if in_chans not in (1, 3):
             raise InputError(f"in_chans {in_chans}: expected 1 (grayscale) or 3 (RGB)")
         self.data_dir = Path(data_dir)
         self.manifest = load_manifest(data_dir)
+        self.damaged = damaged_shards(self.data_dir, self.manifest)
+        if self.damaged and not allow_damaged:
+            more = f" (and {len(self.damaged) - 1} more)" if len(self.damaged) > 1 else ""
+            raise InputError(
+                f"{self.damaged[0]}{more}; rebuild the shards with `ladder shards`, or pass "
+                f"{OPT_OUT} to train on what is readable"
+            )
         self.resolution = resolution
         self.batch_size = batch_size
         self.loader_workers = loader_workers
@@ -407,6 +394,25 @@ class ShardDataModule(pl.LightningDataModule):
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    def samples_seen(self) -> SamplesSeen | None:
+        """With damaged shards allowed, the callback that says what each epoch could read:
+        a damaged shard's whole samples are counted here, once."""
+        if not self.damaged:
+            return None
+        readable = {
+            split: sum(self._readable(record) for record in records)
+            for split, records in self.manifest["shards"].items()
+        }
+        return SamplesSeen(readable, self.manifest["counts"])
+
+    def _readable(self, record: dict) -> int:
+        path = self.data_dir / record["name"]
+        if not path.is_file():
+            return 0
+        if path.stat().st_size == record["size"]:
+            return record["count"]
+        return sum(1 for _ in read_tar(str(path)))
 
     def placement(self) -> tuple[int, int]:
         """(rank, world size): the Trainer's, else the explicit ones, else torch.distributed's."""
@@ -496,7 +502,11 @@ class ShardDataModule(pl.LightningDataModule):
         training = split == "train"
         rank, world_size = self.placement()
         workers = max(1, self.loader_workers)
-        records = [r for r in self.manifest["shards"][split] if r["count"]]  # all-bad shards
+        records = [  # not all-bad shards (no samples), nor missing ones (damage allowed)
+            r
+            for r in self.manifest["shards"][split]
+            if r["count"] and (self.data_dir / r["name"]).is_file()
+        ]
         reader = ShardReader(
             urls=tuple(str(self.data_dir / r["name"]) for r in records),
             counts=tuple(r["count"] for r in records),

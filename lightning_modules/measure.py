@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -182,24 +183,46 @@ def latency_ms(model: nn.Module, resolution: int, in_chans: int = 3, steps: int 
 
 
 class PeakMemory:
-    """Peak memory from `start()` on: the CUDA allocator's peak on a GPU, the growth of
-    the process's peak resident set on a CPU (Linux's ru_maxrss, a high-water mark)."""
+    """The memory a run needed, the same figure in any process whatever it did before.
+
+    On a GPU: the CUDA allocator's peak allocation since `start()`. On a CPU: the peak
+    resident memory of this process between `start()` and `bytes()`, minus its resident
+    memory at `start()`. On Linux the kernel's peak (VmHWM) is reset to the current
+    resident size at `start()` (writing "5" to /proc/self/clear_refs, which any process
+    may do to its own file), so a process that was bigger before (a pytest session, a
+    reused Ray worker) measures the run, not its history. Where /proc is unavailable the
+    growth of ru_maxrss is used, which reads 0 in a process that was bigger before.
+    """
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.baseline = 0
+        self.proc = False  # whether VmHWM was reset (Linux)
 
     def start(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        else:
+            return self
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self.proc, self.baseline = True, _proc_status_bytes("VmRSS")
+        except OSError:
             self.baseline = _peak_rss_bytes()
         return self
 
     def bytes(self) -> int:
         if self.device.type == "cuda":
             return torch.cuda.max_memory_allocated(self.device)
-        return max(0, _peak_rss_bytes() - self.baseline)
+        peak = _proc_status_bytes("VmHWM") if self.proc else _peak_rss_bytes()
+        return max(0, peak - self.baseline)
+
+
+def _proc_status_bytes(field: str) -> int:
+    """A `kB` field of /proc/self/status (VmRSS: resident now, VmHWM: its peak), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise OSError(f"/proc/self/status has no {field}")
 
 
 def _peak_rss_bytes() -> int:

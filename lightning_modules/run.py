@@ -23,10 +23,15 @@ def in_chans_of(manifest: dict[str, Any]) -> int:
 
 
 def build_run(
-    data_dir: str | Path, manifest: dict[str, Any], spec: ModelSpec, recipe: Recipe
+    data_dir: str | Path,
+    manifest: dict[str, Any],
+    spec: ModelSpec,
+    recipe: Recipe,
+    allow_damaged_shards: bool = False,
 ) -> tuple[ImageClassifier, ShardDataModule]:
     """The classifier and the data module of one run; the shards decide the classes and
-    the input channels."""
+    the input channels. Shards that differ from the manifest are an InputError unless
+    `allow_damaged_shards` (see `lightning_modules/shard_check.py`)."""
     in_chans = in_chans_of(manifest)
     classifier = ImageClassifier(spec, recipe, len(manifest["classes"]), in_chans)
     data = ShardDataModule(
@@ -39,6 +44,7 @@ def build_run(
         hflip=recipe.hflip,
         auto_augment=recipe.auto_augment,
         re_prob=recipe.re_prob,
+        allow_damaged=allow_damaged_shards,
     )
     return classifier, data
 

@@ -9,7 +9,8 @@ the same names as params. A setting has one name and one default, here.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -25,6 +26,11 @@ COEFFICIENTS = ("alpha", "beta", "gamma", "phi")  # where a compound-scaling spa
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "rmsproptf", "adamw")
 SCHEDULES = ("cosine", "step")
 SWITCHES = ("auto", "on", "off")
+# The largest input side a run accepts: 3.4x EfficientNet-B7's 600 px, the ladder's
+# largest native side. Above it one RGB image holds 12+ MB of uint8 in a loader worker,
+# and one activation map of a stem with 32 channels 0.5+ GB in float32 per image: such
+# a run is a typo, and it used to die minutes later in a worker, out of memory.
+MAX_RESOLUTION = 2048
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,10 @@ def resolve_model(arch: str, resolution: int | None = None, **scaling: float) ->
         raise InputError(f"unknown architecture {arch!r}; valid: {', '.join(list_models())}")
     info = model_info(arch)
     resolution = info.native_resolution if resolution is None else resolution
+    if isinstance(resolution, bool) or not isinstance(resolution, int):
+        raise InputError(f"resolution {resolution!r}: expected an integer number of pixels")
+    if resolution > MAX_RESOLUTION:
+        raise InputError(f"resolution {resolution} is too large: at most {MAX_RESOLUTION} pixels")
     if resolution < info.min_resolution:
         raise InputError(
             f"resolution {resolution} is too small for {arch}: its minimum is {info.min_resolution}"
@@ -129,7 +139,39 @@ def resolve_model(arch: str, resolution: int | None = None, **scaling: float) ->
 
 
 def _knob(default: Any, help: str, **extra: Any) -> Any:
+    """A `Recipe` field: its default, its help line, and `valid` (a key of `RANGES`) for
+    numbers, or `choices` for strings."""
     return field(default=default, metadata={"help": help, **extra})
+
+
+RANGES: dict[str, Callable[[float], bool]] = {
+    ">= 1": lambda value: value >= 1,
+    "> 0": lambda value: value > 0,
+    ">= 0": lambda value: value >= 0,
+    "in [0, 1)": lambda value: 0 <= value < 1,
+    "in (0, 1]": lambda value: 0 < value <= 1,
+    "in [0, 1]": lambda value: 0 <= value <= 1,
+    "in [0, 2**32)": lambda value: 0 <= value < 2**32,  # what torch's and numpy's seeds take
+}
+KINDS = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
+
+
+def check_setting(key: str, value: Any, declared: str, metadata: Mapping[str, Any]) -> None:
+    """InputError unless `value` is of the field's `declared` type ("float | None": a
+    number or None), finite, and in its `valid` range. bool is no number here, so that a
+    switch given where a number belongs (or the reverse) is refused, not read as 0 or 1."""
+    optional = declared.endswith(" | None")
+    if value is None and optional:
+        return
+    kinds = KINDS[declared.removesuffix(" | None")]
+    if isinstance(value, bool) != (kinds == (bool,)) or not isinstance(value, kinds):
+        kind = {"int": "an integer", "float": "a number", "bool": "true or false"}
+        raise InputError(f"{key} {value!r}: expected {kind.get(declared, 'text')}")
+    valid = metadata.get("valid")
+    if valid and not math.isfinite(value):
+        raise InputError(f"{key} {value!r}: expected a finite number")
+    if valid and not RANGES[valid](value):
+        raise InputError(f"{key} {value!r}: expected {valid}")
 
 
 @dataclass(frozen=True)
@@ -142,38 +184,44 @@ class Recipe:
     some architectures have (dropout, drop path, zero-init) act where the model has them.
     """
 
-    epochs: int = _knob(10, "epochs to train")
-    batch_size: int = _knob(64, "images per step and device")
+    epochs: int = _knob(10, "epochs to train", valid=">= 1")
+    batch_size: int = _knob(64, "images per step and device", valid=">= 1")
     optimizer: str = _knob("sgd", "timm optimizer (sgd is Nesterov's)", choices=OPTIMIZERS)
-    lr: float = _knob(0.05, "peak learning rate, after warm-up (see lr_base_size)")
-    lr_base_size: int = _knob(0, "if > 0, lr is per this many images: lr x global batch / it")
-    momentum: float = _knob(0.9, "SGD / RMSProp momentum")
-    opt_eps: float = _knob(1e-8, "RMSProp / Adam epsilon (TF's EfficientNet: 1e-3)")
-    weight_decay: float = _knob(5e-5, "on weights; never on biases or norms")
+    lr: float = _knob(0.05, "peak learning rate, after warm-up (see lr_base_size)", valid="> 0")
+    lr_base_size: int = _knob(0, "if > 0, lr is per this many images: lr x global batch / it",
+                             valid=">= 0")  # fmt: skip
+    momentum: float = _knob(0.9, "SGD / RMSProp momentum", valid="in [0, 1)")
+    opt_eps: float = _knob(1e-8, "RMSProp / Adam epsilon (TF's EfficientNet: 1e-3)", valid="> 0")
+    weight_decay: float = _knob(5e-5, "on weights; never on biases or norms", valid=">= 0")
     schedule: str = _knob("cosine", "lr decay after warm-up", choices=SCHEDULES)
-    warmup_epochs: float = _knob(1.0, "linear warm-up from warmup_lr to lr")
-    warmup_lr: float = _knob(0.0, "lr at the start of the warm-up")
-    decay_epochs: float = _knob(2.4, "step schedule: epochs between decays")
-    decay_rate: float = _knob(0.97, "step schedule: lr factor per decay")
-    grad_clip: float = _knob(0.0, "clip the gradients' global norm to this (0: off)")
-    label_smoothing: float = _knob(0.1, "cross-entropy label smoothing")
-    min_crop: float = _knob(0.08, "RandomResizedCrop's smallest area fraction")
-    hflip: float = _knob(0.5, "horizontal flip probability")
+    warmup_epochs: float = _knob(1.0, "linear warm-up from warmup_lr to lr", valid=">= 0")
+    warmup_lr: float = _knob(0.0, "lr at the start of the warm-up", valid=">= 0")
+    decay_epochs: float = _knob(2.4, "step schedule: epochs between decays", valid="> 0")
+    decay_rate: float = _knob(0.97, "step schedule: lr factor per decay", valid="in (0, 1]")
+    grad_clip: float = _knob(0.0, "clip the gradients' global norm to this (0: off)", valid=">= 0")
+    label_smoothing: float = _knob(0.1, "cross-entropy label smoothing", valid="in [0, 1)")
+    min_crop: float = _knob(0.08, "RandomResizedCrop's smallest area fraction", valid="in (0, 1]")
+    hflip: float = _knob(0.5, "horizontal flip probability", valid="in [0, 1]")
     auto_augment: str = _knob("", "timm policy (rand-m9-mstd0.5, original, augmix-m5) or ta_wide")
-    re_prob: float = _knob(0.0, "random erasing probability (timm's, per-pixel noise)")
-    mixup: float = _knob(0.0, "mixup alpha (timm's Mixup; 0: off)")
-    cutmix: float = _knob(0.0, "cutmix alpha (timm's Mixup; 0: off)")
-    drop_rate: float | None = _knob(None, "classifier dropout (none: the architecture's paper's)")
-    drop_path_rate: float = _knob(0.0, "stochastic depth, 1 - survival probability (timm models)")
+    re_prob: float = _knob(0.0, "random erasing probability (timm's, per-pixel noise)",
+                           valid="in [0, 1)")  # fmt: skip
+    mixup: float = _knob(0.0, "mixup alpha (timm's Mixup; 0: off)", valid=">= 0")
+    cutmix: float = _knob(0.0, "cutmix alpha (timm's Mixup; 0: off)", valid=">= 0")
+    drop_rate: float | None = _knob(None, "classifier dropout (none: the architecture's paper's)",
+                                    valid="in [0, 1)")  # fmt: skip
+    drop_path_rate: float = _knob(0.0, "stochastic depth, 1 - survival probability (timm models)",
+                                  valid="in [0, 1)")  # fmt: skip
     zero_init_last_bn: bool = _knob(False, "zero the last BN of each residual block (ResNets)")
-    bn_momentum: float = _knob(0.1, "BatchNorm running-stat momentum (PyTorch's; TF's 0.99 = 0.01)")
-    ema_decay: float = _knob(0.0, "keep an EMA of the weights and evaluate it (0: off)")
-    loader_workers: int = _knob(2, "data loader processes per device")
+    bn_momentum: float = _knob(0.1, "BatchNorm running-stat momentum (PyTorch's; TF's 0.99 = 0.01)",
+                               valid="in [0, 1)")  # fmt: skip
+    ema_decay: float = _knob(0.0, "keep an EMA of the weights and evaluate it (0: off)",
+                             valid="in [0, 1)")  # fmt: skip
+    loader_workers: int = _knob(2, "data loader processes per device", valid=">= 0")
     channels_last: str = _knob("auto", "channels-last memory format (auto: on CUDA)",
                                choices=SWITCHES)  # fmt: skip
     compile: bool = _knob(False, "torch.compile the model")
     sync_bn: bool = _knob(False, "synchronise BatchNorm statistics across DDP ranks")
-    seed: int = _knob(0, "seeds weights, data order and augmentation")
+    seed: int = _knob(0, "seeds weights, data order and augmentation", valid="in [0, 2**32)")
 
     def __post_init__(self) -> None:
         for key, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
@@ -182,16 +230,8 @@ class Recipe:
                 raise InputError(
                     f"{key} {getattr(self, key)!r}: expected one of {', '.join(choices)}"
                 )
-        for key in ("epochs", "batch_size"):
-            if getattr(self, key) < 1:
-                raise InputError(f"{key} {getattr(self, key)}: expected >= 1")
-        for key in ("loader_workers", "lr_base_size", "grad_clip", "mixup", "cutmix"):
-            if getattr(self, key) < 0:
-                raise InputError(f"{key} {getattr(self, key)}: expected >= 0")
-        for key in ("re_prob", "drop_path_rate", "drop_rate", "bn_momentum", "ema_decay"):
-            value = getattr(self, key)
-            if value is not None and not 0 <= value < 1:
-                raise InputError(f"{key} {value}: expected a fraction in [0, 1)")
+        for knob in fields(self):
+            check_setting(knob.name, getattr(self, knob.name), knob.type, knob.metadata)
         if (self.mixup or self.cutmix) and self.batch_size % 2:
             raise InputError(f"batch_size {self.batch_size}: mixup and cutmix need an even batch")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from lightning_modules.errors import InputError
 
@@ -34,8 +35,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's own usage errors (a missing flag, `--resolution abc`) as an InputError,
+    so that they too are one line and exit 2 from `main`, not usage text and SystemExit.
+    Sub-command parsers are made of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"{message} (see `{self.prog} --help`)")
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="ladder", description="Climb the ImageNet CNN ladder: LeNet-5 to EfficientNet."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -51,14 +61,15 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
+    command = [a for a in argv if not a.startswith("-")][:1]  # [] for a bare `ladder`
     try:
+        args = build_parser(argv).parse_args(argv)
         return int(args.run(args) or 0)
     except InputError as error:
-        print(f"ladder {args.command}: error: {error}", file=sys.stderr)
+        print(f"{' '.join(['ladder', *command])}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"ladder {args.command}: interrupted", file=sys.stderr)
+        print(f"{' '.join(['ladder', *command])}: interrupted", file=sys.stderr)
         return 130
 
 

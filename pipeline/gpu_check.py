@@ -5,48 +5,95 @@
    published figures (`gpu_references.json`) for the same GPU class where timm has one.
 2. Feeding: a 2-epoch run of resnet50 as `ladder train` builds it (`build_run`, the
    Trainer settings, the shard loader) on synthetic photo shards, timing how long each
-   step waits for its batch. The loader keeps up when the GPU is busy >= 90% of the step.
+   step waits for its batch (`pipeline/gpu_feeding.py`). The loader keeps up when the GPU
+   is busy >= 90% of the step.
 
 It needs torch, timm, pytorch-lightning and webdataset, not Ray or MLflow (so it runs on a
 bare GPU image that has `lightning` beside `pytorch-lightning`: this project imports only
 the latter). It prints JSON and writes it to `--out`; the exit status is 0 when the
 feeding goal is met on a GPU.
+
+Its sizes are a GPU's (resnet50 at batch 256 takes 20+ GB on a CPU), so on a machine
+without a GPU it refuses at once, before importing torch; `--cpu` runs the same script
+at toy size (LeNet-5, 32 px, batch 16) to check the path itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
-import tempfile
-import time
+import sys
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
-import torch
-
-from lightning_modules.recipes import RECIPES
-from lightning_modules.run import build_run, trainer_settings
-from lightning_modules.specs import resolve_model
-from pipeline.bench import bench_model, synthetic_shards
+from lightning_modules.errors import InputError
 
 REFERENCES = Path(__file__).with_name("gpu_references.json")
-BUSY_GOAL = 0.9
+# flag -> (on a GPU, with --cpu); the flags given win over both
+SIZES: dict[str, tuple[Any, Any]] = {
+    "arch": ("resnet50,efficientnet_b0", "lenet5"),
+    "train_arch": ("resnet50", "lenet5"),
+    "resolution": (224, 32),
+    "batch_size": (256, 16),
+    "steps": (20, 2),
+    "photos": (8192, 320),
+    "loader_workers": (max(1, (os.cpu_count() or 2) - 2), 1),
+}
+GPU_DEVICES = ("/dev/nvidia[0-9]*", "/dev/kfd")  # NVIDIA's device nodes, AMD ROCm's
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", default="resnet50,efficientnet_b0", help="speed: models")
-    parser.add_argument("--train-arch", default="resnet50", help="feeding: the model trained")
-    parser.add_argument("--resolution", type=int, default=224)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=20, help="speed: timed steps per mode")
-    parser.add_argument("--photos", type=int, default=8192, help="feeding: synthetic photos")
-    parser.add_argument("--loader-workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
+    parser.add_argument("--cpu", action="store_true", help="toy sizes (after |), which need no GPU")
+    parser.add_argument("--arch", help="speed: models [resnet50,efficientnet_b0 | lenet5]")
+    parser.add_argument("--train-arch", help="feeding: the model trained [resnet50 | lenet5]")
+    parser.add_argument("--resolution", type=int, help="[224 | 32]")
+    parser.add_argument("--batch-size", type=int, help="[256 | 16]")
+    parser.add_argument("--steps", type=int, help="speed: timed steps per mode [20 | 2]")
+    parser.add_argument("--photos", type=int, help="feeding: synthetic photos [8192 | 320]")
+    parser.add_argument("--loader-workers", type=int, help="[CPUs - 2 | 1]")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
 
 
+def sized(args: argparse.Namespace) -> argparse.Namespace:
+    """`args` with the sizes not given set for a GPU or, with `--cpu`, for a CPU;
+    InputError names a count below 1."""
+    values = vars(args).copy()
+    for key, defaults in SIZES.items():
+        if values[key] is None:
+            values[key] = defaults[args.cpu]
+        elif isinstance(defaults[0], int) and values[key] < 1:
+            raise InputError(f"--{key.replace('_', '-')} {values[key]}: expected >= 1")
+    if values["photos"] < values["batch_size"]:
+        raise InputError(f"--photos {values['photos']}: expected >= --batch-size")
+    return argparse.Namespace(**values)
+
+
+def gpu_present() -> bool:
+    """Whether this machine has a GPU torch could use. On Linux a GPU driver's device
+    nodes are there first, so their absence answers without importing torch."""
+    if sys.platform.startswith("linux") and not any(map(glob.glob, GPU_DEVICES)):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def run(args: argparse.Namespace) -> int:
+    args = sized(args)
+    if not args.cpu and not gpu_present():
+        raise InputError(
+            "no GPU on this machine; its sizes would take tens of GB on a CPU: run it on a GPU "
+            "machine (`make gpu-check`), or add --cpu for a toy-size check of the path"
+        )
+    import torch
+
+    from lightning_modules.specs import resolve_model
+    from pipeline.gpu_feeding import BUSY_GOAL, feeding_check
+
+    for arch in {*args.arch.split(","), args.train_arch}:
+        resolve_model(arch, args.resolution)  # names a bad model or size before any work
     device = "cuda" if torch.cuda.is_available() else "cpu"
     speed = [model_speed(args, compile_) for compile_ in (False, True)]
     feeding = feeding_check(args)
@@ -66,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def model_speed(args: argparse.Namespace, compile_: bool) -> dict[str, Any]:
+    from pipeline.bench import bench_model
+
     bench = argparse.Namespace(arch=args.arch, resolution=args.resolution,
                                batch_size=args.batch_size, steps=args.steps,
                                channels_last="auto", compile=compile_)  # fmt: skip
@@ -77,67 +126,3 @@ def published_for(device: str) -> list[dict[str, Any]]:
     figures = json.loads(REFERENCES.read_text())["figures"]
     same = [figure for figure in figures if figure["match"].lower() in device.lower()]
     return same or [{**figure, "other_gpu": True} for figure in figures]
-
-
-class DataWait(pl.Callback):
-    """How long each training step waited for its batch, against the whole step.
-
-    The GPU is synchronised at each step's end, so that a step's compute is charged to
-    the step and not to the wait for the next batch. The first `skip` steps of each epoch
-    (loader start-up, cuDNN autotuning) are left out.
-    """
-
-    def __init__(self, skip: int = 5) -> None:
-        self.skip = skip
-        self.waited = self.total = 0.0
-        self._end: float | None = None
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        self._end = None
-
-    def on_train_batch_start(self, trainer, module, batch, batch_idx: int) -> None:
-        now = time.perf_counter()
-        if self._end is not None and batch_idx >= self.skip:
-            self.waited += now - self._end
-            self.total += now - self._end
-        self._start = now
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx: int) -> None:
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        self._end = time.perf_counter()
-        if batch_idx >= self.skip:
-            self.total += self._end - self._start
-
-
-def feeding_check(args: argparse.Namespace) -> dict[str, Any]:
-    """2 epochs of `--train-arch` on synthetic photo shards; the GPU's busy fraction."""
-    recipe = RECIPES["default"].with_overrides(
-        {"epochs": 2, "batch_size": args.batch_size, "loader_workers": args.loader_workers}
-    )
-    spec = resolve_model(args.train_arch, args.resolution)
-    with tempfile.TemporaryDirectory(prefix="ladder-gpu-check-") as folder:
-        start = time.perf_counter()
-        _, shards = synthetic_shards(Path(folder), args.photos, args.loader_workers)
-        made_s = time.perf_counter() - start
-        manifest = json.loads((shards / "manifest.json").read_text())
-        classifier, data = build_run(shards, manifest, spec, recipe)
-        wait = DataWait()
-        trainer = pl.Trainer(**trainer_settings(recipe), devices=1, logger=False,
-                             enable_checkpointing=False, limit_val_batches=0,
-                             num_sanity_val_steps=0, callbacks=[wait],
-                             enable_progress_bar=False, default_root_dir=folder)  # fmt: skip
-        start = time.perf_counter()
-        trainer.fit(classifier, datamodule=data)
-        fit_s = time.perf_counter() - start
-    busy = 1 - wait.waited / wait.total if wait.total else 0.0
-    return {
-        "arch": args.train_arch,
-        "photos": args.photos,
-        "loader_workers": args.loader_workers,
-        "shards_made_s": round(made_s, 1),
-        "fit_s": round(fit_s, 1),
-        "busy_fraction": round(busy, 3),
-        "goal": BUSY_GOAL,
-        "met": busy >= BUSY_GOAL,
-    }

@@ -20,14 +20,17 @@ from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 
 from lightning_modules.cost import MeasureCost
 from lightning_modules.data import load_manifest, upsampling_warning
+from lightning_modules.divergence import Divergence
 from lightning_modules.errors import InputError
 from lightning_modules.recipes import RECIPES, named_recipe
 from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
+from lightning_modules.shard_check import OPT_OUT
 from lightning_modules.specs import ModelSpec, Recipe, resolve_model
 from pipeline.tracking import check_reachable, tracking_uri
 from pipeline.train_journal import JournalLogger, TrainSending
 
 RUN_DIR_ENV = "LADDER_TRAIN_RUN_DIR"
+DIVERGED = 3  # the exit status of a run that diverged (2 is bad input)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +44,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="run folders go here")
     parser.add_argument("--experiment", default="train", help="MLflow experiment name")
+    parser.add_argument(
+        OPT_OUT,
+        action="store_true",
+        help="train even when shard files are missing or differ in size from the manifest, "
+        "and say after each epoch how many samples it saw",
+    )
 
 
 def add_recipe_flags(parser: argparse.ArgumentParser) -> None:
@@ -109,9 +118,11 @@ def run(args: argparse.Namespace) -> int:
 
 def train(args: argparse.Namespace) -> int:
     manifest, spec, recipe = validate(args)
+    pl.seed_everything(recipe.seed, workers=True)  # before the weights are drawn
+    # the data module checks the shards against the manifest: before anything is written
+    classifier, data = build_run(args.data, manifest, spec, recipe, args.allow_damaged_shards)
     uri = tracking_uri()
     check_reachable(uri)
-    pl.seed_everything(recipe.seed, workers=True)
     run_dir = run_folder(args)
     run_dir.mkdir(parents=True, exist_ok=True)
     tracking = TrainSending(run_dir, uri)
@@ -122,7 +133,6 @@ def train(args: argparse.Namespace) -> int:
                             "devices": args.devices})  # fmt: skip
     logger.log_metrics(model_size(spec, manifest), step=0)
 
-    classifier, data = build_run(args.data, manifest, spec, recipe)
     checkpoints = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
         filename="epoch{epoch:03d}",
@@ -132,6 +142,7 @@ def train(args: argparse.Namespace) -> int:
         save_top_k=1,
         save_last=True,
     )
+    divergence = Divergence(len(manifest["classes"]))
     trainer = pl.Trainer(
         **trainer_settings(recipe),
         devices=args.devices,
@@ -141,6 +152,8 @@ def train(args: argparse.Namespace) -> int:
             MeasureCost(spec.resolution, in_chans_of(manifest)),
             checkpoints,
             RichProgressBar(),
+            *filter(None, [data.samples_seen()]),
+            divergence,
         ],
         default_root_dir=run_dir,
         log_every_n_steps=10,
@@ -151,4 +164,7 @@ def train(args: argparse.Namespace) -> int:
         best = float(checkpoints.best_model_score)
         mlflow_run = tracking.replay.run_id or "(not sent yet)"
         print(f"run {run_dir}  mlflow run {mlflow_run}  best val/acc1 {best:.4f}")
+    if divergence.diverged:
+        print(f"ladder train: {divergence.line()}", file=sys.stderr)
+        return DIVERGED
     return 0

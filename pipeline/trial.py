@@ -31,6 +31,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 
 from lightning_modules.cost import MeasureCost
 from lightning_modules.data import load_manifest
+from lightning_modules.divergence import Divergence
 from lightning_modules.errors import InputError
 from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
 from lightning_modules.specs import ModelSpec, Recipe
@@ -107,7 +108,11 @@ def fit(config: dict[str, Any], checkpoint_path: str | None) -> None:
         devices="auto",
         strategy=RayDDPStrategy(),
         plugins=[RayLightningEnvironment()],
-        callbacks=[MeasureCost(spec.resolution, in_chans_of(manifest)), reporter],
+        callbacks=[
+            MeasureCost(spec.resolution, in_chans_of(manifest)),
+            Divergence(len(manifest["classes"])),  # puts `diverged` in the last report
+            reporter,
+        ],
         enable_checkpointing=True,  # by `reporter`: Ray Train keeps them (best K by val/acc1)
         enable_progress_bar=False,  # Ray's trial table is the progress display
         enable_model_summary=False,

@@ -84,3 +84,14 @@ def test_one_cpu_thread_is_timed_in_cpu_time_not_wall_time():
         assert seconds_per_step(lambda: time.sleep(0.05), 2, torch.device("cpu")) >= 0.05
     finally:
         torch.set_num_threads(before)
+
+
+def test_peak_memory_measures_the_run_in_a_process_that_was_bigger_before():
+    """ru_maxrss, a high-water mark of the process's life, grew by 0 here: the run needed
+    less than the 1 GiB the process held before. The reset peak sees the run's own."""
+    big = torch.ones(2**28)  # 1 GiB, every page touched
+    del big
+    model = resolve_model("resnet18", 64).build(10, 3)
+    memory = PeakMemory(torch.device("cpu")).start()
+    train_images_per_sec(model, 64, batch_size=16, steps=1)
+    assert 10 * 2**20 < memory.bytes() < 2**30  # activations and gradients of a small run

@@ -264,3 +264,31 @@ def test_compile_trains_and_keeps_the_checkpoint_keys(digits_shards: Path, tmp_p
     assert model.model._compiled_call_impl is not None  # it ran compiled
     assert set(model.state_dict()) == plain  # a checkpoint loads with compile off
     assert trainer.callback_metrics["val/acc1"] > 0.3
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"lr": "0.1"}, "lr '0.1': expected a number"),
+        ({"epochs": 2.0}, "epochs 2.0: expected an integer"),
+        ({"epochs": True}, "epochs True: expected an integer"),
+        ({"lr": True}, "lr True: expected a number"),
+        ({"compile": 1}, "compile 1: expected true or false"),
+        ({"auto_augment": None}, "auto_augment None: expected text"),
+        ({"opt_eps": 0.0}, "opt_eps 0.0: expected > 0"),
+        ({"decay_epochs": -2.4}, "decay_epochs -2.4: expected > 0"),
+        ({"warmup_epochs": float("inf")}, "warmup_epochs inf: expected a finite number"),
+        ({"ema_decay": 1.0}, "ema_decay 1.0: expected in [0, 1)"),
+        ({"drop_rate": -0.1}, "drop_rate -0.1: expected in [0, 1)"),
+    ],
+)
+def test_a_recipe_refuses_values_of_the_wrong_type_or_range(values, expected):
+    """Recipes come from code and from sweep configs too, not only through parsed flags."""
+    with pytest.raises(InputError) as error:
+        Recipe(**values)
+    assert str(error.value) == expected
+
+
+def test_every_named_recipe_and_optional_none_are_valid():
+    assert Recipe(drop_rate=None).drop_rate is None
+    assert all(Recipe.from_dict(named.recipe.to_dict()) for named in CATALOGUE.values())

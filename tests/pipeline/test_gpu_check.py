@@ -3,12 +3,55 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from pipeline.cli import main
-from pipeline.gpu_check import published_for
+from pipeline.gpu_check import gpu_present, published_for
+
+NO_GPU = pytest.mark.skipif(gpu_present(), reason="this machine has a GPU")
+
+
+@NO_GPU
+def test_without_a_gpu_it_refuses_at_once_in_one_line(capsys):
+    start = time.perf_counter()
+    assert main(["gpu-check"]) == 2
+    assert time.perf_counter() - start < 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "no GPU" in line and "--cpu" in line
+
+
+@NO_GPU
+def test_the_refusal_imports_no_torch():
+    """A fresh `ladder gpu-check` process refuses before torch's seconds of import."""
+    code = (
+        "import sys; from pipeline.cli import main; main(['gpu-check']); print(sorted(sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "no GPU" in out.stderr and "'torch'" not in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--batch-size", "0"], "--batch-size 0: expected >= 1"),
+        (["--steps", "-1"], "--steps -1: expected >= 1"),
+        (["--photos", "0"], "--photos 0: expected >= 1"),
+        (["--photos", "8", "--batch-size", "16"], "--photos 8: expected >= --batch-size"),
+        (["--loader-workers", "abc"], "--loader-workers: invalid int value: 'abc'"),
+        (["--resolution", "100000"], "resolution 100000 is too large"),
+        (["--resolution", "0"], "--resolution 0: expected >= 1"),
+        (["--train-arch", "nosuch"], "unknown architecture 'nosuch'"),
+    ],
+)
+def test_bad_sizes_are_one_line(flags, expected, capsys):
+    assert main(["gpu-check", "--cpu", *flags]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert expected in line
 
 
 def test_published_figures_are_those_of_the_same_gpu_class():
@@ -25,9 +68,7 @@ def test_published_figures_are_those_of_the_same_gpu_class():
 @pytest.mark.slow
 def test_the_gpu_check_runs_where_there_is_no_gpu(tmp_path: Path, capsys):
     out = tmp_path / "gpu-check.json"
-    argv = ["gpu-check", "--arch", "lenet5", "--train-arch", "lenet5", "--resolution", "32",
-            "--batch-size", "16", "--steps", "2", "--photos", "320", "--loader-workers", "1",
-            "--out", str(out)]  # fmt: skip
+    argv = ["gpu-check", "--cpu", "--out", str(out)]  # lenet5, 32 px, batch 16, 320 photos
     assert main(argv) == 1  # no GPU: the feeding goal cannot be met here
     result = json.loads(out.read_text())
     assert result["gpu"] is None and "busy_fraction" in capsys.readouterr().out
