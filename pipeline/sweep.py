@@ -228,11 +228,8 @@ def print_grid(plan: SweepPlan) -> None:
     """The trials about to run, with counted MACs relative to the base model where known."""
     models = tune_spaces.models_of(plan.param_space)
     seeds = tune_spaces.seeds_of(plan.param_space)
-    count = f"{len(models)} trials"
-    if len(seeds) > 1:
-        each = f"{len(models)} models x seeds {seeds[0]}..{seeds[-1]}"
-        count = f"{len(models) * len(seeds)} trials ({each})"
-    print(f"sweep {plan.name}: {count} of space {plan.space}")
+    each = f" ({len(models)} models x seeds {seeds[0]}..{seeds[-1]})" if len(seeds) > 1 else ""
+    print(f"sweep {plan.name}: {len(models) * len(seeds)} trials of space {plan.space}{each}")
     for model in models:
         ratio = f"  MACs {model.macs_ratio:.2f}x base" if model.macs_ratio else ""
         print(f"  {model.name:40s}{ratio}")
