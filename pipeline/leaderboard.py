@@ -201,11 +201,16 @@ def cost_of(row: Row, by: str) -> float | None:
     return -row.throughput if row.throughput else None
 
 
-def pareto_rows(rows: list[Row], by: str) -> list[int]:
-    """Indices of the rows on the Pareto front of top-1 against the cost `by`, in order."""
-    ranked = [
+def costed(rows: list[Row], by: str) -> list[int]:
+    """Indices of the rows that have a top-1 and a cost by `by`: the Pareto front's candidates."""
+    return [
         i for i, row in enumerate(rows) if row.top1 is not None and cost_of(row, by) is not None
     ]
+
+
+def pareto_rows(rows: list[Row], by: str) -> list[int]:
+    """Indices of the rows on the Pareto front of top-1 against the cost `by`, in order."""
+    ranked = costed(rows, by)
     front = pareto_front([(cost_of(rows[i], by), rows[i].top1) for i in ranked])
     return sorted(ranked[index] for index in front)
 
@@ -237,9 +242,7 @@ def leaderboard_rows(client: Any, experiment: str | None, pareto_by: str = "macs
 
 def pareto_tie_rows(rows: list[Row], by: str, front: list[int]) -> list[int]:
     """Indices of the rows off the Pareto front by `by` that no row beats beyond noise."""
-    ranked = [
-        i for i, row in enumerate(rows) if row.top1 is not None and cost_of(row, by) is not None
-    ]
+    ranked = costed(rows, by)
     points = [(cost_of(rows[i], by), interval(rows[i].top1, rows[i].top1_std)) for i in ranked]
     ties = front_ties(points, {ranked.index(i) for i in front})
     return sorted(ranked[index] for index in ties)
