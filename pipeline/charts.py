@@ -95,7 +95,8 @@ class Series:
 
     Styles use plotly's words (marker "circle-open", dash "dot", label position "middle
     right"), which the PNG renderer translates; sizes are in points. `labels` and
-    `hovertexts` hold one text per point ("" for none, "\\n" between lines) or none at all.
+    `hovertexts` hold one text per point ("" for none, "\\n" between lines) or none at all;
+    `errors` one ± half-length of a vertical error bar per point (None for none) or none.
     """
 
     name: str
@@ -112,6 +113,7 @@ class Series:
     label_size: float = 8
     label_color: str | None = None  # None: the series' color
     hovertexts: tuple[str, ...] = ()
+    errors: tuple[float | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,14 @@ def with_accuracy(rows: list[Row]) -> list[Row]:
 
 def error_percent(fraction: float | None) -> float | None:
     return None if fraction is None else 100.0 * (1.0 - fraction)
+
+
+def spreads(rows: list[Row]) -> tuple[float | None, ...]:
+    """Each point's top-1 std over its seeds, in percent, as error bars; none if no point
+    has one (a sweep of one seed)."""
+    if all(row.top1_std is None for row in rows):
+        return ()
+    return tuple(None if row.top1_std is None else 100 * row.top1_std for row in rows)
 
 
 # ---- the ImageNet challenge chart
@@ -372,6 +382,7 @@ def your_accuracies(rows: list[Row], cost: str = "macs") -> list[Series]:
             size=11,
             labels=tuple(label_of(row) if row in labelled else "" for row in yours),
             hovertexts=tuple(f"{label_of(row)} ({row.trial}): {cost_text(row)}" for row in yours),
+            errors=spreads(yours),
         ),
         Series(
             "yours, Pareto front",
@@ -390,9 +401,10 @@ def cost_text(row: Row) -> str:
         if row.throughput and row.latency_ms
         else ""
     )
+    spread = f" ± {100 * row.top1_std:.2f} (n={row.n})" if row.top1_std is not None else ""
     return (
-        f"{100 * row.top1:.2f}% top-1, {human(row.macs)} MACs, {human(row.params)} params"
-        + measured
+        f"{100 * row.top1:.2f}%{spread} top-1, {human(row.macs)} MACs, "
+        f"{human(row.params)} params{measured}"
     )
 
 
@@ -480,6 +492,7 @@ def flops_series(
         labels=labels,
         label_position="bottom right",
         hovertexts=tuple(f"{label_of(row)} ({row.trial}): {cost_text(row)}" for _, row in curve),
+        errors=spreads([row for _, row in curve]),
     )
 
 
@@ -562,6 +575,7 @@ def render_png(chart: Chart, path: Path) -> None:
         axes.axhline(rule.at, **png_rule_style(rule))
     for series in chart.series:
         draw_png_series(axes, series)
+        draw_png_errors(axes, series)
         label_png_points(axes, series)
     for rule in chart.vlines:
         axes.axvline(rule.at, **png_rule_style(rule))
@@ -618,6 +632,17 @@ def draw_png_series(axes: Any, series: Series) -> None:
             zorder=2,
             label=series.name,
         )
+
+
+def draw_png_errors(axes: Any, series: Series) -> None:
+    """The series' error bars, for the points that have one, under its markers."""
+    if not series.errors:
+        return
+    points = zip(series.xs, series.ys, series.errors, strict=True)
+    bars = [(x, y, error) for x, y, error in points if error is not None]
+    if bars:
+        xs, ys, errors = zip(*bars, strict=True)
+        axes.errorbar(xs, ys, yerr=errors, fmt="none", ecolor=series.color, capsize=3, zorder=2)
 
 
 def label_png_points(axes: Any, series: Series) -> None:
@@ -701,6 +726,8 @@ def html_trace(series: Series) -> Any:
     if series.hovertexts:
         trace["hovertext"] = html_text(series.hovertexts)
         trace["hoverinfo"] = "text"
+    if series.errors:  # plotly draws no bar where the value is None
+        trace["error_y"] = {"type": "data", "array": series.errors, "color": series.color}
     if series.kind == "bar":
         marker = {"color": series.color, "line": {"color": series.outline}}
         return go.Bar(trace, width=BAR_WIDTH, marker=marker, textposition="outside", textangle=0)

@@ -68,7 +68,7 @@ class Price:
     """What a plan costs, whatever runs it: per model, per trial (in grid order), in all."""
 
     models: dict[str, ModelCost]
-    trials: tuple[str, ...]  # model names
+    trials: tuple[str, ...]  # model names, each once per seed (`--seeds`)
     epochs: int
     expected_epochs: float
     node_share: float  # of one node (of this machine's kind) a trial holds
@@ -133,7 +133,7 @@ def probe_batch(activations: int, recipe: Recipe, device: str) -> int:
 def price_of(plan: SweepPlan) -> Price:
     """Probe each distinct model of the plan on this machine and price the whole plan."""
     manifest = load_manifest(plan.param_space["data"])
-    recipe = Recipe.from_dict(plan.param_space["recipe"])
+    recipe = tune_spaces.recipe_of(plan.param_space)
     res = plan.resources
     device = "cuda" if res.gpus_per_worker and torch.cuda.is_available() else "cpu"
     counts = manifest["counts"]
@@ -151,7 +151,8 @@ def price_of(plan: SweepPlan) -> Price:
             )
             trial_s = TRIAL_STARTUP_S + epochs * epoch_s
             models[spec.name] = ModelCost(spec.name, train_rate, eval_rate, epoch_s, trial_s, batch)
-    trials = tuple(spec.name for spec in specs)
+    seeds = tune_spaces.seeds_of(plan.param_space)
+    trials = tuple(spec.name for _ in seeds for spec in specs)  # Tune's grid order
     busy = os.getloadavg()[0] / (os.cpu_count() or 1)
     return Price(models, trials, plan.epochs, epochs, node_share(plan), device, busy)
 

@@ -6,6 +6,11 @@ during a sweep and long after it. A trial is Pareto-optimal when no other trial 
 least as accurate for at most the cost (and strictly better in one of the two), the cost
 being counted MACs, or measured inference throughput or latency (`--pareto-by`): a model
 with few MACs is not always a fast one (depthwise convolutions, many thin layers).
+
+A row is a model point: the trials of one model that a sweep trained with several seeds
+(`ladder sweep --seeds K`: their names differ only by `_seed<n>`) share one row, their
+top-1 the mean ± the sample std over the seeds, with n; `pipeline.noise` says which rows
+and Pareto marks are ties within that spread.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ import json
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from lightning_modules.errors import InputError
 from lightning_modules.specs import scaling_of
-from pipeline.tracking import open_client, search_all_runs, tag_filter, tracking_uri
+from pipeline.noise import front_ties, interval, mean_of, mean_std, rank_ties
+from pipeline.tracking import open_client, point_of, search_all_runs, tag_filter, tracking_uri
 
 FORMATS = ("table", "md", "csv", "json")
 PARETO_BY = ("macs", "throughput", "latency")
@@ -32,7 +38,8 @@ ARTIFACT_NAME = "leaderboard"  # leaderboard.md, .csv and .json on the parent ru
 
 @dataclass(frozen=True)
 class Row:
-    """One trial as the leaderboard shows it; accuracies are fractions, times seconds."""
+    """One model point as the leaderboard shows it: one trial, or the mean of the trials
+    of its seeds (`point_rows`); accuracies are fractions, times seconds."""
 
     trial: str
     arch: str
@@ -53,6 +60,11 @@ class Row:
     latency_ms: float | None = None  # measured: batch 1
     train_throughput: float | None = None  # measured: training images/s, the last epoch's
     peak_memory_mb: float | None = None  # measured: of training
+    seeds: list[int] = field(default_factory=list)  # the recipe seeds of its trials
+    n: int = 1  # trials with a top-1: what `top1` is the mean of
+    top1_std: float | None = None  # their sample std (n - 1); None below n = 2
+    tie: bool = False  # top-1 not told apart from the row ranked just above
+    pareto_tie: bool = False  # off the Pareto front, but not beyond noise
 
 
 def latest_sweep_experiment(client: Any) -> Any | None:
@@ -132,6 +144,41 @@ def row_of(client: Any, run: Any) -> Row:
         latency_ms=metrics.get("model/latency_ms"),
         train_throughput=metrics.get("train/images_per_sec"),
         peak_memory_mb=metrics.get("model/peak_memory_mb"),
+        seeds=[int(params["seed"])] if "seed" in params else [],
+        n=int("best/val/acc1" in metrics),
+    )
+
+
+def point_rows(trials: list[Row]) -> list[Row]:
+    """One row per model point: the trials whose names differ only by their seed."""
+    points: dict[str, list[Row]] = {}
+    for row in trials:
+        points.setdefault(point_of(row.trial, row.seeds[0] if row.seeds else None), []).append(row)
+    return [point_row(name, rows) for name, rows in points.items()]
+
+
+def point_row(name: str, trials: list[Row]) -> Row:
+    """The trials of one point as one row: top-1 and top-5, times and measured speeds are
+    their means; the best trial gives its run (a point's params are the same in all), its
+    best epoch, and counted sizes, which the seed does not change."""
+    scored = [row for row in trials if row.top1 is not None]
+    best = max(scored, key=lambda row: row.top1) if scored else trials[0]
+    top1, std = mean_std([row.top1 for row in scored])
+    return replace(
+        best,
+        trial=name,
+        top1=top1,
+        top1_std=std,
+        n=len(scored),
+        seeds=sorted(seed for row in trials for seed in row.seeds),
+        top5=mean_of([row.top5 for row in scored]),
+        epochs=max(row.epochs for row in trials),
+        train_time=mean_of([row.train_time for row in trials]),
+        status=point_status(trials),
+        throughput=mean_of([row.throughput for row in trials]),
+        latency_ms=mean_of([row.latency_ms for row in trials]),
+        train_throughput=mean_of([row.train_throughput for row in trials]),
+        peak_memory_mb=mean_of([row.peak_memory_mb for row in trials]),
     )
 
 
@@ -154,26 +201,51 @@ def cost_of(row: Row, by: str) -> float | None:
     return -row.throughput if row.throughput else None
 
 
-def pareto_rows(rows: list[Row], by: str) -> list[int]:
-    """Indices of the rows on the Pareto front of top-1 against the cost `by`, in order."""
-    ranked = [
+def costed(rows: list[Row], by: str) -> list[int]:
+    """Indices of the rows that have a top-1 and a cost by `by`: the Pareto front's candidates."""
+    return [
         i for i, row in enumerate(rows) if row.top1 is not None and cost_of(row, by) is not None
     ]
+
+
+def pareto_rows(rows: list[Row], by: str) -> list[int]:
+    """Indices of the rows on the Pareto front of top-1 against the cost `by`, in order."""
+    ranked = costed(rows, by)
     front = pareto_front([(cost_of(rows[i], by), rows[i].top1) for i in ranked])
     return sorted(ranked[index] for index in front)
 
 
+def point_status(trials: list[Row]) -> str:
+    """The status that qualifies a point's mean most: that of a trial not done (`--resume`
+    has work left), else of one stopped early, else finished."""
+    return min(trials, key=lambda row: (is_done(row), not row.status.startswith("stopped"))).status
+
+
 def leaderboard_rows(client: Any, experiment: str | None, pareto_by: str = "macs") -> list[Row]:
-    """Every trial of the experiment called `experiment` (None: the latest sweep's), best
-    top-1 first, Pareto-optimal ones by `pareto_by` marked. Trials without a finished
-    epoch come last."""
+    """Every model point of the experiment called `experiment` (None: the latest sweep's),
+    best mean top-1 first, Pareto-optimal ones by `pareto_by` marked, ties within the
+    seeds' spread marked (`pipeline.noise`). Points without a finished epoch come last."""
     found = resolve_experiment(client, experiment)
     runs = search_all_runs(client, [found.experiment_id], tag_filter(**{"ladder.role": "trial"}))
-    rows = [row_of(client, run) for run in runs]
+    rows = point_rows([row_of(client, run) for run in runs])
     rows.sort(key=lambda row: (row.top1 is None, -(row.top1 or 0), row.macs or 0, row.trial))
-    for index in pareto_rows(rows, pareto_by):
+    scored = [row for row in rows if row.top1 is not None]  # first, by the sort
+    for index, tie in enumerate(rank_ties([interval(row.top1, row.top1_std) for row in scored])):
+        rows[index] = replace(rows[index], tie=tie)
+    front = pareto_rows(rows, pareto_by)
+    for index in front:
         rows[index] = replace(rows[index], pareto=True)
+    for index in pareto_tie_rows(rows, pareto_by, front):
+        rows[index] = replace(rows[index], pareto_tie=True)
     return rows
+
+
+def pareto_tie_rows(rows: list[Row], by: str, front: list[int]) -> list[int]:
+    """Indices of the rows off the Pareto front by `by` that no row beats beyond noise."""
+    ranked = costed(rows, by)
+    points = [(cost_of(rows[i], by), interval(rows[i].top1, rows[i].top1_std)) for i in ranked]
+    ties = front_ties(points, {ranked.index(i) for i in front})
+    return sorted(ranked[index] for index in ties)
 
 
 def human(count: float | None) -> str:
@@ -195,6 +267,11 @@ def percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{100 * fraction:.2f}"
 
 
+def pareto_mark(row: Row) -> str:
+    """`*` on the Pareto front, `=` off it but not beyond noise (`pipeline.noise`)."""
+    return "*" if row.pareto else "=" if row.pareto_tie else ""
+
+
 def rate(images_per_sec: float | None) -> str:
     return "-" if images_per_sec is None else f"{images_per_sec:.3g}"
 
@@ -208,8 +285,8 @@ def duration(seconds: float | None) -> str:
 
 
 HEADER = ("#", "trial", "arch", "scaling", "res", "params", "MACs", "acts", "img/s",
-          "latency", "train img/s", "peak mem", "top-1 %", "top-5 %", "best ep", "epochs",
-          "train time", "status", "pareto")  # fmt: skip
+          "latency", "train img/s", "peak mem", "top-1 %", "± std", "n", "tie", "top-5 %",
+          "best ep", "epochs", "train time", "status", "pareto")  # fmt: skip
 
 
 def cells(rank: int, row: Row) -> tuple[str, ...]:
@@ -227,12 +304,15 @@ def cells(rank: int, row: Row) -> tuple[str, ...]:
         rate(row.train_throughput),
         "-" if row.peak_memory_mb is None else f"{row.peak_memory_mb:.0f}MB",
         percent(row.top1),
+        percent(row.top1_std),
+        str(row.n),
+        "=" if row.tie else "",
         percent(row.top5),
         str(row.best_epoch or "-"),
         str(row.epochs),
         duration(row.train_time),
         row.status,
-        "*" if row.pareto else "",
+        pareto_mark(row),
     )
 
 
@@ -244,7 +324,8 @@ def format_rows(rows: list[Row], fmt: str) -> str:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([field.name for field in fields(Row)])
-        writer.writerows([{**asdict(row), "scaling": scaling_text(row.scaling)}.values()
+        writer.writerows([{**asdict(row), "scaling": scaling_text(row.scaling),
+                           "seeds": " ".join(map(str, row.seeds))}.values()
                           for row in rows])  # fmt: skip
         return out.getvalue()
     lines = [cells(rank, row) for rank, row in enumerate(rows, 1)]

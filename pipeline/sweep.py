@@ -64,6 +64,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--recipe", help="train with this named recipe (`ladder recipes`; default: the space's)"
     )
+    parser.add_argument(
+        "--seeds",
+        metavar="K",
+        help="train every model K times, recipe seeds 0..K-1 (from --set seed=S: S..S+K-1); "
+        "the leaderboard gives mean ± std over them (default: 1)",
+    )
     parser.add_argument("--gpus-per-trial", type=float, default=0.0)
     parser.add_argument(
         "--workers-per-trial", type=int, help="DDP workers per trial (default: 1, or one per GPU)"
@@ -112,6 +118,17 @@ def parse_sets(pairs: list[str]) -> dict[str, str]:
             raise InputError(f"--set {pair!r}: expected KEY=VALUE")
         overrides[key.strip()] = value.strip()
     return overrides
+
+
+def seeds_from(text: str | None) -> int:
+    """`--seeds K`: a whole number of trainings per model, 1 to `tune_spaces.MAX_SEEDS`."""
+    if text is None:
+        return 1
+    if not text.strip().isdigit() or not 1 <= int(text) <= tune_spaces.MAX_SEEDS:
+        raise InputError(
+            f"--seeds {text!r}: expected a whole number from 1 to {tune_spaces.MAX_SEEDS}"
+        )
+    return int(text)
 
 
 def resources_from(args: argparse.Namespace, sweep_dir: str) -> TrialResources:
@@ -166,6 +183,7 @@ def plan_new(args: argparse.Namespace) -> SweepPlan:
     with flag("--space"):
         module = tune_spaces.load(args.space)
     overrides = overrides_from(args)
+    seeds = seeds_from(args.seeds)
     if args.data is None and args.space == "demo":
         args.data = demo_shards()
     if args.data is None:
@@ -173,7 +191,7 @@ def plan_new(args: argparse.Namespace) -> SweepPlan:
     with flag(f"--data {args.data}"):
         manifest = load_manifest(args.data)
     with flag(f"--space {args.space}"):
-        param_space = module.space(**overrides)
+        param_space = tune_spaces.with_seeds(module.space(**overrides), seeds)
     largest = max(model.resolution for model in tune_spaces.models_of(param_space))
     if warning := upsampling_warning(manifest, largest):
         print(f"ladder sweep: {warning}", file=sys.stderr)
@@ -209,7 +227,9 @@ def flag(name: str) -> Iterator[None]:
 def print_grid(plan: SweepPlan) -> None:
     """The trials about to run, with counted MACs relative to the base model where known."""
     models = tune_spaces.models_of(plan.param_space)
-    print(f"sweep {plan.name}: {len(models)} trials of space {plan.space}")
+    seeds = tune_spaces.seeds_of(plan.param_space)
+    each = f" ({len(models)} models x seeds {seeds[0]}..{seeds[-1]})" if len(seeds) > 1 else ""
+    print(f"sweep {plan.name}: {len(models) * len(seeds)} trials of space {plan.space}{each}")
     for model in models:
         ratio = f"  MACs {model.macs_ratio:.2f}x base" if model.macs_ratio else ""
         print(f"  {model.name:40s}{ratio}")
@@ -277,8 +297,10 @@ def build_tuner(plan: SweepPlan, extra_callbacks: Sequence[tune.Callback] = ()) 
             mode=MODE,
             scheduler=scheduler,
             max_concurrent_trials=max_concurrent(plan),
-            trial_name_creator=lambda trial: trial_name(trial.config),
-            trial_dirname_creator=lambda trial: f"{trial_name(trial.config)}_{trial.trial_id}",
+            trial_name_creator=lambda trial: trial_name(plan, trial.config),
+            trial_dirname_creator=lambda trial: (
+                f"{trial_name(plan, trial.config)}_{trial.trial_id}"
+            ),
         ),
         run_config=tune.RunConfig(
             name=plan.name,
@@ -291,12 +313,13 @@ def build_tuner(plan: SweepPlan, extra_callbacks: Sequence[tune.Callback] = ()) 
     )
 
 
-def report_failures(results: tune.ResultGrid) -> int:
+def report_failures(plan: SweepPlan, results: tune.ResultGrid) -> int:
     """One line per failed trial with its cause, where Ray's tracebacks would bury it."""
     failed = [result for result in results if result.error is not None]
     for result in failed:
         print(
-            f"ladder sweep: trial {trial_name(result.config)} failed: {failure_line(result.error)}",
+            f"ladder sweep: trial {trial_name(plan, result.config)} failed: "
+            f"{failure_line(result.error)}",
             file=sys.stderr,
         )
     return len(failed)
@@ -320,6 +343,8 @@ def print_estimate(price: Price, slots: int, plan: SweepPlan, fit: str) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.resume and (args.dry_run or args.budget_hours is not None):
         raise InputError("--dry-run and --budget-hours price a new sweep: not with --resume")
+    if args.resume and args.seeds is not None:
+        raise InputError("--seeds plans a new sweep: not with --resume (it keeps the sweep's)")
     plan = load_plan(storage_root(args.storage), args.resume) if args.resume else plan_new(args)
     if args.dry_run:
         print_grid(plan)
@@ -343,7 +368,7 @@ def run(args: argparse.Namespace) -> int:
         tuner = build_tuner(plan, [EtaCallback(price)])
     tracking = SweepSending(plan)  # a journal left by a killed driver is sent first
     tracking.begin()
-    failed = report_failures(tuner.fit())
+    failed = report_failures(plan, tuner.fit())
     if not tracking.finish():  # the server is away: the journal keeps the rest
         return 1 if failed else 0
     return print_board(plan, tracking.replay.rows)

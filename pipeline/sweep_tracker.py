@@ -16,6 +16,7 @@ from typing import Any
 
 from ray import tune
 
+import tune_spaces
 from lightning_modules.errors import InputError
 from lightning_modules.specs import ModelSpec
 from pipeline.journal import shared_journal
@@ -25,6 +26,7 @@ from pipeline.tracking import (
     MODEL_METRICS,
     TRIAL_STATUSES,
     search_all_runs,
+    seeded_name,
     tag_filter,
 )
 
@@ -253,8 +255,12 @@ class SweepTracker:
             self.client.log_batch(run.info.run_id, params=missing)
 
 
-def trial_name(config: dict[str, Any]) -> str:
-    return ModelSpec.from_dict(config["model"]).name
+def trial_name(plan: SweepPlan, config: dict[str, Any]) -> str:
+    """The model point's name, with the trial's seed when the sweep trains several."""
+    point = ModelSpec.from_dict(config["model"]).name
+    if len(tune_spaces.seeds_of(plan.param_space)) == 1:
+        return point
+    return seeded_name(point, config["recipe"]["seed"])
 
 
 def tracker_for(plan: SweepPlan) -> SweepTracker:
@@ -310,7 +316,7 @@ class TrackingCallback(tune.Callback):
 
     def _ensure_started(self, trial) -> None:
         if trial.trial_id not in self._started:
-            name = trial_name(trial.config)
+            name = trial_name(self.plan, trial.config)
             self._write("trial_started", trial_id=trial.trial_id, name=name, config=trial.config)
             self._started.add(trial.trial_id)
 

@@ -12,9 +12,11 @@ How a sweep is laid out in MLflow (the leaderboard, the charts and the UI rely o
 - One child run per Ray trial: tags `mlflow.parentRunId=<parent run id>` (MLflow nests it
   under the parent), `ladder.role=trial`, `ladder.trial_id`, `ladder.sweep`, `ladder.space`,
   `ladder.arch`, `ladder.status` (running | finished | stopped | error; stopped: ended early
-  by the scheduler); run name = the readable trial name; params = every config value, the
-  `model` and `recipe` entries' keys (arch, resolution, width, depth, alpha, beta, gamma,
-  phi, ...; epochs, lr, ...) flattened to the top level.
+  by the scheduler); run name = the readable trial name (the model point's, `ModelSpec.name`,
+  with `_seed<n>` after it when the sweep trains each point with several seeds, `--seeds`);
+  params = every config value, the `model` and `recipe` entries' keys (arch, resolution,
+  width, depth, alpha, beta, gamma, phi, ...; epochs, lr, ..., seed) flattened to the top
+  level.
 - Child metrics at step 0: counted from the shapes, `model/params`, `model/macs` and
   `model/activations` (values per image); measured after the last epoch on the device
   that trained it, `model/infer_images_per_sec` (at the trial's resolution, batch 64),
@@ -40,6 +42,7 @@ from typing import Any
 from lightning_modules.errors import InputError
 
 DEFAULT_STORE = "mlflow.db"
+SEED_PART = "_seed"  # trial name = point name + SEED_PART + seed, with several seeds
 
 EPOCH_METRICS = (
     "train/loss",
@@ -134,3 +137,13 @@ def search_all_runs(client: Any, experiment_ids: list[str], filter_string: str) 
         token = page.token
         if not token:
             return runs
+
+
+def seeded_name(point: str, seed: int) -> str:
+    """A trial's name when its sweep trains every point with several seeds."""
+    return f"{point}{SEED_PART}{seed}"
+
+
+def point_of(trial: str, seed: int | None) -> str:
+    """The model point a trial trained: its name without the seed `seeded_name` added."""
+    return trial if seed is None else trial.removesuffix(seeded_name("", seed))

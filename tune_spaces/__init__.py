@@ -8,7 +8,9 @@ Each module exposes `DEFAULTS` (its own documented settings), `RECIPE` (the name
 An override is a space setting, a recipe field (`--set lr=0.01`) or `recipe`, the name
 of another recipe to start from (`--set recipe=timm_efficientnet`, or `--recipe`), so
 every space trains all its models under one recipe and its trials differ only in the
-model.
+model. `with_seeds` then grids the recipe's seed too (`ladder sweep --seeds K`): each
+model is trained K times, and the spread of its top-1 says how much of a difference
+between two models is noise.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from ray import tune
 from lightning_modules.errors import InputError
 from lightning_modules.recipes import named_recipe
 from lightning_modules.specs import RECIPE_KEYS, ModelSpec, Recipe, parse_setting
+
+MAX_SEEDS = 100  # a typo (--seeds 1000) must not plan a sweep a thousand times the size
 
 SPACES = (
     "compound_scaling",
@@ -79,3 +83,25 @@ def grid_space(models: list[ModelSpec], recipe: Recipe) -> dict[str, Any]:
 def models_of(param_space: Mapping[str, Any]) -> list[ModelSpec]:
     """The models a param space grids over (for printing and checks)."""
     return [ModelSpec.from_dict(model) for model in param_space["model"]["grid_search"]]
+
+
+def with_seeds(param_space: Mapping[str, Any], seeds: int) -> dict[str, Any]:
+    """The param space with every model trained `seeds` times, with the recipe's seed and
+    the `seeds - 1` after it (0..K-1 by default). Tune grids the seed after the models,
+    so every model gets its first seed before any gets a second."""
+    if seeds == 1:
+        return dict(param_space)
+    first = param_space["recipe"]["seed"]
+    grid = tune.grid_search(list(range(first, first + seeds)))
+    return {**param_space, "recipe": {**param_space["recipe"], "seed": grid}}
+
+
+def seeds_of(param_space: Mapping[str, Any]) -> list[int]:
+    """The seeds every model of a param space trains with: one, unless `with_seeds` made more."""
+    seed = param_space["recipe"]["seed"]
+    return list(seed["grid_search"]) if isinstance(seed, Mapping) else [seed]
+
+
+def recipe_of(param_space: Mapping[str, Any]) -> Recipe:
+    """The space's recipe, at its first seed: what every trial shares but the seed."""
+    return Recipe.from_dict({**param_space["recipe"], "seed": seeds_of(param_space)[0]})

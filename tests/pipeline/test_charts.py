@@ -4,11 +4,13 @@ reference alone when there is nothing of the user's yet, and the references them
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from PIL import Image
+from PIL import Image, ImageChops
 
 from pipeline.charts import (
     Chart,
@@ -16,6 +18,7 @@ from pipeline.charts import (
     balance_chart,
     challenge_chart,
     macs_chart,
+    render_png,
     scaling_chart,
     short_scaling,
     throughput_chart,
@@ -23,7 +26,7 @@ from pipeline.charts import (
 from pipeline.cli import main
 from pipeline.leaderboard import Row
 from pipeline.references import load_references
-from tests.pipeline.conftest import PlannedTrial
+from tests.pipeline.conftest import SEEDED_TRIALS, PlannedTrial
 
 CHARTS = ("imagenet_challenge", "accuracy_vs_macs", "accuracy_vs_throughput")
 
@@ -268,3 +271,35 @@ def test_a_plain_chart_adds_the_figure_of_the_space(store, sweep_logger, tmp_pat
 
     assert main(["chart", "--figure", "balance", "--out", str(tmp_path / "one")]) == 0
     assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["balance.html", "balance.png"]
+
+
+# ---- seeds: error bars of ± the std over a point's seeds
+
+
+def test_points_of_several_seeds_have_error_bars_in_the_html(store, sweep_logger, tmp_path):
+    sweep_logger(store, trials=SEEDED_TRIALS)
+    out = tmp_path / "charts"
+    assert main(["chart", "--out", str(out), "--figure", "accuracy_vs_macs"]) == 0
+
+    html = assert_charts(out, ("accuracy_vs_macs",))["accuracy_vs_macs"]
+    (stars,) = re.findall(r'"error_y":\{"array":\[([^\]]*)\]', html)  # the trials' only
+    bars = [None if value == "null" else float(value) for value in stars.split(",")]
+    # In leaderboard order, in percent: efficientnet (one seed: no bar), resnet18, lenet5, vgg16
+    assert bars[0] is None and bars[1:] == pytest.approx([2.8284, 2.8284, 5.6569], abs=1e-3)
+    assert json.dumps("62.00% ± 2.83 (n=2) top-1")[1:-1] in html  # the hover text, as ASCII
+
+
+def test_error_bars_are_drawn_in_the_png(tmp_path):
+    rows = [trial("lenet5", 0.62, macs=4e5, pareto=True, top1_std=0.03, n=2),
+            trial("resnet18", 0.80, macs=2e9, pareto=True)]  # fmt: skip
+    chart = macs_chart(rows, load_references())
+    stars = series_named(chart, "yours (best top-1 per trial)")
+    assert stars.errors == (pytest.approx(3.0), None)
+    seeded = [replace(SINGLE[0], top1_std=0.01, n=3), *SINGLE[1:]]
+    width = scaling_chart(seeded).series[0]  # the paper's figures have them too
+    assert width.errors == (pytest.approx(1.0), None, None)
+    without = replace(chart, series=tuple(replace(s, errors=()) for s in chart.series))
+    render_png(chart, tmp_path / "bars.png")
+    render_png(without, tmp_path / "none.png")
+    with Image.open(tmp_path / "bars.png") as bars, Image.open(tmp_path / "none.png") as none:
+        assert ImageChops.difference(bars.convert("RGB"), none.convert("RGB")).getbbox()

@@ -119,6 +119,17 @@ def test_a_dry_run_prints_the_plan_and_its_price_and_starts_nothing(
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def test_a_dry_run_counts_every_seed_of_every_model(digits_shards, tmp_path, capsys):
+    code, out, err = dry_run(capsys, digits_shards, tmp_path, "--seeds", "2")
+    assert code == 0, err
+    assert "sweep priced: 6 trials of space ladder (3 models x seeds 0..1)" in out
+    assert out.partition("estimate:")[2].count("lenet5_r32") == 1  # still probed once
+    assert "6 trials x 2 epochs on 2 slot(s)" in out
+    one = float(re.search(r"([\d.]+) node-hours", dry_run(capsys, digits_shards, tmp_path)[1])[1])
+    two = float(re.search(r"([\d.]+) node-hours", out)[1])
+    assert two == pytest.approx(2 * one, rel=0.35)  # probes vary a little between runs
+
+
 def test_asha_and_this_machines_slots_are_in_the_estimate(digits_shards, tmp_path, capsys):
     code, out, _ = dry_run(capsys, digits_shards, tmp_path, "--scheduler", "asha")
     assert code == 0

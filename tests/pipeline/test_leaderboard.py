@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from mlflow import MlflowClient
 
 from pipeline.cli import main
 from pipeline.leaderboard import leaderboard_rows, pareto_front, write_leaderboard
-from tests.pipeline.conftest import MEASURED, MEASURED_TRIALS, free_port
+from tests.pipeline.conftest import MEASURED, MEASURED_TRIALS, SEEDED_TRIALS, free_port
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -228,3 +229,64 @@ def test_without_measurements_no_throughput_front(store, sweep_logger):
     rows = leaderboard_rows(MlflowClient(store), "sweep-a", "throughput")
     assert not any(row.pareto for row in rows)
     assert all(row.throughput is None and row.latency_ms is None for row in rows)
+
+
+# ---- seeds: one row per model point, mean ± std over its seeds, ties within the spread
+
+
+def test_the_seeds_of_a_point_are_one_row_with_mean_std_and_n(store, sweep_logger):
+    sweep_logger(store, trials=SEEDED_TRIALS)
+    client = MlflowClient(store)
+    rows = leaderboard_rows(client, "sweep-a")
+
+    assert [row.trial for row in rows] == [
+        "efficientnet_phi1", "resnet18_r32", "lenet5_r32", "vgg16_r32"
+    ]  # fmt: skip
+    top1 = {row.trial: (row.top1, row.top1_std, row.n, row.seeds) for row in rows}
+    assert top1["efficientnet_phi1"] == (0.80, None, 1, [0])  # one seed: no std, not 0
+    mean, std, n, seeds = top1["resnet18_r32"]
+    assert (mean, std, n, seeds) == (pytest.approx(0.63), pytest.approx(0.028284, abs=1e-6), 2,
+                                     [0, 1])  # fmt: skip
+    assert top1["vgg16_r32"][:3] == (pytest.approx(0.62), pytest.approx(0.056569, abs=1e-6), 2)
+    assert [row.tie for row in rows] == [False, False, True, True]
+    assert [row.pareto for row in rows] == [True, True, True, False]
+    assert [row.pareto_tie for row in rows] == [False, False, False, True]
+    resnet = rows[1]
+    assert resnet.top5 == pytest.approx(0.97) and resnet.epochs == 2
+    best_seed = client.get_run(resnet.run_id)  # the run of the point's best seed
+    assert best_seed.info.run_name == "resnet18_r32_seed1" and best_seed.data.params["seed"] == "1"
+    assert rows[3].status == "error"  # one seed of vgg16 errored: the point is not done
+
+
+def test_every_format_carries_mean_std_n_and_ties(store, sweep_logger, capsys):
+    sweep_logger(store, trials=SEEDED_TRIALS)
+    rows = leaderboard_rows(MlflowClient(store), "sweep-a")
+
+    code, out, _ = run_cli(capsys, "--format", "json")
+    assert code == 0 and json.loads(out) == [asdict(row) for row in rows]
+    lenet = json.loads(out)[2]
+    assert (lenet["top1"], lenet["n"], lenet["seeds"], lenet["tie"]) == (
+        pytest.approx(0.62), 2, [0, 1], True
+    )  # fmt: skip
+    assert lenet["top1_std"] == pytest.approx(0.028284, abs=1e-6)
+
+    code, out, _ = run_cli(capsys, "--format", "csv")
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert [(line["n"], line["seeds"]) for line in table] == [
+        ("1", "0"), ("2", "0 1"), ("2", "0 1"), ("2", "0 1")
+    ]  # fmt: skip
+    assert table[0]["top1_std"] == "" and float(table[1]["top1_std"]) == rows[1].top1_std
+
+    code, out, _ = run_cli(capsys, "--format", "md")
+    lines = out.splitlines()
+    assert "| top-1 % | ± std | n | tie |" in lines[0]
+    assert "| 80.00 | - | 1 |  |" in lines[2]  # one seed: the std is absent, not 0
+    assert "| 62.00 | 2.83 | 2 | = |" in lines[4] and lines[4].endswith("| * |")
+    assert "| 62.00 | 5.66 | 2 | = |" in lines[5] and lines[5].endswith("| = |")  # Pareto tie
+
+    code, out, _ = run_cli(capsys)  # the terminal table
+    header, *body = out.splitlines()
+    assert re.search(r"top-1 %\s+± std\s+n\s+tie\s+top-5 %", header)
+    assert body[0].split()[:2] == ["1", "efficientnet_phi1"]
+    assert re.search(r" 80\.00\s+-\s+1\s", body[0])  # one seed: no std
+    assert re.search(r" 62\.00\s+2\.83\s+2\s+=\s", body[2])

@@ -8,17 +8,22 @@ time goes to Ray starting processes, ~20 s per trial on this 2-core box.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import statistics
 import time
 
 import pytest
 import ray
+from ray.tune.search.variant_generator import generate_variants
 
 import tune_spaces
 from pipeline.cli import build_parser, main
+from pipeline.plan import SweepPlan
 from pipeline.sweep import plan_new
+from pipeline.sweep_tracker import trial_name
 from pipeline.tracking import EPOCH_METRICS
 from tests.pipeline.conftest import (
     TRIALS,
@@ -61,6 +66,11 @@ BAD_INPUT = {
         ["RAY_ADDRESS=127.0.0.1:"],
     ),
     "resume nosuch": (["--resume", "nosuch"], {}, ["--resume nosuch"]),
+    "no seeds": (["--space", "ladder", "--seeds", "0"], {}, ["--seeds '0'", "1 to 100"]),
+    "half a seed": (["--space", "ladder", "--seeds", "1.5"], {}, ["--seeds '1.5'", "whole"]),
+    "negative seeds": (["--space", "ladder", "--seeds=-2"], {}, ["--seeds '-2'", "whole"]),
+    "too many seeds": (["--space", "ladder", "--seeds", "1000"], {}, ["--seeds '1000'", "100"]),
+    "seeds on resume": (["--resume", "x", "--seeds", "2"], {}, ["--seeds", "not with --resume"]),
 }  # fmt: skip
 
 
@@ -235,6 +245,57 @@ def test_asha_stops_a_trial_early_and_the_next_one_gets_its_cpus(
         assert run.data.tags["ladder.status"] == status, (trial, run.data.tags)
         assert [m.step for m in history(store, run)] == list(range(1, done[trial] + 1))
     assert "stopped at epoch 1" in output  # the leaderboard printed at the end
+
+
+@pytest.mark.slow
+def test_seeds_train_every_point_k_times_and_the_leaderboard_averages_them(
+    two_node_cluster: RayCluster, digits_shards, store, tmp_path, capsys
+):
+    storage = tmp_path / "sweeps"
+    args = [*lenet5_sweep(1, 1, digits_shards, "seeds", storage), "--seeds", "2"]
+    output = sweep(args, sweep_env(RAY_ADDRESS=two_node_cluster.address), tmp_path / "sweep.log")
+
+    assert "sweep seeds: 2 trials of space ladder (1 models x seeds 0..1)" in output
+    results = tune_results(storage / "seeds")
+    assert sorted(rows[0]["config"]["recipe"]["seed"] for rows in results.values()) == [0, 1]
+    runs = trial_runs(store, "seeds")
+    assert sorted(runs) == sorted(results)
+    named = {run.info.run_name: run for run in runs.values()}
+    assert sorted(named) == ["lenet5_r32_seed0", "lenet5_r32_seed1"]
+    assert "lenet5_r32_seed0  epoch 1/1" in output and "lenet5_r32_seed1  epoch 1/1" in output
+    for name, run in named.items():
+        assert run.data.params["seed"] == name[-1]  # the recipe's seed is a param
+        assert run.data.tags["ladder.status"] == "finished"
+    top1 = [run.data.metrics["best/val/acc1"] for run in named.values()]
+
+    assert main(["leaderboard", "--experiment", "seeds", "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)  # one row: the point, both seeds
+    assert (row["trial"], row["n"], row["seeds"]) == ("lenet5_r32", 2, [0, 1])
+    assert row["top1"] == pytest.approx(statistics.fmean(top1))
+    assert row["top1_std"] == pytest.approx(statistics.stdev(top1))
+
+
+def test_seeds_are_in_the_plan_every_trial_config_and_name(digits_shards, tmp_path):
+    """--seeds 3 from --set seed=5: seeds 5, 6, 7 of each model, through the saved plan."""
+    argv = ["sweep", "--space", "ladder", "--set", "archs=lenet5,alexnet", "--set",
+            "resolution=64", "--epochs", "1", "--data", str(digits_shards), "--storage",
+            str(tmp_path), "--seeds", "3", "--set", "seed=5"]  # fmt: skip
+    plan = SweepPlan.from_json(plan_new(build_parser(argv).parse_args(argv)).to_json())
+    assert tune_spaces.seeds_of(plan.param_space) == [5, 6, 7]
+    configs = [config for _, config in generate_variants(plan.param_space)]
+    trials = sorted((config["model"]["arch"], config["recipe"]["seed"]) for config in configs)
+    assert trials == [("alexnet", 5), ("alexnet", 6), ("alexnet", 7),
+                      ("lenet5", 5), ("lenet5", 6), ("lenet5", 7)]  # fmt: skip
+    assert trial_name(plan, configs[0]) == "lenet5_r64_seed5"  # Tune grids the models first
+    assert trial_name(plan, configs[-1]) == "alexnet_r64_seed7"
+    assert tune_spaces.recipe_of(plan.param_space).seed == 5
+    assert plan.epochs == 1
+
+    argv = ["sweep", *lenet5_sweep(1, 1, digits_shards, "one", tmp_path)]
+    plan = plan_new(build_parser(argv).parse_args(argv))
+    assert tune_spaces.seeds_of(plan.param_space) == [0]
+    (config,) = [config for _, config in generate_variants(plan.param_space)]
+    assert trial_name(plan, config) == "lenet5_r32"  # one seed: the name of the point alone
 
 
 # ------------------------------------------------------------------ --from-sweep: no Ray needed
