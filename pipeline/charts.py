@@ -13,6 +13,9 @@ with its JavaScript inline, so it opens offline and inside the MLflow UI):
 - `scaling` and `balance`: the EfficientNet paper's Figures 3 and 4, top-1 against
   counted FLOPs, one curve per dimension scaled alone (space `single_dimension`) or per
   (depth, resolution) under a width sweep (space `width_by_depth_resolution`).
+- `reference`: the data set's own published table beside the user's runs, per
+  architecture (pipeline/reference_chart.py, which also draws `ladder baseline`'s lines
+  on accuracy vs MACs).
 
 A plain `ladder chart` draws the first three and the paper's figure that fits the
 sweep's space; `--figure NAME` draws the charts named.
@@ -36,6 +39,7 @@ from itertools import cycle, pairwise
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.baseline_runs import Baseline, baselines_of
 from pipeline.leaderboard import (
     Row,
     human,
@@ -53,7 +57,8 @@ ACCURACY_VS_MACS = "accuracy_vs_macs"
 ACCURACY_VS_THROUGHPUT = "accuracy_vs_throughput"
 SCALING = "scaling"  # the EfficientNet paper's Figure 3
 BALANCE = "balance"  # its Figure 4
-CHART_NAMES = (CHALLENGE, ACCURACY_VS_MACS, ACCURACY_VS_THROUGHPUT, SCALING, BALANCE)
+REFERENCE = "reference"  # the data set's published table against yours
+CHART_NAMES = (CHALLENGE, ACCURACY_VS_MACS, ACCURACY_VS_THROUGHPUT, SCALING, BALANCE, REFERENCE)
 DEFAULT_CHARTS = (CHALLENGE, ACCURACY_VS_MACS, ACCURACY_VS_THROUGHPUT)
 SPACE_FIGURES = {"single_dimension": SCALING, "width_by_depth_resolution": BALANCE}
 ARTIFACT_PATH = "charts"
@@ -732,14 +737,19 @@ def html_axis(axis: Axis) -> dict[str, Any]:
     return layout
 
 
-def chart_makers(references: References) -> dict[str, Callable[[list[Row]], Chart]]:
+def chart_makers(
+    references: References, baselines: list[Baseline], dataset: str | None
+) -> dict[str, Callable[[list[Row]], Chart]]:
     """Every chart by name: what `--figure` takes and the files are called."""
+    from pipeline.reference_chart import reference_chart, with_baselines  # builds on Chart
+
     return {
         CHALLENGE: lambda rows: challenge_chart(rows, references),
-        ACCURACY_VS_MACS: lambda rows: macs_chart(rows, references),
+        ACCURACY_VS_MACS: lambda rows: with_baselines(macs_chart(rows, references), baselines),
         ACCURACY_VS_THROUGHPUT: throughput_chart,
         SCALING: scaling_chart,
         BALANCE: balance_chart,
+        REFERENCE: lambda rows: reference_chart(rows, baselines, dataset),
     }
 
 
@@ -750,9 +760,16 @@ def charts_for(space: str | None) -> tuple[str, ...]:
     return DEFAULT_CHARTS + ((figure,) if figure else ())
 
 
-def write_charts(rows: list[Row], out: Path, names: tuple[str, ...]) -> list[Path]:
-    """The charts called `names` as PNG and HTML under `out`; returns the files written."""
-    makers = chart_makers(load_references())
+def write_charts(
+    rows: list[Row],
+    out: Path,
+    names: tuple[str, ...],
+    baselines: list[Baseline] | None = None,
+    dataset: str | None = None,
+) -> list[Path]:
+    """The charts called `names` as PNG and HTML under `out`; returns the files written.
+    `dataset` names the published table of the `reference` figure."""
+    makers = chart_makers(load_references(), baselines or [], dataset)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name in names:
@@ -798,7 +815,11 @@ def run(args: argparse.Namespace) -> int:
         )
     parent_id = sweep_parent_id(sweep[0], sweep[1].experiment_id) if sweep else None
     space = sweep[0].get_run(parent_id).data.tags.get("ladder.space") if parent_id else None
-    written = write_charts(rows, args.out, tuple(args.figure or charts_for(space)))
+    names = tuple(args.figure or charts_for(space))
+    baselines = baselines_of(sweep[0], sweep[1].experiment_id) if sweep else []
+    from pipeline.reference_chart import reference_dataset  # builds on this module's Chart
+
+    written = write_charts(rows, args.out, names, baselines, reference_dataset(sweep, names))
     if parent_id is not None:
         for path in written:
             sweep[0].log_artifact(parent_id, str(path), ARTIFACT_PATH)
