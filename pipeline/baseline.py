@@ -35,23 +35,27 @@ from pipeline.tracking import check_reachable, tracking_uri
 
 MODELS = ("logreg", "svc")
 DEFAULT_MAX_TRAIN = 10_000
+MAX_TRAIN_LIMIT = 100_000  # an RBF SVC on more: hours of fitting, for a line to beat
 NO_SWEEP_EXPERIMENT = "baselines"  # where a baseline goes before any sweep
 
 
 def positive_int(text: str) -> int:
-    """argparse type of `--max-train`: an InputError names the flag and what it takes."""
+    """`--max-train` as a number of images, or an InputError naming the flag and the range."""
     try:
         value = int(text)
     except ValueError:
         raise InputError(f"--max-train {text!r}: expected a whole number of images") from None
-    if value < 1:
-        raise InputError(f"--max-train {value}: expected at least 1 image")
+    if not 1 <= value <= MAX_TRAIN_LIMIT:
+        raise InputError(
+            f"--max-train {value}: expected 1 to {MAX_TRAIN_LIMIT:,} images (an SVC's fit "
+            "grows with their square: more would take hours)"
+        )
     return value
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, required=True, help="shard folder (manifest.json)")
-    parser.add_argument("--model", choices=MODELS, default="svc", help="default: svc (RBF)")
+    parser.add_argument("--data", type=Path, help="shard folder (manifest.json); required")
+    parser.add_argument("--model", default="svc", help=f"one of {', '.join(MODELS)} (default svc)")
     parser.add_argument(
         "--max-train",
         type=str,
@@ -91,6 +95,11 @@ def read_split(
             images.append(decode(sample, mode))
             labels.append(int(sample["cls"]))
     return images, np.array(labels)
+
+
+def labels_of(data: Path, manifest: dict, split: str) -> np.ndarray:
+    """Every label of the split, no image decoded: what a stratified subsample needs."""
+    return np.array([int(sample["cls"]) for sample in samples(data, manifest, split)])
 
 
 def subsample(labels: np.ndarray, max_train: int, seed: int) -> set[int] | None:
@@ -161,10 +170,8 @@ def log_baseline(args: argparse.Namespace, manifest: dict, result: dict) -> str:
 def fit_and_score(args: argparse.Namespace, manifest: dict, max_train: int) -> dict:
     """Fit on the (subsampled) train split, score top-1 on all of val; the figures."""
     start = time.perf_counter()
-    _, all_labels = read_split(args.data, manifest, "train", keep=set())
-    train_images, train_labels = read_split(
-        args.data, manifest, "train", subsample(all_labels, max_train, args.seed)
-    )
+    keep = subsample(labels_of(args.data, manifest, "train"), max_train, args.seed)
+    train_images, train_labels = read_split(args.data, manifest, "train", keep)
     val_images, val_labels = read_split(args.data, manifest, "val")
     size = common_size(train_images + val_images)
     if any(image.size != size for image in train_images + val_images):
@@ -181,8 +188,18 @@ def fit_and_score(args: argparse.Namespace, manifest: dict, max_train: int) -> d
     }
 
 
+def check_flags(args: argparse.Namespace) -> int:
+    """Bad flags as one line each (argparse's own errors print its usage too); the
+    number of train images to fit at most."""
+    if args.data is None:
+        raise InputError("--data: required, the shard folder to fit on (`ladder shards`)")
+    if args.model not in MODELS:
+        raise InputError(f"--model {args.model!r}: expected one of {', '.join(MODELS)}")
+    return positive_int(args.max_train)
+
+
 def run(args: argparse.Namespace) -> int:
-    max_train = positive_int(args.max_train)
+    max_train = check_flags(args)
     manifest = load_manifest(args.data)
     if not manifest["counts"].get("train") or not manifest["counts"].get("val"):
         raise InputError(f"--data {args.data}: expected both a train and a val split")
