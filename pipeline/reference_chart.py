@@ -58,7 +58,9 @@ def reference_dataset(sweep: tuple[Any, Any] | None, names: tuple[str, ...]) -> 
         return None
     if sweep is None:
         raise InputError("--figure reference: no sweep to compare yet; run `ladder sweep` first")
-    return experiment_dataset(sweep[0], sweep[1].experiment_id)
+    dataset = experiment_dataset(sweep[0], sweep[1].experiment_id)
+    load_dataset_references(dataset)  # one line naming those with references, before any file
+    return dataset
 
 
 def experiment_dataset(client: Any, experiment_id: str) -> str:
