@@ -34,12 +34,12 @@ import argparse
 import sys
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass
 from itertools import cycle, pairwise
 from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.baseline_runs import Baseline, baselines_of
+from pipeline.chart_data import YOURS, Axis, Chart, Rule, Series, with_accuracy
 from pipeline.leaderboard import (
     Row,
     human,
@@ -49,6 +49,7 @@ from pipeline.leaderboard import (
     resolve_experiment,
     sweep_parent_id,
 )
+from pipeline.reference_chart import reference_chart, reference_dataset, with_baselines
 from pipeline.references import References, load_references
 from pipeline.tracking import is_server, open_client, tracking_uri
 
@@ -69,7 +70,6 @@ FAMILY_COLORS = {
     "MobileNetV2": "#2ca02c",
     "EfficientNet": "#ff7f0e",
 }
-YOURS = "#d62728"
 WINNER_BARS = "#c7d6e8"
 YOURS_NOTE = "yours: measured on your data set, which is ImageNet only if you trained on it"
 MEASURED_NOTE = (
@@ -91,78 +91,8 @@ def label_of(row: Row) -> str:
     return f"yours: {row.arch}{scaling}{resolution}"
 
 
-# ---- what a chart shows, as plain data
-
-
-@dataclass(frozen=True)
-class Series:
-    """Points drawn alike under one legend entry: bars, markers, a line or a step line.
-
-    Styles use plotly's words (marker "circle-open", dash "dot", label position "middle
-    right"), which the PNG renderer translates; sizes are in points. `labels` and
-    `hovertexts` hold one text per point ("" for none, "\\n" between lines) or none at all.
-    """
-
-    name: str
-    kind: Literal["bar", "markers", "line", "steps"]
-    xs: tuple[float, ...]
-    ys: tuple[float | None, ...]
-    color: str
-    marker: str | None = None  # a "line" with a marker marks its points too
-    size: float = 6
-    dash: str | None = None
-    outline: str | None = None  # a bar's edge
-    labels: tuple[str, ...] = ()
-    label_position: str = "top right"
-    label_size: float = 8
-    label_color: str | None = None  # None: the series' color
-    hovertexts: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A line across the whole plot at one x (vertical) or one y (horizontal)."""
-
-    at: float
-    color: str
-    dash: str
-    label: str | None = None
-
-
-@dataclass(frozen=True)
-class Axis:
-    """One axis; `limits` fix its range, `from_zero` only its start."""
-
-    title: str
-    log: bool = False
-    si_units: bool = False  # 1M, 10G: counts that span orders of magnitude
-    ticks: tuple[tuple[float, str], ...] = ()  # fixed (x, text): categories, no grid across
-    limits: tuple[float, float] | None = None
-    from_zero: bool = False
-
-
-@dataclass(frozen=True)
-class Chart:
-    """One chart, whichever the renderer. `note` qualifies the title ("" for none); `legend`
-    says where the PNG has room for the legend, below the plot or beside it."""
-
-    title: str
-    note: str
-    x: Axis
-    y: Axis
-    series: tuple[Series, ...]
-    hlines: tuple[Rule, ...] = ()
-    vlines: tuple[Rule, ...] = ()
-    legend: Literal["below", "right"] = "right"
-
-
 def family_color(family: str) -> str:
     return FAMILY_COLORS.get(family, "#7f7f7f")
-
-
-def with_accuracy(rows: list[Row]) -> list[Row]:
-    """Trials with at least one finished epoch (the rest have no accuracy yet)."""
-    return [row for row in rows if row.top1 is not None]
 
 
 def error_percent(fraction: float | None) -> float | None:
@@ -741,8 +671,6 @@ def chart_makers(
     references: References, baselines: list[Baseline], dataset: str | None
 ) -> dict[str, Callable[[list[Row]], Chart]]:
     """Every chart by name: what `--figure` takes and the files are called."""
-    from pipeline.reference_chart import reference_chart, with_baselines  # builds on Chart
-
     return {
         CHALLENGE: lambda rows: challenge_chart(rows, references),
         ACCURACY_VS_MACS: lambda rows: with_baselines(macs_chart(rows, references), baselines),
@@ -817,8 +745,6 @@ def run(args: argparse.Namespace) -> int:
     space = sweep[0].get_run(parent_id).data.tags.get("ladder.space") if parent_id else None
     names = tuple(args.figure or charts_for(space))
     baselines = baselines_of(sweep[0], sweep[1].experiment_id) if sweep else []
-    from pipeline.reference_chart import reference_dataset  # builds on this module's Chart
-
     written = write_charts(rows, args.out, names, baselines, reference_dataset(sweep, names))
     if parent_id is not None:
         for path in written:

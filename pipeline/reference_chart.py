@@ -11,7 +11,7 @@
   baselines dashed ones. It compares like with like only roughly: the published rows used
   their own preprocessing, epochs and test split, which their hover texts name.
 
-The charts are plain `Chart` data (pipeline/charts.py), drawn by its renderers.
+The charts are plain `Chart` data (pipeline/chart_data.py), drawn by pipeline/charts.py.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lightning_modules.data import MANIFEST, load_manifest
 from lightning_modules.errors import InputError
 from pipeline.baseline_runs import Baseline
-from pipeline.charts import YOURS, Axis, Chart, Rule, Series, with_accuracy
+from pipeline.chart_data import YOURS, Axis, Chart, Rule, Series, with_accuracy
 from pipeline.leaderboard import Row
 from pipeline.references import (
     DatasetReferences,
@@ -73,6 +72,8 @@ def experiment_dataset(client: Any, experiment_id: str) -> str:
         if tagged and tagged != "unknown":
             return tagged
         folders.append(run.data.params.get("data"))
+    from lightning_modules.data import MANIFEST, load_manifest  # torch: only when needed
+
     for folder in dict.fromkeys(f for f in folders if f):
         if (Path(folder) / MANIFEST).is_file():
             name = dataset_name(load_manifest(folder))
