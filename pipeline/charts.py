@@ -13,6 +13,9 @@ with its JavaScript inline, so it opens offline and inside the MLflow UI):
 - `scaling` and `balance`: the EfficientNet paper's Figures 3 and 4, top-1 against
   counted FLOPs, one curve per dimension scaled alone (space `single_dimension`) or per
   (depth, resolution) under a width sweep (space `width_by_depth_resolution`).
+- `reference`: the data set's own published table beside the user's runs, per
+  architecture (pipeline/reference_chart.py, which also draws `ladder baseline`'s lines
+  on accuracy vs MACs).
 
 A plain `ladder chart` draws the first three and the paper's figure that fits the
 sweep's space; `--figure NAME` draws the charts named.
@@ -31,11 +34,12 @@ import argparse
 import sys
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass
 from itertools import cycle, pairwise
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.baseline_runs import Baseline, baselines_of
+from pipeline.chart_data import YOURS, Axis, Chart, Rule, Series, with_accuracy
 from pipeline.leaderboard import (
     Row,
     human,
@@ -45,6 +49,7 @@ from pipeline.leaderboard import (
     resolve_experiment,
     sweep_parent_id,
 )
+from pipeline.reference_chart import reference_chart, reference_dataset, with_baselines
 from pipeline.references import References, load_references
 from pipeline.tracking import is_server, open_client, tracking_uri
 
@@ -53,7 +58,8 @@ ACCURACY_VS_MACS = "accuracy_vs_macs"
 ACCURACY_VS_THROUGHPUT = "accuracy_vs_throughput"
 SCALING = "scaling"  # the EfficientNet paper's Figure 3
 BALANCE = "balance"  # its Figure 4
-CHART_NAMES = (CHALLENGE, ACCURACY_VS_MACS, ACCURACY_VS_THROUGHPUT, SCALING, BALANCE)
+REFERENCE = "reference"  # the data set's published table against yours
+CHART_NAMES = (CHALLENGE, ACCURACY_VS_MACS, ACCURACY_VS_THROUGHPUT, SCALING, BALANCE, REFERENCE)
 DEFAULT_CHARTS = (CHALLENGE, ACCURACY_VS_MACS, ACCURACY_VS_THROUGHPUT)
 SPACE_FIGURES = {"single_dimension": SCALING, "width_by_depth_resolution": BALANCE}
 ARTIFACT_PATH = "charts"
@@ -64,7 +70,6 @@ FAMILY_COLORS = {
     "MobileNetV2": "#2ca02c",
     "EfficientNet": "#ff7f0e",
 }
-YOURS = "#d62728"
 WINNER_BARS = "#c7d6e8"
 YOURS_NOTE = "yours: measured on your data set, which is ImageNet only if you trained on it"
 MEASURED_NOTE = (
@@ -86,80 +91,8 @@ def label_of(row: Row) -> str:
     return f"yours: {row.arch}{scaling}{resolution}"
 
 
-# ---- what a chart shows, as plain data
-
-
-@dataclass(frozen=True)
-class Series:
-    """Points drawn alike under one legend entry: bars, markers, a line or a step line.
-
-    Styles use plotly's words (marker "circle-open", dash "dot", label position "middle
-    right"), which the PNG renderer translates; sizes are in points. `labels` and
-    `hovertexts` hold one text per point ("" for none, "\\n" between lines) or none at all;
-    `errors` one ± half-length of a vertical error bar per point (None for none) or none.
-    """
-
-    name: str
-    kind: Literal["bar", "markers", "line", "steps"]
-    xs: tuple[float, ...]
-    ys: tuple[float | None, ...]
-    color: str
-    marker: str | None = None  # a "line" with a marker marks its points too
-    size: float = 6
-    dash: str | None = None
-    outline: str | None = None  # a bar's edge
-    labels: tuple[str, ...] = ()
-    label_position: str = "top right"
-    label_size: float = 8
-    label_color: str | None = None  # None: the series' color
-    hovertexts: tuple[str, ...] = ()
-    errors: tuple[float | None, ...] = ()
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A line across the whole plot at one x (vertical) or one y (horizontal)."""
-
-    at: float
-    color: str
-    dash: str
-    label: str | None = None
-
-
-@dataclass(frozen=True)
-class Axis:
-    """One axis; `limits` fix its range, `from_zero` only its start."""
-
-    title: str
-    log: bool = False
-    si_units: bool = False  # 1M, 10G: counts that span orders of magnitude
-    ticks: tuple[tuple[float, str], ...] = ()  # fixed (x, text): categories, no grid across
-    limits: tuple[float, float] | None = None
-    from_zero: bool = False
-
-
-@dataclass(frozen=True)
-class Chart:
-    """One chart, whichever the renderer. `note` qualifies the title ("" for none); `legend`
-    says where the PNG has room for the legend, below the plot or beside it."""
-
-    title: str
-    note: str
-    x: Axis
-    y: Axis
-    series: tuple[Series, ...]
-    hlines: tuple[Rule, ...] = ()
-    vlines: tuple[Rule, ...] = ()
-    legend: Literal["below", "right"] = "right"
-
-
 def family_color(family: str) -> str:
     return FAMILY_COLORS.get(family, "#7f7f7f")
-
-
-def with_accuracy(rows: list[Row]) -> list[Row]:
-    """Trials with at least one finished epoch (the rest have no accuracy yet)."""
-    return [row for row in rows if row.top1 is not None]
 
 
 def error_percent(fraction: float | None) -> float | None:
@@ -759,14 +692,17 @@ def html_axis(axis: Axis) -> dict[str, Any]:
     return layout
 
 
-def chart_makers(references: References) -> dict[str, Callable[[list[Row]], Chart]]:
+def chart_makers(
+    references: References, baselines: list[Baseline], dataset: str | None
+) -> dict[str, Callable[[list[Row]], Chart]]:
     """Every chart by name: what `--figure` takes and the files are called."""
     return {
         CHALLENGE: lambda rows: challenge_chart(rows, references),
-        ACCURACY_VS_MACS: lambda rows: macs_chart(rows, references),
+        ACCURACY_VS_MACS: lambda rows: with_baselines(macs_chart(rows, references), baselines),
         ACCURACY_VS_THROUGHPUT: throughput_chart,
         SCALING: scaling_chart,
         BALANCE: balance_chart,
+        REFERENCE: lambda rows: reference_chart(rows, baselines, dataset),
     }
 
 
@@ -777,9 +713,16 @@ def charts_for(space: str | None) -> tuple[str, ...]:
     return DEFAULT_CHARTS + ((figure,) if figure else ())
 
 
-def write_charts(rows: list[Row], out: Path, names: tuple[str, ...]) -> list[Path]:
-    """The charts called `names` as PNG and HTML under `out`; returns the files written."""
-    makers = chart_makers(load_references())
+def write_charts(
+    rows: list[Row],
+    out: Path,
+    names: tuple[str, ...],
+    baselines: list[Baseline] | None = None,
+    dataset: str | None = None,
+) -> list[Path]:
+    """The charts called `names` as PNG and HTML under `out`; returns the files written.
+    `dataset` names the published table of the `reference` figure."""
+    makers = chart_makers(load_references(), baselines or [], dataset)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name in names:
@@ -825,7 +768,9 @@ def run(args: argparse.Namespace) -> int:
         )
     parent_id = sweep_parent_id(sweep[0], sweep[1].experiment_id) if sweep else None
     space = sweep[0].get_run(parent_id).data.tags.get("ladder.space") if parent_id else None
-    written = write_charts(rows, args.out, tuple(args.figure or charts_for(space)))
+    names = tuple(args.figure or charts_for(space))
+    baselines = baselines_of(sweep[0], sweep[1].experiment_id) if sweep else []
+    written = write_charts(rows, args.out, names, baselines, reference_dataset(sweep, names))
     if parent_id is not None:
         for path in written:
             sweep[0].log_artifact(parent_id, str(path), ARTIFACT_PATH)

@@ -25,6 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gpu-check": ("pipeline.gpu_check", "model speed vs timm's figures, and whether a GPU is fed"),
     "sweep": ("pipeline.sweep", "run (or resume) a Ray Tune sweep over a search space"),
     "sync": ("pipeline.sync", "send what a sweep's tracking journal still holds to MLflow"),
+    "baseline": (
+        "pipeline.baseline",
+        "a classic model (logistic regression, SVC) on raw pixels: the line to beat",
+    ),
     "leaderboard": ("pipeline.leaderboard", "rank the trials of a sweep"),
     "chart": (
         "pipeline.charts",

@@ -28,6 +28,7 @@ from typing import Any
 
 from lightning_modules.errors import InputError
 from lightning_modules.specs import scaling_of
+from pipeline.baseline_runs import Baseline, baselines_of
 from pipeline.noise import front_ties, interval, mean_of, mean_std, rank_ties
 from pipeline.tracking import open_client, point_of, search_all_runs, tag_filter, tracking_uri
 
@@ -342,6 +343,23 @@ def format_rows(rows: list[Row], fmt: str) -> str:
     )
 
 
+def baseline_row(baseline: Baseline) -> Row:
+    """A baseline as a csv/json row, marked by its status: not a trial, never ranked."""
+    return Row(trial=f"baseline-{baseline.model}", arch=baseline.model, scaling={},
+               resolution=None, params=None, macs=None, top1=baseline.top1, top5=None,
+               best_epoch=None, epochs=0, train_time=None, status="baseline", pareto=False,
+               run_id=baseline.run_id)  # fmt: skip
+
+
+def format_with_baselines(rows: list[Row], baselines: list[Baseline], fmt: str) -> str:
+    """The leaderboard with its baselines: rows marked `baseline` in csv and json, a line
+    each below the table or markdown, the line the trials have to beat."""
+    if fmt in ("csv", "json"):
+        return format_rows(rows + [baseline_row(b) for b in baselines], fmt)
+    lines = [f"{b.label}: {percent(b.top1)}% top-1 — the line to beat" for b in baselines]
+    return format_rows(rows, fmt) + "".join(f"\n{line}" for line in lines) + "\n" * bool(lines)
+
+
 def write_leaderboard(client: Any, parent_run_id: str, rows: list[Row]) -> None:
     """Attach leaderboard.md, .csv and .json to the sweep's parent run."""
     with tempfile.TemporaryDirectory() as folder:
@@ -368,5 +386,6 @@ def run(args: argparse.Namespace) -> int:
             f"experiment {experiment.name!r} has no trial with a finished epoch yet "
             f"({len(rows)} trial(s) started); wait for the sweep, or check `ladder ui`"
         )
-    sys.stdout.write(format_rows(rows, args.format))
+    baselines = baselines_of(client, experiment.experiment_id)
+    sys.stdout.write(format_with_baselines(rows, baselines, args.format))
     return 0

@@ -25,6 +25,8 @@ How a sweep is laid out in MLflow (the leaderboard, the charts and the UI rely o
   `train/images_per_sec`, `train/epoch_time` (s); and summaries re-logged at each epoch:
   `best/val/acc1`, `best/val/acc5` and `best/epoch` (the epoch with the highest top-1, its
   top-5 with it: one checkpoint, not two) and `train/total_time` (the sum of epoch times).
+- Baseline runs (`ladder baseline`, pipeline/baseline_runs.py): tag `ladder.role=baseline`
+  and `ladder.dataset`; params `model`, `n_train`, `image_size`, `data`; metric `val/acc1`.
 - A resumed sweep continues the same runs: the parent is found by its tags `ladder.sweep`
   and `ladder.role`, a child by `ladder.trial_id` under that parent, and an epoch whose
   step a metric already has is not logged again. Params are immutable in MLflow, so only

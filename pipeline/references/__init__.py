@@ -1,8 +1,12 @@
-"""Published ImageNet numbers the charts compare a sweep with, loaded from references.json.
+"""Published results the charts compare a sweep with: one JSON file per data set here.
 
-Each number carries its source. Accuracies and errors are percentages; MACs are counts of
-multiply-adds per image, which is what torchvision's "GFLOPS" and EfficientNet's "FLOPs"
-count, and what `model/macs` of a trial counts, so the axes agree.
+`imagenet.json` holds the ImageNet challenge and the landmark models (the challenge chart
+and accuracy vs MACs); every other file (`fashion_mnist.json`, ...) is one data set's own
+table of published results, each row mapped to the zoo's architecture where one matches,
+for `ladder chart --figure reference`. Each number carries its source. Accuracies and
+errors are percentages; MACs are counts of multiply-adds per image, which is what
+torchvision's "GFLOPS" and EfficientNet's "FLOPs" count, and what `model/macs` of a trial
+counts, so the axes agree.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+
+from lightning_modules.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -94,9 +100,8 @@ class References:
 
 @lru_cache(maxsize=1)
 def load_references() -> References:
-    """The package's references.json as typed records (read once)."""
-    text = resources.files("pipeline").joinpath("references.json").read_text(encoding="utf-8")
-    raw = json.loads(text)
+    """The package's imagenet.json as typed records (read once)."""
+    raw = json.loads(resources.files(__name__).joinpath("imagenet.json").read_text("utf-8"))
     models = tuple(
         PublishedModel(
             key=entry["key"],
@@ -119,3 +124,58 @@ def load_references() -> References:
         models=models,
         families=tuple(Family(**entry) for entry in raw["families"]),
     )
+
+
+@dataclass(frozen=True)
+class PublishedResult:
+    """One row of a data set's published table. `arch` is the zoo's architecture it
+    matches (None where the zoo has no such network); `kind` is "network", "classic"
+    (no deep learning: the line a network must beat) or "human"."""
+
+    name: str
+    arch: str | None
+    kind: str
+    top1: float
+    preprocessing: str
+    source: str
+
+
+@dataclass(frozen=True)
+class DatasetReferences:
+    dataset: str
+    about: str
+    source: str
+    results: tuple[PublishedResult, ...]
+
+
+def datasets_with_references() -> dict[str, str]:
+    """Data set name -> its file, for every table here but ImageNet's challenge file."""
+    files = sorted(f.name for f in resources.files(__name__).iterdir() if f.name.endswith(".json"))
+    return {name.removesuffix(".json").replace("_", "-"): name for name in files}
+
+
+@lru_cache(maxsize=8)
+def load_dataset_references(dataset: str) -> DatasetReferences:
+    """The published table of `dataset` (e.g. "fashion-mnist"); InputError naming the data
+    sets that have one when it has none."""
+    files = {name: file for name, file in datasets_with_references().items() if name != "imagenet"}
+    if dataset not in files:
+        raise InputError(
+            f"data set {dataset!r} has no published references; "
+            f"references exist for: {', '.join(files)}"
+        )
+    raw = json.loads(resources.files(__name__).joinpath(files[dataset]).read_text("utf-8"))
+    return DatasetReferences(
+        dataset=raw["dataset"],
+        about=raw["about"],
+        source=raw["source"],
+        results=tuple(PublishedResult(**entry) for entry in raw["results"]),
+    )
+
+
+def dataset_name(manifest: dict) -> str | None:
+    """Which data set a shard folder holds: its manifest's `dataset`, else what its
+    `source` says (the digits demo's); None for a folder of the user's own."""
+    if manifest.get("dataset"):
+        return str(manifest["dataset"])
+    return {"sklearn.datasets.load_digits": "digits"}.get(manifest.get("source", ""))
