@@ -18,10 +18,12 @@ share these functions.
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import resource
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,7 +192,10 @@ class PeakMemory:
     memory at `start()`. On Linux the kernel's peak (VmHWM) is reset to the current
     resident size at `start()` (writing "5" to /proc/self/clear_refs, which any process
     may do to its own file), so a process that was bigger before (a pytest session, a
-    reused Ray worker) measures the run, not its history. Where /proc is unavailable the
+    reused Ray worker) measures the run, not its history. Before the reset, memory the
+    process freed but still holds (glibc keeps freed heap pages resident) goes back to the
+    system (`malloc_trim`), so that the run pays for the pages it touches and does not
+    reuse, for free, those an earlier run left behind. Where /proc is unavailable the
     growth of ru_maxrss is used, which reads 0 in a process that was bigger before.
     """
 
@@ -203,6 +208,8 @@ class PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
             return self
+        gc.collect()
+        _trim_heap()
         try:
             Path("/proc/self/clear_refs").write_text("5")
             self.proc, self.baseline = True, _proc_status_bytes("VmRSS")
@@ -215,6 +222,12 @@ class PeakMemory:
             return torch.cuda.max_memory_allocated(self.device)
         peak = _proc_status_bytes("VmHWM") if self.proc else _peak_rss_bytes()
         return max(0, peak - self.baseline)
+
+
+def _trim_heap() -> None:
+    """Return the C heap's free pages to the system (glibc's malloc_trim; elsewhere none)."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _proc_status_bytes(field: str) -> int:

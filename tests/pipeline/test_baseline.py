@@ -108,13 +108,13 @@ def test_bad_input_is_one_line(store, digits_shards, tmp_path, capsys, flags, ex
 
 
 def as_pngs(shards: Path, out: Path) -> Path:
-    """A copy of the shards with every image a PNG, every other one enlarged to 36x36."""
+    """A copy of the shards with every other image enlarged to 36x36 (all PNGs)."""
     manifest = json.loads((shards / "manifest.json").read_text())
     out.mkdir()
     for record in [record for records in manifest["shards"].values() for record in records]:
         with tarfile.open(out / record["name"], "w") as tar:
             for index, sample in enumerate(read_tar(str(shards / record["name"]))):
-                image = Image.open(io.BytesIO(sample["jpg"]))
+                image = Image.open(io.BytesIO(sample["png"]))
                 png = io.BytesIO()
                 (image.resize((36, 36)) if index % 2 else image).save(png, "PNG")
                 for suffix, body in (("png", png.getvalue()), ("cls", sample["cls"])):
