@@ -44,7 +44,7 @@ import json
 import math
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -55,13 +55,12 @@ import webdataset as wds
 from PIL import Image
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.data.random_erasing import RandomErasing
-from timm.data.transforms import RandomResizedCropAndInterpolation
 from torch.utils.data import default_collate
-from torchvision.transforms.functional import pil_to_tensor
 
 from lightning_modules.augment import augment_policy
 from lightning_modules.errors import InputError
 from lightning_modules.shard_check import OPT_OUT, SamplesSeen, damaged_shards
+from lightning_modules.transforms import DecodeCrop
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -263,78 +262,6 @@ def _decode_sample(transform: DecodeCrop, sample: dict) -> tuple[torch.Tensor, i
     return transform(Image.open(io.BytesIO(encoded))), int(sample["cls"])
 
 
-def draft_scale(box: tuple[float, float, float, float], size: int) -> int:
-    """The JPEG DCT scale (8, 4, 2, else 1) to decode a crop `box` for a `size` x `size` output.
-
-    libjpeg decodes at 1/2, 1/4 or 1/8 of the stored size for a fraction of the cost; the
-    largest scale is taken that still leaves the crop at least `size` pixels on each side,
-    so the final resize only ever shrinks, as it would from the full-size decode.
-    """
-    side = min(box[2] - box[0], box[3] - box[1])
-    return next((scale for scale in (8, 4, 2) if side >= scale * size), 1)
-
-
-def resized_crop(image: Image.Image, box: tuple, size: int, mode: str) -> Image.Image:
-    """`box` (left, top, right, bottom in stored pixels) of an opened image, as `mode`,
-    resized to `size` x `size` (bilinear, as timm's default).
-
-    The image must not be loaded yet: `draft` configures the JPEG decoder (scale, and
-    grayscale straight from the luma channel); on a loaded image or another format it
-    returns None and the image is used at full size.
-    """
-    scale = draft_scale(box, size)
-    width, height = image.size
-    drafted = image.draft(mode, (width // scale, height // scale) if scale > 1 else None)
-    factor = drafted[1][2] / width if drafted else 1.0  # stored -> decoded coordinates
-    if image.mode != mode:
-        image = image.convert(mode)
-    box = tuple(coordinate * factor for coordinate in box)
-    return image.resize((size, size), Image.Resampling.BILINEAR, box=box)
-
-
-def center_box(image_size: tuple[int, int], size: int, crop_pct: float) -> tuple:
-    """timm's eval crop as a box of the stored image: the shorter side resized to
-    floor(size / crop_pct), then the central `size` x `size`."""
-    width, height = image_size
-    side = min(width, height) * size / math.floor(size / crop_pct)
-    return ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
-
-
-@dataclass(frozen=True)
-class DecodeCrop:
-    """Opened JPEG -> (channels, size, size) uint8 tensor; the per-sample work of a worker.
-
-    Train (`area` set): timm's RandomResizedCrop parameters (area fraction `area`, aspect
-    ratio 3/4..4/3) drawn on the stored size, then a horizontal flip with probability
-    `hflip`. Eval (`area` None): `center_box`. Either way the crop is decoded at the
-    smallest size that keeps it >= `size` (see `draft_scale`) and resized once. Values
-    stay uint8: normalisation happens on the device (`ShardDataModule.normalize`).
-    `policy` (train only) then augments the cropped image (`augment_policy`).
-    """
-
-    size: int
-    mode: str  # "RGB" or "L"
-    crop_pct: float
-    area: tuple[float, float] | None = None
-    hflip: float = 0.0
-    policy: Callable | None = None
-
-    def __call__(self, image: Image.Image) -> torch.Tensor:
-        if self.area is None:
-            box = center_box(image.size, self.size, self.crop_pct)
-        else:
-            top, left, height, width = RandomResizedCropAndInterpolation.get_params(
-                image, self.area, (3 / 4, 4 / 3)
-            )
-            box = (left, top, left + width, top + height)
-        image = resized_crop(image, box, self.size, self.mode)
-        if self.area is not None and random.random() < self.hflip:
-            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        if self.policy is not None:
-            image = self.policy(image)
-        return pil_to_tensor(image)
-
-
 class ShardDataModule(pl.LightningDataModule):
     """Train/val loaders over a `ladder shards` folder, for any resolution and in_chans.
 
@@ -351,6 +278,7 @@ class ShardDataModule(pl.LightningDataModule):
         in_chans: int = 3,
         crop_pct: float = 0.875,
         min_crop: float = 0.08,
+        pad_crop: int = 0,
         hflip: float = 0.5,
         auto_augment: str = "",
         re_prob: float = 0.0,
@@ -378,6 +306,7 @@ class ShardDataModule(pl.LightningDataModule):
         self.in_chans = in_chans
         self.crop_pct = crop_pct
         self.min_crop = min_crop
+        self.pad_crop = pad_crop
         self.hflip = hflip
         self.policy = augment_policy(auto_augment, resolution, self.mean_std[0])
         self.re_prob = re_prob
@@ -427,17 +356,20 @@ class ShardDataModule(pl.LightningDataModule):
     def transform(self, is_training: bool) -> DecodeCrop:
         """Opened (not yet loaded) image -> (in_chans, resolution, resolution) uint8 tensor.
 
-        Train: RandomResizedCrop (area fraction `min_crop`..1) + horizontal flip with
-        probability `hflip`, as timm's. Small or mirror-sensitive data (digits) wants a larger
-        `min_crop` and no flip. Eval, or train without augment: timm's resize to
-        resolution / crop_pct, then center crop. `normalize` turns the batch into floats.
+        Train: RandomResizedCrop (area fraction `min_crop`..1), or with `pad_crop` the
+        CIFAR papers' pad-and-crop, + horizontal flip with probability `hflip`, as timm's.
+        Small or mirror-sensitive data (digits) wants a larger `min_crop` and no flip. Eval,
+        or train without augment: timm's resize to resolution / crop_pct, then center crop
+        (crop_pct 1.0: the whole image, which small images need: 0.875 cuts their borders).
+        `normalize` turns the batch into floats.
         """
         augment = is_training and self.augment
         return DecodeCrop(
             size=self.resolution,
             mode="L" if self.in_chans == 1 else "RGB",
             crop_pct=self.crop_pct,
-            area=(self.min_crop, 1.0) if augment else None,
+            area=(self.min_crop, 1.0) if augment and not self.pad_crop else None,
+            pad=self.pad_crop if augment else 0,
             hflip=self.hflip if augment else 0.0,
             policy=self.policy if augment else None,
         )

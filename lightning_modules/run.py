@@ -41,6 +41,8 @@ def build_run(
         loader_workers=recipe.loader_workers,
         in_chans=in_chans,
         min_crop=recipe.min_crop,
+        pad_crop=recipe.pad_crop,
+        crop_pct=recipe.crop_pct,
         hflip=recipe.hflip,
         auto_augment=recipe.auto_augment,
         re_prob=recipe.re_prob,

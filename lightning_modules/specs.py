@@ -201,6 +201,11 @@ class Recipe:
     grad_clip: float = _knob(0.0, "clip the gradients' global norm to this (0: off)", valid=">= 0")
     label_smoothing: float = _knob(0.1, "cross-entropy label smoothing", valid="in [0, 1)")
     min_crop: float = _knob(0.08, "RandomResizedCrop's smallest area fraction", valid="in (0, 1]")
+    pad_crop: int = _knob(0, "if > 0, train crops are the whole image padded by this many "
+                          "pixels and cropped back at random (CIFAR's), not RandomResizedCrop",
+                          valid=">= 0")  # fmt: skip
+    crop_pct: float = _knob(0.875, "eval centre crop fraction (timm's; 1.0: the whole image)",
+                            valid="in (0, 1]")  # fmt: skip
     hflip: float = _knob(0.5, "horizontal flip probability", valid="in [0, 1]")
     auto_augment: str = _knob("", "timm policy (rand-m9-mstd0.5, original, augmix-m5) or ta_wide")
     re_prob: float = _knob(0.0, "random erasing probability (timm's, per-pixel noise)",

@@ -18,16 +18,14 @@ from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
 from lightning_modules.data import (
-    DecodeCrop,
     ReaderSplit,
     ShardDataModule,
-    center_box,
-    draft_scale,
     load_manifest,
     read_tar,
     upsampling_warning,
 )
 from lightning_modules.errors import InputError
+from lightning_modules.transforms import DecodeCrop, center_box, draft_scale
 from pipeline.bench import photo_jpeg
 
 PHOTO = photo_jpeg(np.random.default_rng(0))  # 500x375, smooth like a photo
