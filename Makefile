@@ -15,6 +15,7 @@ WORKERS_PER_TRIAL ?= 1
 SWEEP_FLAGS ?=
 
 .PHONY: install test test-fast lint bench sweep resume demo-data chart leaderboard ui mlflow-server clean \
+	calibrate fashion-data \
 	images cluster-up cluster-down cluster-test cluster-constraints gpu-check gpu-wheels
 
 install: $(INSTALLED)
@@ -56,6 +57,26 @@ gpu-check:
 gpu-wheels: install
 	$(BIN)/python -m pip download --quiet --disable-pip-version-check --no-deps \
 	  --dest build/gpu-wheels -c constraints.txt webdataset braceexpand
+
+# Calibration against Fashion-MNIST's published table (not in CI: CPU hours). The data from
+# Debian's dataset-fashion-mnist; CALIBRATE_SET picks what fits the machine (a GPU: the
+# whole ladder, CALIBRATE_SET=); SEEDS runs per point for the error bars.
+FASHION ?= data/fashion-mnist
+SEEDS ?= 2
+CALIBRATE_SET ?= --set archs=lenet5
+CALIBRATE_NAME ?= fashion-calibrate
+
+fashion-data: install
+	test -f $(FASHION)/manifest.json || $(BIN)/ladder shards --demo fashion-mnist --out $(FASHION)
+
+calibrate: fashion-data
+	mkdir -p docs
+	$(BIN)/ladder calibrate --data $(FASHION) --arch lenet5 --out docs/calibrate_lenet5.json
+	$(BIN)/ladder sweep --space fashion_mnist --data $(FASHION) --name $(CALIBRATE_NAME) \
+	  --seeds $(SEEDS) $(CALIBRATE_SET) $(SWEEP_FLAGS)
+	$(BIN)/ladder baseline --data $(FASHION) --model svc --experiment $(CALIBRATE_NAME)
+	$(BIN)/ladder leaderboard --experiment $(CALIBRATE_NAME)
+	$(BIN)/ladder chart --experiment $(CALIBRATE_NAME) --figure reference --out docs
 
 demo-data: install
 	test -f data/digits/manifest.json || $(BIN)/ladder shards --demo digits --out data/digits

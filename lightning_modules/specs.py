@@ -17,7 +17,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightning_modules.architectures import OPTIONS, build_model, list_models, model_info
+from lightning_modules.architectures import (
+    OPTIONS,
+    build_model,
+    check_stem,
+    list_models,
+    min_resolution,
+    model_info,
+)
 from lightning_modules.errors import InputError
 from lightning_modules.measure import profile_model
 
@@ -52,6 +59,7 @@ class ModelSpec:
     gamma: float | None = None
     phi: float | None = None
     macs_ratio: float | None = None
+    stem: str | None = None  # "cifar" for 28-32 px inputs (architectures/small_stem.py)
 
     @property
     def scaling(self) -> dict[str, float]:
@@ -60,18 +68,22 @@ class ModelSpec:
 
     @property
     def name(self) -> str:
-        """A readable trial name: `efficientnet_a1.2_b1.1_g1.15_r258`, `resnet50_r224`."""
+        """A readable trial name: `efficientnet_a1.2_b1.1_g1.15_r258`, `resnet50_r224`,
+        `resnet18_cifar_r32`."""
         shown = scaling_of(self.to_dict())
         parts = [f"{key[0]}{value:g}" for key, value in shown.items() if key != "phi"]
         if shown.get("phi", 1) != 1:
             parts.append(f"phi{shown['phi']:g}")
+        if self.stem not in (None, "imagenet"):
+            parts.append(self.stem)
         return "_".join([self.arch, *parts, f"r{self.resolution}"])
 
     def build(
         self, num_classes: int = 1000, in_chans: int = 3, options: Mapping[str, Any] | None = None
     ) -> nn.Module:
         """The network; `options` are a recipe's regularisers (`Recipe.model_options`)."""
-        return build_model(self.arch, num_classes, in_chans, options, **self.scaling)
+        stem = self.stem or "imagenet"
+        return build_model(self.arch, num_classes, in_chans, options, stem, **self.scaling)
 
     def size(self, num_classes: int = 1000, in_chans: int = 3) -> dict[str, int]:
         """`model/params`, `model/macs` and `model/activations` (values per image, the
@@ -111,20 +123,27 @@ def scaling_of(values: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def resolve_model(arch: str, resolution: int | None = None, **scaling: float) -> ModelSpec:
+def resolve_model(
+    arch: str, resolution: int | None = None, stem: str | None = None, **scaling: float
+) -> ModelSpec:
     """The checked `ModelSpec` of `arch`: the native resolution unless one is given, every
-    multiplier the architecture accepts (1.0 unless given), and no other."""
+    multiplier the architecture accepts (1.0 unless given), and no other; `stem` "cifar"
+    for small inputs where the architecture has one (None and "imagenet": its own)."""
     if arch not in list_models():
         raise InputError(f"unknown architecture {arch!r}; valid: {', '.join(list_models())}")
     info = model_info(arch)
+    stem = None if stem in (None, "imagenet") else stem
+    check_stem(info, stem or "imagenet")
     resolution = info.native_resolution if resolution is None else resolution
     if isinstance(resolution, bool) or not isinstance(resolution, int):
         raise InputError(f"resolution {resolution!r}: expected an integer number of pixels")
     if resolution > MAX_RESOLUTION:
         raise InputError(f"resolution {resolution} is too large: at most {MAX_RESOLUTION} pixels")
-    if resolution < info.min_resolution:
+    smallest = min_resolution(info, stem or "imagenet")
+    if resolution < smallest:
+        with_stem = f" with the {stem} stem" if stem else ""
         raise InputError(
-            f"resolution {resolution} is too small for {arch}: its minimum is {info.min_resolution}"
+            f"resolution {resolution} is too small for {arch}{with_stem}: its minimum is {smallest}"
         )
     given = {key: value for key, value in scaling.items() if value is not None}
     unknown = sorted(given.keys() - set(info.scaling_keys))
@@ -135,7 +154,7 @@ def resolve_model(arch: str, resolution: int | None = None, **scaling: float) ->
         if not value > 0:
             raise InputError(f"{arch}: {key} must be positive, got {value}")
     multipliers = {key: float(given.get(key, 1.0)) for key in info.scaling_keys}
-    return ModelSpec(arch, int(resolution), **multipliers)
+    return ModelSpec(arch, int(resolution), **multipliers, stem=stem)
 
 
 def _knob(default: Any, help: str, **extra: Any) -> Any:

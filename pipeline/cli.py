@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shards": ("pipeline.shards", "convert an ImageNet-layout folder to WebDataset shards"),
     "train": ("pipeline.train", "train one architecture on a shard folder"),
     "recipes": ("pipeline.recipes", "the named training recipes and their sources"),
+    "calibrate": ("pipeline.calibrate", "the pipeline's training beside a bare PyTorch loop"),
     "bench": ("pipeline.bench", "benchmarks (JSON): data loading, ..."),
     "gpu-check": ("pipeline.gpu_check", "model speed vs timm's figures, and whether a GPU is fed"),
     "sweep": ("pipeline.sweep", "run (or resume) a Ray Tune sweep over a search space"),

@@ -26,6 +26,8 @@ from ray.exceptions import RayTaskError
 from ray.train.v2._internal.execution.callback import ControllerCallback
 from ray.tune import ProgressReporter
 
+from lightning_modules.divergence import METRIC as DIVERGED
+
 VERBOSE_ENV = "LADDER_VERBOSE"
 ENDED = ("TERMINATED", "ERROR")  # Tune's trial statuses that end it
 LIBRARY_DEPRECATIONS = (  # (category, message): deprecations inside libraries, not ours
@@ -177,5 +179,5 @@ class TrialTable(ProgressReporter):
             f"{epoch}/{self.epochs}" if epoch else "-",
             cell(result.get("val/acc1"), ".1%"),
             duration(result.get("time_total_s")),
-            trial.status.lower(),
+            "diverged" if result.get(DIVERGED) else trial.status.lower(),
         )

@@ -189,8 +189,8 @@ def status_of(status: str, epochs: int) -> str:
 
 
 def is_done(row: Row) -> bool:
-    """Finished all its epochs, or stopped early on purpose: nothing left to resume."""
-    return row.status == "finished" or row.status.startswith("stopped")
+    """Finished all its epochs, stopped early on purpose, or diverged: nothing to resume."""
+    return row.status in ("finished", "diverged") or row.status.startswith("stopped")
 
 
 def cost_of(row: Row, by: str) -> float | None:

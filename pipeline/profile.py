@@ -19,6 +19,7 @@ from dataclasses import asdict
 import torch
 
 from lightning_modules.architectures import list_models
+from lightning_modules.architectures.small_stem import STEMS
 from lightning_modules.measure import Profile, profile_model
 from lightning_modules.specs import resolve_model
 
@@ -30,13 +31,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--width", type=float, help="width multiplier (efficientnet, mobilenetv2)")
     parser.add_argument("--depth", type=float, help="depth multiplier (efficientnet)")
+    parser.add_argument(
+        "--stem", choices=STEMS, help="cifar: the entrance for 28-32 px inputs (default imagenet)"
+    )
     parser.add_argument("--classes", type=int, default=1000, help="output classes (default 1000)")
     parser.add_argument("--in-chans", type=int, default=3, help="input channels (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead")
 
 
 def run(args: argparse.Namespace) -> int:
-    spec = resolve_model(args.arch, args.resolution, width=args.width, depth=args.depth)
+    spec = resolve_model(args.arch, args.resolution, args.stem, width=args.width, depth=args.depth)
     with torch.device("meta"):  # shapes and counts only: no memory, no compute
         model = spec.build(args.classes, args.in_chans)
     profile = profile_model(model, spec.resolution, args.in_chans)

@@ -17,6 +17,7 @@ from typing import Any
 from ray import tune
 
 import tune_spaces
+from lightning_modules.divergence import METRIC as DIVERGED
 from lightning_modules.errors import InputError
 from lightning_modules.specs import ModelSpec
 from pipeline.journal import shared_journal
@@ -179,10 +180,10 @@ class SweepTracker:
             self.client.log_batch(record.run_id, metrics=batch)
 
     def trial_ended(self, trial_id: str, status: str) -> None:
-        """Close the child run: `status` is "finished", "stopped" (early, by the scheduler)
-        or "error"."""
-        if status not in ("finished", "stopped", "error"):
-            raise ValueError(f"trial status must be finished, stopped or error, got {status!r}")
+        """Close the child run: `status` is "finished", "stopped" (early, by the scheduler),
+        "diverged" (its loss blew up) or "error"."""
+        if status not in ("finished", "stopped", "diverged", "error"):
+            raise ValueError(f"trial status must be one of {', '.join(TRIAL_STATUSES)}: {status!r}")
         record = self._record(trial_id)
         self._set_status(record.run_id, status)
         self.client.set_terminated(record.run_id, status=TRIAL_STATUSES[status])
@@ -277,6 +278,15 @@ def journal_folder(plan: SweepPlan) -> Path:
     return Path(plan.folder) / "tracking"
 
 
+def ended_status(trial: Any) -> str:
+    """How a completed Tune trial ended: diverged, stopped (early, by the scheduler) or
+    finished."""
+    result = trial.last_result or {}
+    if result.get(DIVERGED):
+        return "diverged"
+    return "stopped" if result.get("epoch", 0) < trial.config["recipe"]["epochs"] else "finished"
+
+
 def schema_metrics(result: dict[str, Any]) -> dict[str, float]:
     """The numeric values of a Ray result that the schema logs (a result carries more)."""
     return {
@@ -332,12 +342,10 @@ class TrackingCallback(tune.Callback):
                         metrics=metrics, timestamp=now_ms())  # fmt: skip
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        """A trial that ends before its last epoch was stopped by the scheduler (ASHA)."""
+        """A trial that ends before its last epoch diverged (its last result says so) or
+        was stopped by the scheduler (ASHA)."""
         self._ensure_started(trial)
-        epoch = (trial.last_result or {}).get("epoch", 0)
-        stopped = epoch < trial.config["recipe"]["epochs"]
-        status = "stopped" if stopped else "finished"
-        self._write("trial_ended", trial_id=trial.trial_id, status=status)
+        self._write("trial_ended", trial_id=trial.trial_id, status=ended_status(trial))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._ensure_started(trial)

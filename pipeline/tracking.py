@@ -68,6 +68,7 @@ TRIAL_STATUSES = {
     "running": "RUNNING",
     "finished": "FINISHED",
     "stopped": "FINISHED",
+    "diverged": "FAILED",  # its loss blew up (lightning_modules/divergence.py): no model
     "error": "FAILED",
 }
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 
+from lightning_modules.architectures.small_stem import STEMS
 from lightning_modules.cost import MeasureCost
 from lightning_modules.data import load_manifest, upsampling_warning
 from lightning_modules.divergence import Divergence
@@ -39,6 +40,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", type=int, help="input size (default: the model's own)")
     parser.add_argument("--width", type=float, help="width multiplier (scalable archs)")
     parser.add_argument("--depth", type=float, help="depth multiplier (scalable archs)")
+    parser.add_argument(
+        "--stem", choices=STEMS, help="cifar: the entrance for 28-32 px inputs (default imagenet)"
+    )
     add_recipe_flags(parser)
     parser.add_argument("--devices", type=int, default=1, help="GPUs, or CPU processes (DDP)")
     parser.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint")
@@ -85,7 +89,7 @@ def validate(args: argparse.Namespace) -> tuple[dict[str, Any], ModelSpec, Recip
         raise InputError("--devices must be >= 1")
     if args.resume is not None and not args.resume.is_file():
         raise InputError(f"--resume {args.resume}: no such checkpoint file")
-    spec = resolve_model(args.arch, args.resolution, width=args.width, depth=args.depth)
+    spec = resolve_model(args.arch, args.resolution, args.stem, width=args.width, depth=args.depth)
     recipe = recipe_from(args)
     try:
         manifest = load_manifest(args.data)

@@ -35,6 +35,7 @@ SPACES = (
     "demo",
     "single_dimension",
     "width_by_depth_resolution",
+    "fashion_mnist",
 )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from torch import nn
 
+from lightning_modules.architectures.small_stem import MIN_RESOLUTION, STEMS, with_small_stem
 from lightning_modules.errors import InputError
 
 ModelFactory = Callable[..., nn.Module]  # factory(num_classes=, in_chans=, **scaling, **options)
@@ -84,12 +85,14 @@ def build_model(
     num_classes: int = 1000,
     in_chans: int = 3,
     options: Mapping[str, Any] | None = None,
+    stem: str = "imagenet",
     **scaling: float,
 ) -> nn.Module:
     """A randomly initialised `name` for `num_classes` outputs and `in_chans` input channels.
 
     `scaling` holds the multipliers the architecture accepts (see `model_info(name)`),
-    e.g. `build_model("efficientnet", width=1.2, depth=1.4)`. `options` are regularisers
+    e.g. `build_model("efficientnet", width=1.2, depth=1.4)`. `stem="cifar"` adapts the
+    network's entrance to 28-32 px inputs (`small_stem.py`). `options` are regularisers
     (`OPTIONS`): each reaches the factory only where the architecture has it, so that one
     recipe serves a whole ladder (drop path acts on EfficientNets, not on VGG).
     """
@@ -107,8 +110,24 @@ def build_model(
         raise InputError(
             f"{name}: num_classes and in_chans must be >= 1, got {num_classes} and {in_chans}"
         )
+    check_stem(info, stem)
     kept = {key: value for key, value in (options or {}).items() if key in info.options}
-    return factory(num_classes=num_classes, in_chans=in_chans, **scaling, **kept)
+    model = factory(num_classes=num_classes, in_chans=in_chans, **scaling, **kept)
+    return model if stem == "imagenet" else with_small_stem(model, info.family)
+
+
+def check_stem(info: ModelInfo, stem: str) -> None:
+    """InputError unless `stem` is one of `STEMS` that the architecture has."""
+    if stem not in STEMS:
+        raise InputError(f"stem {stem!r}: expected one of {', '.join(STEMS)}")
+    if stem == "cifar" and info.family not in MIN_RESOLUTION:
+        has = ", ".join(sorted(MIN_RESOLUTION))
+        raise InputError(f"{info.name} has no cifar stem (the families with one: {has})")
+
+
+def min_resolution(info: ModelInfo, stem: str = "imagenet") -> int:
+    """The smallest input side of the architecture with this stem."""
+    return MIN_RESOLUTION[info.family] if stem == "cifar" else info.min_resolution
 
 
 def _registered(name: str) -> tuple[ModelFactory, ModelInfo]:

@@ -275,6 +275,26 @@ def test_seeds_train_every_point_k_times_and_the_leaderboard_averages_them(
     assert row["top1_std"] == pytest.approx(statistics.stdev(top1))
 
 
+@pytest.mark.slow
+def test_diverging_trials_end_early_as_diverged_and_the_sweep_moves_on(
+    two_node_cluster: RayCluster, digits_shards, store, tmp_path, capsys
+):
+    storage = tmp_path / "sweeps"
+    args = [*lenet5_sweep(2, 3, digits_shards, "diverge", storage), "--set", "lr=10000"]
+    output = sweep(args, sweep_env(RAY_ADDRESS=two_node_cluster.address), tmp_path / "sweep.log")
+
+    results = tune_results(storage / "diverge")
+    assert len(results) == 2  # the second trial ran after the first diverged
+    for rows in results.values():
+        assert rows[-1]["diverged"] == 1 and rows[-1]["epoch"] < 3  # ended early
+    for run in trial_runs(store, "diverge").values():
+        assert run.data.tags["ladder.status"] == "diverged"
+        assert run.data.metrics["diverged"] == 1 and run.info.status == "FAILED"
+    assert output.count("diverged") >= 2  # the console's trial table says so
+    assert main(["leaderboard", "--experiment", "diverge", "--format", "json"]) == 0
+    assert {row["status"] for row in json.loads(capsys.readouterr().out)} == {"diverged"}
+
+
 def test_seeds_are_in_the_plan_every_trial_config_and_name(digits_shards, tmp_path):
     """--seeds 3 from --set seed=5: seeds 5, 6, 7 of each model, through the saved plan."""
     argv = ["sweep", "--space", "ladder", "--set", "archs=lenet5,alexnet", "--set",

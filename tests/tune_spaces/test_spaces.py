@@ -118,3 +118,17 @@ def test_width_by_depth_resolution_is_a_width_sweep_per_pair():
         assert [m.width for m in curve] == [1.0, 1.5, 2.0]
         assert {m.depth for m in curve} == {depth}
         assert {m.resolution for m in curve} == {round(48 * gamma)}
+
+
+def test_fashion_mnist_puts_the_ladder_at_32_px_with_the_cifar_stem():
+    space = tune_spaces.load("fashion_mnist").space
+    models = {m.arch: m for m in models_of(space())}
+    assert list(models) == [
+        "lenet5", "alexnet", "vgg16", "resnet18", "mobilenetv2", "efficientnet_b0"
+    ]  # fmt: skip
+    assert {m.resolution for m in models.values()} == {32}
+    assert models.pop("lenet5").stem is None  # a 32-px network already
+    assert {m.stem for m in models.values()} == {"cifar"}
+    narrow = models_of(space(archs="lenet5,mobilenetv2", width="0.5", stem="imagenet"))
+    assert [(m.width, m.stem) for m in narrow] == [(None, None), (0.5, None)]
+    assert space()["recipe"]["crop_pct"] == 1.0  # the fashion_mnist recipe: images whole
