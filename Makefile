@@ -76,7 +76,7 @@ calibrate: fashion-data
 	  --seeds $(SEEDS) $(CALIBRATE_SET) $(SWEEP_FLAGS)
 	$(BIN)/ladder baseline --data $(FASHION) --model svc --experiment $(CALIBRATE_NAME)
 	$(BIN)/ladder leaderboard --experiment $(CALIBRATE_NAME)
-	$(BIN)/ladder chart --experiment $(CALIBRATE_NAME) --figure reference --out docs
+	$(BIN)/ladder chart --experiment $(CALIBRATE_NAME) --figure reference --out docs/fashion_mnist
 
 demo-data: install
 	test -f data/digits/manifest.json || $(BIN)/ladder shards --demo digits --out data/digits
@@ -85,6 +85,7 @@ sweep: install $(if $(filter demo,$(SPACE)),demo-data)
 	$(BIN)/ladder sweep --space $(SPACE) --data $(DATA) \
 	  $(if $(NAME),--name $(NAME)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
 	  --gpus-per-trial $(GPUS_PER_TRIAL) --workers-per-trial $(WORKERS_PER_TRIAL) $(SWEEP_FLAGS)
+	$(if $(filter demo,$(SPACE)),$(BIN)/ladder baseline --data $(DATA) --model svc)
 
 resume: install
 	$(BIN)/ladder sweep --resume $(if $(NAME),$(NAME),latest) $(SWEEP_FLAGS)

@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lightning_modules.data import load_manifest, read_tar
+from lightning_modules.data import load_manifest
 from lightning_modules.errors import InputError
+from lightning_modules.shard_reader import read_tar
 from pipeline.baseline_runs import ROLE
 from pipeline.leaderboard import latest_sweep_experiment
 from pipeline.references import dataset_name

@@ -64,7 +64,8 @@ from lightning_modules.measure import (
     train_images_per_sec,
 )
 from lightning_modules.run import default_precision
-from pipeline.shards import DEFAULT_MAX_SIZE, folder_samples, write_shards
+from pipeline.data.layouts import folder_samples
+from pipeline.shards import DEFAULT_MAX_SIZE, write_shards
 
 PHOTO_SIZE = (500, 375)  # ImageNet's typical width x height
 SYNTHETIC_CLASSES = 10

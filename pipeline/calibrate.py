@@ -28,10 +28,11 @@ import torch
 from PIL import Image
 from timm.optim import create_optimizer_v2
 
-from lightning_modules.data import load_manifest, read_tar
+from lightning_modules.data import load_manifest
 from lightning_modules.errors import InputError
 from lightning_modules.recipes import RECIPES, named_recipe
 from lightning_modules.run import build_run, in_chans_of, trainer_settings
+from lightning_modules.shard_reader import read_tar
 from lightning_modules.specs import ModelSpec, Recipe, resolve_model
 from lightning_modules.transforms import DecodeCrop
 

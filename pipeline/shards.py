@@ -41,9 +41,7 @@ A resumed run keeps the skips of the shards it keeps; use `--overwrite` after fi
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import io
 import json
 import os
 import random
@@ -53,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import webdataset as wds
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 from rich.console import Console
 from rich.progress import Progress
 
@@ -61,19 +59,16 @@ from lightning_modules.data import FORMAT_VERSION, MANIFEST  # the reader define
 from lightning_modules.errors import InputError
 from pipeline.data import idx
 from pipeline.data.digits import digits_source
+from pipeline.data.layouts import folder_samples
 from pipeline.data.samples import Sample, ShardSource
+from pipeline.data.storage import STORAGE, stored_image
 
-VAL_SOLUTION = "LOC_val_solution.csv"
 TIMM_INFO = "_info.json"
-JPEG_QUALITY = 90  # for images shrunk to --max-size
-LOSSLESS = ("PNG", "BMP", "TIFF", "GIF", "PPM")  # stored as PNG, bit-exact
 DEMOS = ("digits", "fashion-mnist")
 DEFAULT_MAX_SIZE = 256  # shorter side: 224 px crops at timm's crop_pct 0.875, no upsampling
 # A rerun resumes only when all of these match the manifest found in --out.
 IDENTITY = ("format_version", "storage", "source", "max_size", "shard_size", "seed",
             "plan_sha256")  # fmt: skip
-# How images are stored (see the module docstring); shards of another rule are not resumed.
-STORAGE = "jpeg and png as given, other lossless as png, shrunk as jpeg q90"
 
 
 @dataclass(frozen=True)
@@ -145,120 +140,6 @@ def read_source(args: argparse.Namespace) -> ShardSource:
     return folder_samples(folder)
 
 
-# ---------------------------------------------------------------- sources
-
-
-def folder_samples(src: Path) -> ShardSource:
-    """Classes, samples per split and files skipped while listing an ImageNet-layout `src`."""
-    if not src.is_dir():
-        raise InputError(f"--src {src}: no such directory")
-    if not any(src.iterdir()):
-        raise InputError(f"--src {src}: directory is empty")
-    files: dict[str, list[tuple[str, Path]]] = {}
-    skipped: list[dict] = []
-    if (src / "train").is_dir():
-        if not any(p.is_dir() for p in _visible(src / "train")):
-            raise InputError(f"--src {src}: train/ has no class folders (train/<class>/*.JPEG)")
-        files["train"], skipped = _class_folder_files(src / "train")
-    if (src / "val").is_dir():
-        files["val"], val_skipped = _val_files(src)
-        skipped += val_skipped
-    if not files:
-        raise InputError(
-            f"--src {src}: unknown layout; expected train/<class>/*.JPEG and/or val/ "
-            f"(class folders, or flat with {VAL_SOLUTION})"
-        )
-    if not any(files.values()):
-        raise InputError(f"--src {src}: no image files under train/ or val/")
-    classes = sorted({name for split_files in files.values() for name, _ in split_files})
-    index = {name: i for i, name in enumerate(classes)}
-    splits = {}
-    for split, split_files in files.items():
-        root = src / split
-        samples = [
-            Sample(_sample_key(path.relative_to(root)), index[name], str(path))
-            for name, path in split_files
-        ]
-        splits[split], duplicates = _unique_keys(samples)
-        skipped += duplicates
-    info = {"method": "source folders train/ val/"}
-    return ShardSource(classes, splits, str(src.resolve()), info, listing_skipped=skipped)
-
-
-def _visible(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-
-
-def _class_folder_files(split_dir: Path) -> tuple[list[tuple[str, Path]], list[dict]]:
-    """(class name, file) for every file in the class sub-folders of `split_dir`, and the
-    files lying outside any class folder (reported, not silently ignored)."""
-    files, skipped = [], []
-    for entry in _visible(split_dir):
-        if entry.is_dir():
-            files += [(entry.name, path) for path in _visible(entry) if path.is_file()]
-        else:
-            skipped.append({"path": str(entry), "reason": "not in a class folder", "shard": None})
-    return files, skipped
-
-
-def _val_files(src: Path) -> tuple[list[tuple[str, Path]], list[dict]]:
-    """val/ as class folders, or flat with labels from LOC_val_solution.csv."""
-    val = src / "val"
-    if any(p.is_dir() for p in _visible(val)):
-        return _class_folder_files(val)
-    solution = next((p for p in (src / VAL_SOLUTION, val / VAL_SOLUTION) if p.is_file()), None)
-    if solution is None:
-        raise InputError(
-            f"--src {src}: val/ has no class folders and no {VAL_SOLUTION} in {src} or {val}"
-        )
-    synsets = _read_val_solution(solution)
-    files, skipped = [], []
-    for path in _visible(val):
-        if not path.is_file() or path == solution:
-            continue
-        synset = synsets.pop(path.name.split(".")[0], None)
-        if synset is None:
-            skipped.append({"path": str(path), "reason": f"no row in {solution}", "shard": None})
-        else:
-            files.append((synset, path))
-    skipped += [
-        {"path": str(val / image_id), "reason": f"listed in {solution} but missing", "shard": None}
-        for image_id in sorted(synsets)
-    ]
-    return files, skipped
-
-
-def _read_val_solution(path: Path) -> dict[str, str]:
-    """ImageId -> synset (the first token of PredictionString)."""
-    with path.open(newline="") as stream:
-        rows = list(csv.DictReader(stream))
-    if rows and not {"ImageId", "PredictionString"} <= rows[0].keys():
-        raise InputError(f"{path}: expected columns ImageId,PredictionString")
-    return {row["ImageId"]: row["PredictionString"].split()[0] for row in rows}
-
-
-def _sample_key(relative: Path) -> str:
-    """`n01440764/n01440764_10026.JPEG` -> `n01440764/n01440764_10026`.
-
-    WebDataset splits a member name at the first dot of its basename, so keys have none.
-    """
-    return relative.with_suffix("").as_posix().replace(".", "_")
-
-
-def _unique_keys(samples: list[Sample]) -> tuple[list[Sample], list[dict]]:
-    """Keep the first of samples sharing a key (e.g. a.jpg and a.png); report the others."""
-    seen: set[str] = set()
-    kept, skipped = [], []
-    for sample in samples:
-        if sample.key in seen:
-            reason = f"duplicate sample key {sample.key} (same name, other suffix)"
-            skipped.append({"path": sample.origin, "reason": reason, "shard": None})
-        else:
-            seen.add(sample.key)
-            kept.append(sample)
-    return kept, skipped
-
-
 # ---------------------------------------------------------------- writing
 
 
@@ -272,41 +153,6 @@ def plan_shards(
     shuffled = list(samples)
     random.Random(f"{seed}:{split}").shuffle(shuffled)
     return [shuffled[i : i + shard_size] for i in range(0, len(shuffled), shard_size)]
-
-
-def stored_image(raw: bytes, max_size: int) -> tuple[str, bytes]:
-    """(extension, bytes) to store for the image `raw` (see the module docstring): the
-    original bytes of a JPEG or PNG that fits, other lossless formats as PNG, and an image
-    over `max_size` shrunk and stored as JPEG q90.
-
-    Decodes fully (`load()`) so that corrupt and truncated files fail here, not in training.
-    """
-    with Image.open(io.BytesIO(raw)) as image:
-        image.load()
-        if min(image.size) > max_size:
-            return "jpg", _jpeg(_shrunk(image, max_size))
-        if image.format in ("JPEG", "PNG"):
-            return ("jpg" if image.format == "JPEG" else "png"), raw
-        if image.format in LOSSLESS:
-            out = io.BytesIO()
-            image.save(out, "PNG")
-            return "png", out.getvalue()
-        return "jpg", _jpeg(image)
-
-
-def _shrunk(image: Image.Image, max_size: int) -> Image.Image:
-    width, height = image.size
-    scale = max_size / min(width, height)
-    size = (max(max_size, round(width * scale)), max(max_size, round(height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-
-
-def _jpeg(image: Image.Image) -> bytes:
-    if image.mode not in ("L", "RGB", "CMYK"):  # JPEG stores no alpha or palette
-        image = image.convert("RGB")
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=JPEG_QUALITY)
-    return out.getvalue()
 
 
 def write_shard(task: ShardTask) -> tuple[dict, list[dict], bool]:

@@ -14,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 from PIL import Image
 
-from lightning_modules.data import read_tar
+from lightning_modules.shard_reader import read_tar
 from pipeline.cli import main
 from tests.pipeline.test_charts import assert_charts
 
