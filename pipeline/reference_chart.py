@@ -114,39 +114,50 @@ def published_text(result: PublishedResult) -> str:
     return f"{result.name}: {result.top1:g}% top-1\n{result.preprocessing}\n{result.source}"
 
 
-def mean_text(top1s: list[float]) -> str:
-    """`91.20 ± 0.40 (3 runs)`, or the one value: percent."""
-    if len(top1s) == 1:
-        return f"{top1s[0]:.2f}"
-    return f"{statistics.mean(top1s):.2f} ± {statistics.stdev(top1s):.2f} ({len(top1s)} runs)"
+def mean_std(rows: list[Row]) -> tuple[float, float | None, int]:
+    """(mean, std, n) top-1 in percent of an architecture's points: one point's own seeds
+    (the leaderboard's mean and std), or the spread of several points' means."""
+    if len(rows) == 1:
+        row = rows[0]
+        std = None if row.top1_std is None else 100 * row.top1_std
+        return 100 * row.top1, std, row.n
+    means = [100 * row.top1 for row in rows]
+    return statistics.mean(means), statistics.stdev(means), len(means)
+
+
+def mean_text(mean: float, std: float | None, n: int) -> str:
+    """`91.20 ± 0.40 (n=3)`, or the one value: percent."""
+    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f} (n={n})"
 
 
 def your_points(rows: list[Row], where: dict[str, int]) -> list[Series]:
-    """Each run of the user's, and the mean of each architecture's runs, labelled with
-    mean ± std (the spread of seeds and settings alike)."""
-    by_arch: dict[str, list[float]] = {}
+    """Each point of the user's (a model's seeds already averaged by the leaderboard), and
+    each architecture's mean ± std with its error bar."""
+    by_arch: dict[str, list[Row]] = {}
     for row in rows:
-        by_arch.setdefault(row.arch, []).append(100 * row.top1)
+        by_arch.setdefault(row.arch, []).append(row)
+    stats = [mean_std(arch_rows) for arch_rows in by_arch.values()]
     each = Series(
-        "yours (each run)",
+        "yours (each point)",
         "markers",
         xs=tuple(where[row.arch] + OFFSET for row in rows),
         ys=tuple(100 * row.top1 for row in rows),
         color=YOURS,
         marker="star",
         size=6,
-        hovertexts=tuple(f"{row.trial}: {100 * row.top1:.2f}% top-1" for row in rows),
+        hovertexts=tuple(f"{row.trial}: {100 * row.top1:.2f}% top-1 (n={row.n})" for row in rows),
     )
     means = Series(
         "yours (mean ± std)",
         "markers",
         xs=tuple(where[arch] + OFFSET for arch in by_arch),
-        ys=tuple(statistics.mean(top1s) for top1s in by_arch.values()),
+        ys=tuple(mean for mean, _, _ in stats),
         color=YOURS,
         marker="star",
         size=13,
-        labels=tuple(f"yours {mean_text(top1s)}" for top1s in by_arch.values()),
-        label_position="middle right",
+        labels=tuple(f"yours {mean_text(*stat)}" for stat in stats),
+        label_position="top center",  # above its error bar, clear of the next column's labels
+        errors=tuple(std for _, std, _ in stats),
     )
     return [each, means] if rows else []
 

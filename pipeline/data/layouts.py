@@ -20,7 +20,6 @@ from pipeline.data.samples import Sample, ShardSource
 VAL_SOLUTION = "LOC_val_solution.csv"
 
 
-
 def folder_samples(src: Path) -> ShardSource:
     """Classes, samples per split and files skipped while listing an ImageNet-layout `src`."""
     if not src.is_dir():

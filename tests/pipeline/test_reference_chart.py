@@ -71,7 +71,7 @@ def test_reference_figure_puts_published_beside_yours(
         assert json.dumps(published)[1:-1] in page
     assert "HOG+SVM (published): 92.6%" in page and "Human Performance (published): 83.5%" in page
     assert "yours 72.00" in page  # resnet18's one run
-    assert json.dumps("yours 63.00 ± 2.83 (2 runs)")[1:-1] in page  # lenet5: 61% and 65%
+    assert json.dumps("yours 63.00 ± 2.83 (n=2)")[1:-1] in page  # lenet5: 61% and 65%
     assert f"baseline svc (raw pixels 32x32, n=300): {accuracy}%" in page
     ticks = ["lenet5", "alexnet", "vgg16", "resnet18", "mobilenetv2", "efficientnet", "other"]
     assert json.dumps(ticks) in page.replace(", ", ",").replace(",", ", ")
