@@ -54,6 +54,7 @@ EPOCH_METRICS = (
     "lr",
     "train/images_per_sec",
     "train/epoch_time",
+    "diverged",  # 1 at the epoch whose loss blew up (lightning_modules/divergence.py)
 )
 MODEL_METRICS = (  # logged once, at step 0
     "model/params",  # counted
