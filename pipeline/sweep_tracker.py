@@ -24,6 +24,7 @@ from pipeline.journal import shared_journal
 from pipeline.plan import SweepPlan
 from pipeline.tracking import (
     EPOCH_METRICS,
+    EVENT_METRICS,
     MODEL_METRICS,
     TRIAL_STATUSES,
     search_all_runs,
@@ -170,7 +171,7 @@ class SweepTracker:
 
         record = self._record(trial_id)
         timestamp = timestamp or now_ms()
-        new_epoch = record.add(EPOCH_METRICS, metrics, step=epoch)
+        new_epoch = record.add(EPOCH_METRICS + EVENT_METRICS, metrics, step=epoch)
         new_model = record.add(MODEL_METRICS, metrics, step=0)
         if new_epoch:
             new_epoch.update(record.summaries())
@@ -228,7 +229,7 @@ class SweepTracker:
         if not found:
             return None
         record = TrialRecord(found[0].info.run_id)
-        for key in EPOCH_METRICS + MODEL_METRICS:
+        for key in EPOCH_METRICS + EVENT_METRICS + MODEL_METRICS:
             for metric in self.client.get_metric_history(record.run_id, key):
                 record.steps(key)[metric.step] = metric.value
         return record
@@ -291,7 +292,7 @@ def schema_metrics(result: dict[str, Any]) -> dict[str, float]:
     """The numeric values of a Ray result that the schema logs (a result carries more)."""
     return {
         key: float(result[key])
-        for key in EPOCH_METRICS + MODEL_METRICS
+        for key in EPOCH_METRICS + EVENT_METRICS + MODEL_METRICS
         if is_number(result.get(key))
     }
 

@@ -54,8 +54,9 @@ EPOCH_METRICS = (
     "lr",
     "train/images_per_sec",
     "train/epoch_time",
-    "diverged",  # 1 at the epoch whose loss blew up (lightning_modules/divergence.py)
 )
+# logged at an epoch only when it happens: 1 where the loss blew up (divergence.py)
+EVENT_METRICS = ("diverged",)
 MODEL_METRICS = (  # logged once, at step 0
     "model/params",  # counted
     "model/macs",
