@@ -171,6 +171,7 @@ RANGES: dict[str, Callable[[float], bool]] = {
     "in (0, 1]": lambda value: 0 < value <= 1,
     "in [0, 1]": lambda value: 0 <= value <= 1,
     "in [0, 2**32)": lambda value: 0 <= value < 2**32,  # what torch's and numpy's seeds take
+    "in [0, 64]": lambda value: 0 <= value <= 64,  # pad_crop: CIFAR pads 4; more is no shift
 }
 KINDS = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 
@@ -222,7 +223,7 @@ class Recipe:
     min_crop: float = _knob(0.08, "RandomResizedCrop's smallest area fraction", valid="in (0, 1]")
     pad_crop: int = _knob(0, "if > 0, train crops are the whole image padded by this many "
                           "pixels and cropped back at random (CIFAR's), not RandomResizedCrop",
-                          valid=">= 0")  # fmt: skip
+                          valid="in [0, 64]")  # fmt: skip
     crop_pct: float = _knob(0.875, "eval centre crop fraction (timm's; 1.0: the whole image)",
                             valid="in (0, 1]")  # fmt: skip
     hflip: float = _knob(0.5, "horizontal flip probability", valid="in [0, 1]")

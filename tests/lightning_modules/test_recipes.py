@@ -280,6 +280,9 @@ def test_compile_trains_and_keeps_the_checkpoint_keys(digits_shards: Path, tmp_p
         ({"warmup_epochs": float("inf")}, "warmup_epochs inf: expected a finite number"),
         ({"ema_decay": 1.0}, "ema_decay 1.0: expected in [0, 1)"),
         ({"drop_rate": -0.1}, "drop_rate -0.1: expected in [0, 1)"),
+        ({"pad_crop": 100000}, "pad_crop 100000: expected in [0, 64]"),
+        ({"pad_crop": -1}, "pad_crop -1: expected in [0, 64]"),
+        ({"crop_pct": 0.0}, "crop_pct 0.0: expected in (0, 1]"),
     ],
 )
 def test_a_recipe_refuses_values_of_the_wrong_type_or_range(values, expected):
