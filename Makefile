@@ -44,7 +44,7 @@ bench: install
 	$(BIN)/ladder bench data $(BENCH_DATA_FLAGS)
 	$(BIN)/ladder bench model --arch $(BENCH_ARCHS) --resolution 224 --batch-size 16
 
-# The GPU path on a bare GPU machine without network (pipeline/gpu_check.py, <= 8 min):
+# The GPU path on a bare GPU machine without network (pipeline/bench/gpu_check.py, <= 8 min):
 # torch, timm and pytorch-lightning as that machine has them, webdataset from the wheels
 # `make gpu-wheels` puts in build/gpu-wheels here. GPU_PYTHON: the machine's Python.
 GPU_PYTHON ?= python3

@@ -40,8 +40,8 @@ batch on the device (timm's `RandomErasing` takes whole batches).
 from __future__ import annotations
 
 import io
-import json
 import math
+import sys
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -56,44 +56,10 @@ from torch.utils.data import default_collate
 
 from lightning_modules.augment import augment_policy
 from lightning_modules.errors import InputError
-from lightning_modules.shard_check import OPT_OUT, SamplesSeen, damaged_shards
+from lightning_modules.manifest import load_manifest
+from lightning_modules.shard_check import OPT_OUT, damaged_shards
 from lightning_modules.shard_reader import ReaderSplit, ShardReader, read_tar, torch_seed
 from lightning_modules.transforms import DecodeCrop
-
-MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
-
-
-def load_manifest(data_dir: str | Path) -> dict:
-    """The manifest of a complete shard folder; the InputError names the folder."""
-    path = Path(data_dir) / MANIFEST
-    if not path.is_file():
-        raise InputError(f"{data_dir}: no {MANIFEST}; build shards with `ladder shards`")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from error
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"{path}: format_version {manifest.get('format_version')!r}, expected 1")
-    if not manifest.get("complete"):
-        raise InputError(f"{path}: the shards are incomplete; rerun `ladder shards` to finish")
-    return manifest
-
-
-def upsampling_warning(manifest: dict, resolution: int) -> str | None:
-    """One line for a train or sweep at a `resolution` above the shards' `max_size`, else None.
-
-    `ladder shards` stores every image with its shorter side at most `max_size`, so such
-    a run upsamples every image: it costs time and shows no detail the shards have lost.
-    Manifests without `max_size` get no warning.
-    """
-    max_size = manifest.get("max_size")
-    if max_size is None or resolution <= max_size:
-        return None
-    return (
-        f"warning: resolution {resolution} exceeds the shards' max size {max_size} (shorter "
-        f"side), so every image is upsampled; rebuild them with --max-size {resolution} or more"
-    )
 
 
 def _shuffled(samples: Iterator, buffer: int) -> Iterator:
@@ -327,3 +293,31 @@ class ShardDataModule(pl.LightningDataModule):
         else:
             loader = loader.unbatched().batched(self.batch_size, collation_fn=_collate)
         return loader.slice(batches).with_length(batches, silent=True)
+
+
+class SamplesSeen(pl.Callback):
+    """After each training epoch, one line on stderr (rank 0): the train samples the
+    damaged shards leave readable (the train loader cycles through them to fill its
+    fixed epoch) and the val samples the epoch saw, each against the manifest's count."""
+
+    def __init__(self, readable: dict[str, int], manifest_counts: dict[str, int]) -> None:
+        self.readable = readable
+        self.counts = manifest_counts
+        self.val_seen = 0
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.val_seen = 0
+
+    def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, *_) -> None:
+        self.val_seen += len(batch[1]) * trainer.world_size
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            print(self.line(trainer.current_epoch + 1), file=sys.stderr, flush=True)
+
+    def line(self, epoch: int) -> str:
+        train, val = self.counts.get("train", 0), self.counts.get("val", 0)
+        return (
+            f"epoch {epoch} ({OPT_OUT}): {self.readable.get('train', 0)} of the manifest's "
+            f"{train} train samples readable, {self.val_seen} of {val} val samples seen"
+        )

@@ -12,23 +12,16 @@ import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
-
-from lightning_modules.architectures import (
-    OPTIONS,
-    build_model,
-    check_stem,
-    list_models,
-    min_resolution,
-    model_info,
-)
+from lightning_modules.builder_keys import OPTIONS, SCALING_KEYS
 from lightning_modules.errors import InputError
-from lightning_modules.measure import profile_model
 
-SCALING_KEYS = ("width", "depth")  # what the builders take
+if TYPE_CHECKING:
+    from torch import nn
+
+# The registry (torch, timm) is imported where a spec is built or checked, not here: the
+# specs are the vocabulary of every command's flags, and `ladder --help` stays instant.
 COEFFICIENTS = ("alpha", "beta", "gamma", "phi")  # where a compound-scaling space put them
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "rmsproptf", "adamw")
 SCHEDULES = ("cosine", "step")
@@ -82,6 +75,8 @@ class ModelSpec:
         self, num_classes: int = 1000, in_chans: int = 3, options: Mapping[str, Any] | None = None
     ) -> nn.Module:
         """The network; `options` are a recipe's regularisers (`Recipe.model_options`)."""
+        from lightning_modules.architectures import build_model
+
         stem = self.stem or "imagenet"
         return build_model(self.arch, num_classes, in_chans, options, stem, **self.scaling)
 
@@ -102,6 +97,10 @@ class ModelSpec:
 
 @functools.cache
 def _size(spec: ModelSpec, num_classes: int, in_chans: int) -> dict[str, int]:
+    import torch
+
+    from lightning_modules.measure import profile_model
+
     with torch.device("meta"):
         net = spec.build(num_classes, in_chans)
     profile = profile_model(net, spec.resolution, in_chans)
@@ -129,6 +128,8 @@ def resolve_model(
     """The checked `ModelSpec` of `arch`: the native resolution unless one is given, every
     multiplier the architecture accepts (1.0 unless given), and no other; `stem` "cifar"
     for small inputs where the architecture has one (None and "imagenet": its own)."""
+    from lightning_modules.architectures import check_stem, list_models, min_resolution, model_info
+
     if arch not in list_models():
         raise InputError(f"unknown architecture {arch!r}; valid: {', '.join(list_models())}")
     info = model_info(arch)

@@ -1,9 +1,9 @@
-"""`ladder`: one entry point, one sub-command per pipeline module.
+"""`ladder`: one entry point, one sub-command per module of pipeline/commands.
 
-Each sub-command lives in the module that does the work. That module exposes
-`configure(parser)` to declare its flags and `run(args) -> int` to do it; the CLI
-only dispatches, and turns a `InputError` into one line on stderr and exit 2.
-Modules are imported lazily so that `ladder --help` does not pay for torch or Ray.
+A command module declares its flags (`configure(parser)`) and does its work with one call
+into a library (`run(args) -> int`), importing that library only then: `ladder --help`,
+`ladder COMMAND --help` and flag errors never pay for torch, Ray, Lightning or MLflow.
+The CLI only dispatches, and turns an `InputError` into one line on stderr and exit 2.
 """
 
 from __future__ import annotations
@@ -15,29 +15,23 @@ from typing import NoReturn
 
 from lightning_modules.errors import InputError
 
-# sub-command -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "profile": ("pipeline.profile", "per-layer shapes, activation memory, params and MACs"),
-    "shards": ("pipeline.shards", "convert an ImageNet-layout folder to WebDataset shards"),
-    "train": ("pipeline.train", "train one architecture on a shard folder"),
-    "recipes": ("pipeline.recipes", "the named training recipes and their sources"),
-    "calibrate": ("pipeline.calibrate", "the pipeline's training beside a bare PyTorch loop"),
-    "bench": ("pipeline.bench", "benchmarks (JSON): data loading, ..."),
-    "gpu-check": ("pipeline.gpu_check", "model speed vs timm's figures, and whether a GPU is fed"),
-    "sweep": ("pipeline.sweep", "run (or resume) a Ray Tune sweep over a search space"),
-    "sync": ("pipeline.sync", "send what a sweep's tracking journal still holds to MLflow"),
-    "baseline": (
-        "pipeline.baseline",
-        "a classic model (logistic regression, SVC) on raw pixels: the line to beat",
-    ),
-    "leaderboard": ("pipeline.leaderboard", "rank the trials of a sweep"),
-    "chart": (
-        "pipeline.charts",
-        "the ImageNet challenge chart, accuracy vs MACs and vs speed, the scaling figures",
-    ),
-    "ui": ("pipeline.ui", "serve the MLflow UI on 127.0.0.1"),
-    "server": ("pipeline.server", "start a team MLflow server on PostgreSQL"),
-}
+# the sub-commands, in the order `ladder --help` lists them: pipeline/commands/<name>.py
+COMMANDS = (
+    "profile",
+    "shards",
+    "train",
+    "recipes",
+    "calibrate",
+    "bench",
+    "gpu-check",
+    "sweep",
+    "sync",
+    "baseline",
+    "leaderboard",
+    "chart",
+    "ui",
+    "server",
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -49,16 +43,23 @@ class OneLineParser(argparse.ArgumentParser):
         raise InputError(f"{message} (see `{self.prog} --help`)")
 
 
+def summary_of(docstring: str) -> str:
+    """A command's one-line help: its docstring's first paragraph, `ladder X`: dropped."""
+    first = " ".join(docstring.split("\n\n")[0].split())
+    return first.split(": ", 1)[1].rstrip(".")
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="ladder", description="Climb the ImageNet CNN ladder: LeNet-5 to EfficientNet."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = next((a for a in argv if not a.startswith("-")), None)
-    for name, (module_name, help_text) in COMMANDS.items():
+    for name in COMMANDS:
+        module = importlib.import_module(f"pipeline.commands.{name.replace('-', '_')}")
+        help_text = summary_of(module.__doc__)
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
-        if name == wanted:  # only the chosen command's module is imported
-            module = importlib.import_module(module_name)
+        if name == wanted:  # only the chosen command's flags are declared
             module.configure(sub_parser)
             sub_parser.set_defaults(run=module.run)
     return parser

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline import server
 from pipeline.cli import build_parser
+from pipeline.tracking import server
 
 DOCKER = Path(__file__).resolve().parents[1] / "docker"
 HADOLINT = Path(sys.executable).with_name("hadolint")

@@ -75,6 +75,19 @@ def test_no_import_cycle():
     assert find_cycle(edges) is None
 
 
+def test_no_command_imports_another_or_is_imported():
+    """pipeline/commands are thin: flags, then a library. A library never imports a
+    command, and no command imports another (what two share belongs in a library)."""
+    wrong = [
+        f"{module} imports {imported}"
+        for module, imported_modules in graph().items()
+        for imported in imported_modules
+        if imported.startswith("pipeline.commands.") and module != "pipeline.cli"
+    ]
+    assert wrong == []
+    assert "pipeline.report.leaderboard" in graph()["pipeline.commands.leaderboard"]
+
+
 def test_a_cycle_is_found():
     assert find_cycle({"p.a": {"p.b"}, "p.b": {"p.c"}, "p.c": {"p.a"}}) == [
         "p.a",

@@ -20,8 +20,6 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from ray import tune
-
 from lightning_modules.errors import InputError
 from lightning_modules.recipes import named_recipe
 from lightning_modules.specs import RECIPE_KEYS, ModelSpec, Recipe, parse_setting
@@ -75,6 +73,8 @@ def grid_space(models: list[ModelSpec], recipe: Recipe) -> dict[str, Any]:
     """A param space: a grid over the `models`, all under one `recipe`."""
     if not models:
         raise InputError("the space has no model to train")
+    from ray import tune  # here, not at the top: `ladder sweep --help` lists SPACES only
+
     return {
         "model": tune.grid_search([model.to_dict() for model in models]),
         "recipe": recipe.to_dict(),
@@ -92,6 +92,8 @@ def with_seeds(param_space: Mapping[str, Any], seeds: int) -> dict[str, Any]:
     so every model gets its first seed before any gets a second."""
     if seeds == 1:
         return dict(param_space)
+    from ray import tune
+
     first = param_space["recipe"]["seed"]
     grid = tune.grid_search(list(range(first, first + seeds)))
     return {**param_space, "recipe": {**param_space["recipe"], "seed": grid}}

@@ -15,13 +15,13 @@ from typing import Any
 
 from torch import nn
 
-from lightning_modules.architectures.small_stem import MIN_RESOLUTION, STEMS, with_small_stem
+from lightning_modules.architectures.small_stem import MIN_RESOLUTION, with_small_stem
+from lightning_modules.builder_keys import STEMS
 from lightning_modules.errors import InputError
 
 ModelFactory = Callable[..., nn.Module]  # factory(num_classes=, in_chans=, **scaling, **options)
 
 # Regularisers a recipe sets and only some architectures have (see `ModelInfo.options`).
-OPTIONS = ("drop_rate", "drop_path_rate", "zero_init_last_bn")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def register_model(
     name: str | None = None,
 ) -> Callable[[ModelFactory], ModelFactory]:
     """Decorator registering `factory` under `name` (default: the factory's own name);
-    `options` are the regularisers of `OPTIONS` it takes as keyword arguments."""
+    `options` are the regularisers of `builder_keys.OPTIONS` it takes as keyword arguments."""
 
     def register(factory: ModelFactory) -> ModelFactory:
         model_name = name or factory.__name__
@@ -93,8 +93,8 @@ def build_model(
     `scaling` holds the multipliers the architecture accepts (see `model_info(name)`),
     e.g. `build_model("efficientnet", width=1.2, depth=1.4)`. `stem="cifar"` adapts the
     network's entrance to 28-32 px inputs (`small_stem.py`). `options` are regularisers
-    (`OPTIONS`): each reaches the factory only where the architecture has it, so that one
-    recipe serves a whole ladder (drop path acts on EfficientNets, not on VGG).
+    (`builder_keys.OPTIONS`): each reaches the factory only where the architecture has it,
+    so that one recipe serves a whole ladder (drop path acts on EfficientNets, not on VGG).
     """
     factory, info = _registered(name)
     unknown = sorted(set(scaling) - set(info.scaling_keys))

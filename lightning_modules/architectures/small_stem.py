@@ -22,7 +22,6 @@ from collections.abc import Callable
 
 from torch import nn
 
-STEMS = ("imagenet", "cifar")
 # The smallest input each family takes with the cifar stem: its total stride (8), or the
 # size AlexNet's three 3x3/2 max-pools need; VGG keeps its five max-pools.
 MIN_RESOLUTION = {"resnet": 8, "mobilenetv2": 8, "efficientnet": 8, "alexnet": 15, "vgg": 32}

@@ -1,4 +1,4 @@
-"""ImageNet-layout folders as shard sources (`ladder shards --src`; see pipeline/shards.py).
+"""ImageNet-layout folders as shard sources (`ladder shards --src`; see pipeline/data/shards.py).
 
   train/<class>/<image>           ImageFolder / ILSVRC train
   val/<class>/<image>             ImageFolder val

@@ -17,11 +17,12 @@ import webdataset as wds
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
-from lightning_modules.data import ShardDataModule, load_manifest, upsampling_warning
+from lightning_modules.data import ShardDataModule
 from lightning_modules.errors import InputError
+from lightning_modules.manifest import load_manifest, upsampling_warning
 from lightning_modules.shard_reader import ReaderSplit, read_tar
 from lightning_modules.transforms import DecodeCrop, center_box, draft_scale
-from pipeline.bench import photo_jpeg
+from pipeline.bench.suite import photo_jpeg
 
 PHOTO = photo_jpeg(np.random.default_rng(0))  # 500x375, smooth like a photo
 

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 
 from lightning_modules.cost import MeasureCost
-from lightning_modules.data import load_manifest
+from lightning_modules.manifest import load_manifest
 from lightning_modules.measure import (
     PeakMemory,
     infer_images_per_sec,

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.sweep_tracker import SweepTracker
+from pipeline.tracking.sweep_tracker import SweepTracker
 
 
 @dataclass(frozen=True)
@@ -347,7 +347,7 @@ def two_node_cluster() -> Iterator[RayCluster]:
         for key, value in RAY_TEST_ENV.items():
             env.setenv(key, value)
         # The dashboard serves the State API through which Ray Train frees the placement
-        # group of a trial that Tune stops early (`pipeline.ray_cluster.state_api_problem`);
+        # group of a trial that Tune stops early (`pipeline.sweep.ray_cluster.state_api_problem`);
         # named to the cluster's processes, as other Rays may run on this machine.
         port = free_port()
         env.setenv("RAY_API_SERVER_ADDRESS", f"http://127.0.0.1:{port}")

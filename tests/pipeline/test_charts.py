@@ -12,7 +12,8 @@ import pytest
 from mlflow import MlflowClient
 from PIL import Image, ImageChops
 
-from pipeline.charts import (
+from pipeline.cli import main
+from pipeline.report.charts import (
     Chart,
     Series,
     balance_chart,
@@ -23,9 +24,8 @@ from pipeline.charts import (
     short_scaling,
     throughput_chart,
 )
-from pipeline.cli import main
-from pipeline.leaderboard import Row
-from pipeline.references import load_references
+from pipeline.report.leaderboard import Row
+from pipeline.report.references import load_references
 from tests.pipeline.conftest import SEEDED_TRIALS, PlannedTrial
 
 CHARTS = ("imagenet_challenge", "accuracy_vs_macs", "accuracy_vs_throughput")

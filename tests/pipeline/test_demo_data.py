@@ -8,7 +8,7 @@ import pytest
 
 from lightning_modules.errors import InputError
 from pipeline.cli import build_parser
-from pipeline.sweep import plan_new
+from pipeline.sweep.launch import plan_new
 
 
 def plan_of(argv: list[str]):

@@ -13,9 +13,9 @@ import ray
 from mlflow import MlflowClient
 
 from lightning_modules.specs import Recipe, resolve_model
-from pipeline import estimate
 from pipeline.cli import main
-from pipeline.estimate import (
+from pipeline.sweep import estimate
+from pipeline.sweep.estimate import (
     BYTES_PER_ACTIVATION,
     SWEEP_STARTUP_S,
     TRIAL_STARTUP_S,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.bench.gpu_check import gpu_present, published_for
 from pipeline.cli import main
-from pipeline.gpu_check import gpu_present, published_for
 
 NO_GPU = pytest.mark.skipif(gpu_present(), reason="this machine has a GPU")
 

@@ -1,7 +1,7 @@
 """The tracking journal against a real `mlflow server`, killed and restarted: outages cost
 nothing, nothing is sent twice, and a sweep that ends during one is finished by `ladder sync`.
 
-Records are written as the Tune callback writes them (`pipeline.sweep_tracker`), without
+Records are written as the Tune callback writes them (`pipeline.tracking.sweep_tracker`), without
 Ray; test_sweep.py runs a real sweep through an outage.
 """
 
@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.journal import Journal
-from pipeline.plan import SweepPlan, TrialResources
-from pipeline.sweep_journal import SweepSending
-from pipeline.sweep_tracker import journal_folder
-from pipeline.tracking import tag_filter
+from pipeline.sweep.plan import SweepPlan, TrialResources
+from pipeline.tracking.journal import Journal
+from pipeline.tracking.schema import tag_filter
+from pipeline.tracking.sweep_journal import SweepSending
+from pipeline.tracking.sweep_tracker import journal_folder
 from tests.pipeline.conftest import TRIALS, MlflowProcess, PlannedTrial, wait_until
 from tests.pipeline.sweeps import assert_each_step_once, history, trial_runs
 
@@ -261,7 +261,7 @@ def test_a_server_answering_500_for_a_while_costs_nothing(up, tmp_path):
 KILLED_WRITER = """
 import os, signal, sys, time
 from tests.pipeline.test_journal import TRIALS, EPOCHS, plan_for, write_trial
-from pipeline.sweep_journal import SweepSending
+from pipeline.tracking.sweep_journal import SweepSending
 from pathlib import Path
 
 tracking = SweepSending(plan_for("killed", sys.argv[1], Path(sys.argv[2])))

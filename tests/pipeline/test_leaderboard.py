@@ -14,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipeline.cli import main
-from pipeline.leaderboard import leaderboard_rows, pareto_front, write_leaderboard
+from pipeline.report.leaderboard import leaderboard_rows, pareto_front, write_leaderboard
 from tests.pipeline.conftest import MEASURED, MEASURED_TRIALS, SEEDED_TRIALS, free_port
 
 

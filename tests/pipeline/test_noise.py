@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.noise import front_ties, interval, mean_of, mean_std, rank_ties
+from pipeline.report.noise import front_ties, interval, mean_of, mean_std, rank_ties
 
 
 def test_the_std_is_the_sample_std_and_absent_for_one_seed():

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline.cli import main
-from pipeline.references import datasets_with_references, load_dataset_references
+from pipeline.report.references import datasets_with_references, load_dataset_references
 from tests.pipeline.conftest import TRIALS
 from tests.pipeline.test_charts import assert_charts
 

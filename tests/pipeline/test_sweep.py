@@ -21,10 +21,10 @@ from ray.tune.search.variant_generator import generate_variants
 
 import tune_spaces
 from pipeline.cli import build_parser, main
-from pipeline.plan import SweepPlan
-from pipeline.sweep import plan_new
-from pipeline.sweep_tracker import trial_name
-from pipeline.tracking import EPOCH_METRICS
+from pipeline.sweep.launch import plan_new
+from pipeline.sweep.plan import SweepPlan
+from pipeline.tracking.schema import EPOCH_METRICS
+from pipeline.tracking.sweep_tracker import trial_name
 from tests.pipeline.conftest import (
     TRIALS,
     PlannedTrial,
@@ -355,7 +355,12 @@ def test_a_lost_nodes_expected_errors_are_one_line_each(caplog):
 
     from ray.exceptions import ActorUnavailableError
 
-    from pipeline.console import BACKEND_SHUTDOWN, TUNE_CONTROLLER, QuietController, quiet_driver
+    from pipeline.sweep.console import (
+        BACKEND_SHUTDOWN,
+        TUNE_CONTROLLER,
+        QuietController,
+        quiet_driver,
+    )
 
     error = ActorUnavailableError("RpcError: Socket closed\nmore\nlines", None)
     tune_logger, train_logger = (
@@ -386,7 +391,7 @@ def test_a_failed_trial_task_names_its_cause_not_the_task_that_raised(caplog):
 
     from ray.exceptions import ActorUnschedulableError, RayTaskError
 
-    from pipeline.console import TRIAL_FAILED, OneLineErrors
+    from pipeline.sweep.console import TRIAL_FAILED, OneLineErrors
 
     cause = ActorUnschedulableError("The placement group was removed.")
     error = RayTaskError("train", "Traceback ...", cause, proctitle="ray::ImplicitFunc.train()")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipeline.sweep_tracker import SweepTracker, flatten_config
-from pipeline.tracking import tag_filter
+from pipeline.tracking.schema import tag_filter
+from pipeline.tracking.sweep_tracker import SweepTracker, flatten_config
 
 CONFIG = {
     "recipe": {"epochs": 3, "lr": 0.05},

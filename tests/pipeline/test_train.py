@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from pipeline.cli import build_parser, main
-from pipeline.train import validate
+from pipeline.training.train import validate
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.ui_view import view_urls
+from pipeline.tracking.ui_view import view_urls
 from tests.pipeline.conftest import free_port, server_env, serving
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,0 +1,435 @@
+"""`ladder bench WHAT`: benchmarks that print JSON (and optionally write it to `--out`).
+
+`ladder bench model --arch A[,B...]` measures each architecture's training and inference
+throughput (images/s) at `--resolution` and `--batch-size`, its latency at batch 1, on
+this machine's device (CUDA if present, with bf16 autocast as in training; else CPU
+fp32), the MAC rate that implies, and peak memory: the CUDA allocator's peak on a GPU,
+the process's peak RSS growth on a CPU. It is how a user sees what each rung of the
+ladder costs in time, not only in MACs. The measuring functions are
+`lightning_modules.measure`'s, which sweep trials and `ladder sweep`'s estimate share.
+
+`ladder bench data` measures images/s of ShardDataModule's train loader (the training
+path) against two references, side by side: the variants are measured in turns, `--rounds`
+times, so that load from other processes hits them alike; medians and per-round ratios are
+reported. So is the CPU time per image of all the processes of a variant (from /proc, so
+Linux): on a machine that others load too it tells what images/s cannot, what each
+variant costs and so what it would deliver on otherwise idle cores.
+  shards        the shard loader over `--data`
+  image_folder  torchvision ImageFolder over `--src`/train (the original photos, as a user who
+                never sharded would read them; default: the shards' JPEGs extracted to a
+                temp tree) with timm's standard float transforms, same batch size and workers
+  limit         `--loader-workers` processes doing only the shard loader's per-sample work (decode
+                + augment of in-memory JPEGs), no loader: what the workers could deliver
+`--synthetic N` makes its own data instead: N ImageNet-like 500x375 q90 photos (`photo_jpeg`)
+in 10 classes, sharded with the default `--max-size`. The JSON lists the goals of issue 12
+with the measured ratio and pass/fail: shards >= 0.95 of the limit at every resolution, and
+shards >= 1.5x ImageFolder above 128 px, >= 3x at 128 px and below.
+Each loader is started afresh for each measurement and its first batches (worker start-up,
+prefetch) are not timed; it restarts as many epochs as `--batches` needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import json
+import multiprocessing
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import torch
+import webdataset as wds
+from PIL import Image
+from timm.data import create_transform
+from torch import nn
+from torch.utils.data import DataLoader
+from torchvision.datasets import ImageFolder
+
+from lightning_modules.architectures import build_model, list_models
+from lightning_modules.data import ShardDataModule
+from lightning_modules.errors import InputError
+from lightning_modules.measure import (
+    PeakMemory,
+    count_macs,
+    infer_images_per_sec,
+    latency_ms,
+    train_images_per_sec,
+)
+from lightning_modules.run import default_precision
+from pipeline.data import DEFAULT_MAX_SIZE
+from pipeline.data.layouts import folder_samples
+from pipeline.data.shards import write_shards
+
+PHOTO_SIZE = (500, 375)  # ImageNet's typical width x height
+SYNTHETIC_CLASSES = 10
+SYNTHETIC_SHARD_SIZE = 128  # several shards per worker, as with a real dataset
+UNITS = ("images_per_s", "cpu_ms_per_image")
+GOAL_LIMIT = 0.95  # shard loader / limit, at every resolution
+GOAL_OVER_FOLDER = {"above 128 px": 1.5, "128 px and below": 3.0}  # shards / ImageFolder
+
+
+def main(args: argparse.Namespace) -> int:
+    result = BENCHMARKS[args.what](args)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+def bench_data(args: argparse.Namespace) -> dict:
+    """images/s of the shard loader, ImageFolder and the workers' limit, and the goals."""
+    resolutions = _data_args(args)
+    if args.synthetic is None:
+        return _bench_data_on(args, args.data, args.src, resolutions)
+    with tempfile.TemporaryDirectory(prefix="ladder-bench-") as folder:
+        src, data = synthetic_shards(Path(folder), args.synthetic, args.loader_workers)
+        result = _bench_data_on(args, data, src, resolutions)
+    return result | {"data": f"{args.synthetic} synthetic {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} photos"}
+
+
+def synthetic_shards(folder: Path, count: int, workers: int) -> tuple[Path, Path]:
+    """(photos, shards): `count` synthetic photos under folder/photos, sharded (train only)
+    under folder/shards with the default `--max-size`."""
+    src, data = folder / "photos", folder / "shards"
+    write_photo_tree(src, count)
+    write_shards(
+        data,
+        folder_samples(src),
+        max_size=DEFAULT_MAX_SIZE,
+        shard_size=SYNTHETIC_SHARD_SIZE,
+        seed=0,
+        workers=max(1, workers),
+        overwrite=False,
+    )
+    return src, data
+
+
+def _data_args(args: argparse.Namespace) -> list[int]:
+    """The resolutions to measure; InputError for a missing or bad flag."""
+    if (args.data is None) == (args.synthetic is None):
+        raise InputError("`bench data` needs --data DIR (shards) or --synthetic N")
+    for flag in ("batch_size", "batches", "rounds", "synthetic"):
+        if (getattr(args, flag) or 1) < 1:
+            raise InputError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected >= 1")
+    if args.loader_workers < 0:
+        raise InputError(f"--loader-workers {args.loader_workers}: expected >= 0")
+    if args.src is not None and not (args.src / "train").is_dir():
+        raise InputError(f"--src {args.src}: no train/ folder (train/<class>/<image>)")
+    try:
+        resolutions = [int(size) for size in args.resolutions.split(",")]
+    except ValueError:
+        resolutions = []
+    if not resolutions or min(resolutions) < 1:
+        raise InputError(f"--resolutions {args.resolutions!r}: expected sizes like 224,128,64")
+    return resolutions
+
+
+def _bench_data_on(args: argparse.Namespace, data: Path, src: Path | None, sizes: list) -> dict:
+    """Measure every variant at every resolution in turns, `args.rounds` times."""
+    try:
+        modules = {
+            size: ShardDataModule(
+                data,
+                size,
+                batch_size=args.batch_size,
+                loader_workers=args.loader_workers,
+                world_size=1,
+            )
+            for size in sizes
+        }
+        modules[sizes[0]].train_dataloader()  # too few samples for one batch: ValueError
+    except InputError as error:
+        raise InputError(f"--data {error}") from None
+    urls = [str(data / r["name"]) for r in modules[sizes[0]].manifest["shards"]["train"]]
+    jpegs = [sample["jpg"] for sample in islice(_tar_samples(urls), 1024)]
+    with tempfile.TemporaryDirectory(prefix="ladder-bench-") as tree:
+        if src is None:
+            extract_image_folder(urls, Path(tree))
+        root = src / "train" if src is not None else Path(tree)
+        variants = {size: _variants(args, module, root, jpegs) for size, module in modules.items()}
+        measured = {size: {name: [] for name in variants[size]} for size in sizes}
+        load = os.getloadavg()[0]
+        for _ in range(args.rounds):
+            for size in sizes:
+                for name, measure in variants[size].items():
+                    measured[size][name].append(measure())
+    return {
+        "benchmark": "data",
+        "data": str(data),
+        "src": str(src) if src is not None else "the shards' JPEGs, extracted",
+        "batch_size": args.batch_size,
+        "workers": args.loader_workers,
+        "timed_batches": args.batches,
+        "rounds": args.rounds,
+        "load_average": [round(load, 1), round(os.getloadavg()[0], 1)],  # before, after
+        **_medians(measured),
+        "goals": _goals(measured),
+    }
+
+
+def _medians(measured: dict[int, dict[str, list[tuple[float, float]]]]) -> dict:
+    """Each variant's median over the rounds, per unit and resolution."""
+    return {
+        unit: {
+            str(size): {
+                name: round(statistics.median(run[i] for run in runs), 2)
+                for name, runs in by_name.items()
+            }
+            for size, by_name in measured.items()
+        }
+        for i, unit in enumerate(UNITS)
+    }
+
+
+def _variants(
+    args: argparse.Namespace, module: ShardDataModule, root: Path, jpegs: list[bytes]
+) -> dict[str, Callable[[], float]]:
+    """name -> a function measuring that variant once (images/s) at `module.resolution`."""
+    mean, std = module.mean_std
+    reference = create_transform(
+        input_size=(3, module.resolution, module.resolution),
+        is_training=True,
+        color_jitter=None,
+        scale=(module.min_crop, 1.0),
+        hflip=module.hflip,
+        mean=mean,
+        std=std,
+    )
+    timing = {
+        "batches": args.batches,
+        "batch_size": args.batch_size,
+        "workers": args.loader_workers,
+    }
+
+    def image_folder() -> DataLoader:
+        return DataLoader(
+            ImageFolder(str(root), transform=reference),
+            batch_size=args.batch_size,
+            shuffle=True,
+            num_workers=args.loader_workers,
+            drop_last=True,
+            persistent_workers=args.loader_workers > 0,
+        )
+
+    images = args.batches * args.batch_size
+    return {
+        "shards": partial(_loader_rate, module.train_dataloader, **timing),
+        "image_folder": partial(_loader_rate, image_folder, **timing),
+        "limit": partial(_limit_rate, jpegs, module.transform(True), args.loader_workers, images),
+    }
+
+
+def _goals(measured: dict[int, dict[str, list[tuple[float, float]]]]) -> list[dict]:
+    """Each goal at each resolution: the median of the per-round ratios, and pass/fail.
+
+    `ratio` compares images/s, the goal itself; `cpu_ratio` compares CPU time per image,
+    which is what the rates would compare as on otherwise idle cores (when other work
+    shares the machine, as on a developer's box, the two differ).
+    """
+    goals = []
+    for size, by_name in measured.items():
+        band = "above 128 px" if size > 128 else "128 px and below"
+        for reference, target, goal in (
+            ("limit", GOAL_LIMIT, f"shard loader >= {GOAL_LIMIT} of the workers' limit"),
+            ("image_folder", GOAL_OVER_FOLDER[band], f"shards / ImageFolder, {band}"),
+        ):
+            pairs = list(zip(by_name["shards"], by_name[reference], strict=True))
+            ratios = [shards[0] / other[0] for shards, other in pairs]
+            ratio = statistics.median(ratios)
+            goals.append(
+                {
+                    "goal": goal,
+                    "resolution": size,
+                    "target": target,
+                    "ratio": round(ratio, 3),
+                    "ratios_per_round": [round(r, 3) for r in ratios],
+                    "pass": ratio >= target,
+                    "cpu_ratio": round(statistics.median(o[1] / s[1] for s, o in pairs), 3),
+                }
+            )
+    return goals
+
+
+def _loader_rate(
+    make_loader: Callable[[], Iterable], batches: int, batch_size: int, workers: int
+) -> tuple[float, float]:
+    """(images/s, CPU ms per image of all its processes) of a new loader over `batches`
+    batches, after 2 x workers + 1 untimed ones (start-up, and the batches its workers
+    prefetched meanwhile); its workers end after."""
+    loader = make_loader()
+    stream = _epochs(loader)
+    for _ in islice(stream, 2 * workers + 1):
+        pass
+    start, cpu = time.perf_counter(), _cpu_seconds()
+    for _ in islice(stream, batches):
+        pass
+    seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
+    del stream, loader
+    gc.collect()  # ends the workers now, not while the next variant is measured
+    images = batches * batch_size
+    return images / seconds, 1e3 * cpu / images
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its live children (the loader workers), from /proc."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        if int(fields[1]) == os.getpid():  # parent pid; then utime, stime
+            ticks += int(fields[11]) + int(fields[12])
+    return time.process_time() + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _limit_rate(
+    jpegs: list[bytes], transform: Callable, workers: int, images: int
+) -> tuple[float, float]:
+    """(images/s, CPU ms per image) of `workers` processes (at least one) running
+    `transform` on opened JPEGs side by side, with no loader around them: the most the
+    loader's workers could give."""
+    processes = max(1, workers)
+    context = multiprocessing.get_context("fork")  # the work travels without pickling
+    with context.Pool(processes, _set_limit_work, (jpegs, transform)) as pool:
+        timed = pool.map(_time_limit_work, [images // processes + 1] * processes, chunksize=1)
+    count = sum(count for count, _, _ in timed)
+    return sum(n / seconds for n, seconds, _ in timed), 1e3 * sum(c for _, _, c in timed) / count
+
+
+_limit_work: tuple = ()  # (jpegs, transform), set in each limit process
+
+
+def _set_limit_work(jpegs: list[bytes], transform: Callable) -> None:
+    global _limit_work
+    torch.set_num_threads(1)  # as in a DataLoader worker
+    _limit_work = (jpegs, transform)
+
+
+def _time_limit_work(count: int) -> tuple[int, float, float]:
+    jpegs, transform = _limit_work
+    transform(Image.open(io.BytesIO(jpegs[0])))  # warm-up
+    start, cpu = time.perf_counter(), time.process_time()
+    for i in range(count):
+        transform(Image.open(io.BytesIO(jpegs[i % len(jpegs)])))
+    return count, time.perf_counter() - start, time.process_time() - cpu
+
+
+def bench_model(args: argparse.Namespace) -> dict:
+    """Train-step and inference images/s, MAC rate and peak memory of each `--arch`."""
+    archs = [name.strip() for name in args.arch.split(",") if name.strip()]
+    unknown = [name for name in archs if name not in list_models()]
+    if unknown or not archs:
+        raise InputError(f"--arch {args.arch!r}: expected names from {', '.join(list_models())}")
+    if args.steps < 1 or args.batch_size < 1:
+        raise InputError("--steps and --batch-size: expected >= 1")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return {
+        "benchmark": "model",
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "precision": default_precision(),
+        "resolution": args.resolution,
+        "batch_size": args.batch_size,
+        "timed_steps": args.steps,
+        "channels_last": channels_last(args.channels_last, device),
+        "compile": args.compile,
+        "models": [_bench_one(name, args, device) for name in archs],
+    }
+
+
+def channels_last(setting: str, device: torch.device) -> bool:
+    """The recipe's rule: on CUDA unless "off", elsewhere only when "on"."""
+    return setting == "on" or (setting == "auto" and device.type == "cuda")
+
+
+class ChannelsLastInput(nn.Module):
+    """The network fed channels-last images, as `ImageClassifier.forward` feeds it."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net.to(memory_format=torch.channels_last)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images.contiguous(memory_format=torch.channels_last))
+
+
+def _bench_one(arch: str, args: argparse.Namespace, device: torch.device) -> dict:
+    model = build_model(arch).to(device)
+    macs = count_macs(model, args.resolution)
+    if channels_last(args.channels_last, device):
+        model = ChannelsLastInput(model)
+    if args.compile:  # the first (untimed) step of each measurement compiles
+        model.compile()
+    memory = PeakMemory(device).start()
+    train_rate = train_images_per_sec(model, args.resolution, args.batch_size, steps=args.steps)
+    infer_rate = infer_images_per_sec(model, args.resolution, args.batch_size, steps=args.steps)
+    latency = latency_ms(model, args.resolution, steps=args.steps)
+    return {
+        "arch": arch,
+        "params": sum(p.numel() for p in model.parameters()),
+        "macs": macs,
+        "train_images_per_s": round(train_rate, 2),
+        "infer_images_per_s": round(infer_rate, 2),
+        "latency_ms": round(latency, 2),  # batch 1
+        "train_gmacs_per_s": round(3 * macs * train_rate / 1e9, 2),  # forward + 2x backward
+        "peak_memory_mb": round(memory.bytes() / 2**20, 1),
+    }
+
+
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
+    "data": bench_data,
+    "model": bench_model,
+}
+
+
+def extract_image_folder(urls: list[str], root: Path) -> None:
+    """Write the shards' JPEGs as root/<class index>/<key>.jpg, an ImageFolder tree."""
+    for sample in _tar_samples(urls):
+        folder = root / f"{int(sample['cls']):06d}"  # zero-padded: sorted name order = index
+        folder.mkdir(exist_ok=True)
+        (folder / f"{sample['__key__'].replace('/', '_')}.jpg").write_bytes(sample["jpg"])
+
+
+def _tar_samples(urls: list[str]) -> Iterator[dict]:
+    return iter(wds.DataPipeline(wds.SimpleShardList(urls), wds.tarfile_to_samples()))
+
+
+def _epochs(loader: Iterable) -> Iterator:
+    while True:
+        yield from loader
+
+
+def photo_jpeg(rng: np.random.Generator, size: tuple[int, int] = PHOTO_SIZE) -> bytes:
+    """A q90 JPEG that costs what a photo costs to decode: smooth colour fields, texture and
+    sensor-like noise, ~85 KB at 500x375. Pure noise would compress ~3x worse and decode
+    slower than photos, flattering whichever loader decodes fewer pixels."""
+    width, height = size
+    fields = [
+        Image.fromarray(
+            rng.integers(0, 256, (max(1, height // cell), max(1, width // cell), 3), np.uint8)
+        ).resize(size, Image.Resampling.BICUBIC)
+        for cell in (64, 2)
+    ]
+    noise = rng.normal(0, 8, (height, width, 3))
+    pixels = 0.75 * np.asarray(fields[0]) + 0.25 * np.asarray(fields[1]) + noise
+    out = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def write_photo_tree(root: Path, count: int, seed: int = 0) -> None:
+    """`count` photos as root/train/class_<k>/photo_<i>.JPEG, round-robin over 10 classes."""
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        folder = root / "train" / f"class_{i % SYNTHETIC_CLASSES}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"photo_{i:05d}.JPEG").write_bytes(photo_jpeg(rng))

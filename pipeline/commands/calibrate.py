@@ -1,0 +1,24 @@
+"""`ladder calibrate`: the pipeline's training beside a bare PyTorch loop."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lightning_modules.recipes import RECIPES
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, type=Path, help="shard folder (ladder shards)")
+    parser.add_argument("--arch", default="lenet5", help="architecture (default lenet5)")
+    parser.add_argument("--stem", help="cifar: the entrance for 28-32 px inputs")
+    parser.add_argument("--resolution", type=int, help="input size (default: the model's own)")
+    parser.add_argument("--recipe", default="fashion_mnist", choices=list(RECIPES))
+    parser.add_argument("--epochs", type=int, help="epochs of each (default: the recipe's)")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.training import calibrate
+
+    return calibrate.main(args)

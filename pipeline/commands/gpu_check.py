@@ -1,0 +1,24 @@
+"""`ladder gpu-check`: model speed vs timm's figures, and whether a GPU is fed."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cpu", action="store_true", help="toy sizes (after |), which need no GPU")
+    parser.add_argument("--arch", help="speed: models [resnet50,efficientnet_b0 | lenet5]")
+    parser.add_argument("--train-arch", help="feeding: the model trained [resnet50 | lenet5]")
+    parser.add_argument("--resolution", type=int, help="[224 | 32]")
+    parser.add_argument("--batch-size", type=int, help="[256 | 16]")
+    parser.add_argument("--steps", type=int, help="speed: timed steps per mode [20 | 2]")
+    parser.add_argument("--photos", type=int, help="feeding: synthetic photos [8192 | 320]")
+    parser.add_argument("--loader-workers", type=int, help="[CPUs - 2 | 1]")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.bench import gpu_check
+
+    return gpu_check.main(args)

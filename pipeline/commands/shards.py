@@ -1,0 +1,36 @@
+"""`ladder shards`: convert an ImageNet-layout folder to WebDataset shards."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from pipeline.data import DEFAULT_MAX_SIZE, DEMOS, idx
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--src", type=Path, help="ImageNet/ImageFolder layout (train/, val/) or 4 IDX files"
+    )
+    source.add_argument("--demo", choices=DEMOS, help="build a demo dataset instead")
+    parser.add_argument(
+        "--classes",
+        help="IDX sources: class names, comma-separated, or a data set's "
+        f"({', '.join(idx.CLASS_NAMES)}); default: the one the path names, else 0..N-1",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder for shards + manifest")
+    parser.add_argument(
+        "--max-size", type=int, default=DEFAULT_MAX_SIZE, help="max shorter side (pixels)"
+    )
+    parser.add_argument("--shard-size", type=int, default=1000, help="samples per shard")
+    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    parser.add_argument("--overwrite", action="store_true", help="replace shards found in --out")
+    parser.add_argument("--seed", type=int, default=0, help="shuffle (and demo split) seed")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.data import shards
+
+    return shards.main(args)

@@ -1,0 +1,101 @@
+"""`ladder profile`: where a network's parameters, activation memory and MACs are.
+
+The table reads like the classic VGG-16 lecture table: one row for the input and one
+per convolution, pooling and fully connected layer, in execution order, with its
+output shape (HxWxC), the number of values it outputs (activation memory per image),
+its weights and, separately, its biases, and its MACs. Layers that only act
+element-wise (ReLU, Tanh, dropout, BatchNorm) or that leave the shape unchanged (e.g.
+VGG's 7x7 adaptive pool at 224 px) get no row, so VGG-16 at 224 gives exactly the
+lecture's rows; their parameters (BatchNorm's) still count in the totals.
+The counting itself is `lightning_modules.measure`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+
+import torch
+
+from lightning_modules.measure import Profile, profile_model
+from lightning_modules.specs import resolve_model
+
+
+def main(args: argparse.Namespace) -> int:
+    spec = resolve_model(args.arch, args.resolution, args.stem, width=args.width, depth=args.depth)
+    with torch.device("meta"):  # shapes and counts only: no memory, no compute
+        model = spec.build(args.classes, args.in_chans)
+    profile = profile_model(model, spec.resolution, args.in_chans)
+    if args.json:
+        described = {
+            **asdict(spec),
+            "in_chans": args.in_chans,
+            "num_classes": args.classes,
+            "params": profile.params,
+            "activations": profile.activations,
+            "macs": profile.macs,
+            "layers": [asdict(row) for row in profile.layers],
+        }
+        print(json.dumps(described, indent=2))
+    else:
+        title = f"{spec.arch} at {spec.resolution}x{spec.resolution}x{args.in_chans}"
+        print(format_table(profile, title))
+    return 0
+
+
+def format_table(profile: Profile, title: str) -> str:
+    """Aligned plain text: readable in any terminal, log file or pasted into an issue."""
+    header = ("layer", "kind", "output HxWxC", "activations", "weights", "biases", "MACs")
+    lines = [
+        (
+            row.name,
+            row.kind,
+            "x".join(map(str, row.output_shape)),
+            f"{row.activations:,}",
+            f"{row.params:,}",
+            f"{row.bias_params:,}",
+            f"{row.macs:,}",
+        )
+        for row in profile.layers
+    ]
+    widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
+
+    def aligned(cells: tuple[str, ...]) -> str:
+        text_columns = 3  # left-aligned; the numbers are right-aligned
+        return "  ".join(
+            cell.ljust(width) if i < text_columns else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    rule = "-" * len(aligned(tuple("-" * width for width in widths)))
+    totals = [
+        ("params (all, biases and BatchNorm included)", profile.params, ""),
+        (
+            "activations (values per image, rows above)",
+            profile.activations,
+            f" x 4 bytes = {_human(profile.activations * 4)}B in float32",
+        ),
+        ("MACs (multiply-accumulates = FLOPs/2)", profile.macs, ""),
+    ]
+    label_width = max(len(label) for label, _, _ in totals)
+    return "\n".join(
+        [
+            title,
+            aligned(header),
+            rule,
+            *map(aligned, lines),
+            rule,
+            *(
+                f"{label.ljust(label_width)}  {value:>16,}  ({_human(value)}){note}"
+                for label, value, note in totals
+            ),
+        ]
+    )
+
+
+def _human(count: int) -> str:
+    for divisor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if count >= divisor:
+            return f"{count / divisor:.1f}{suffix}"
+    return str(count)

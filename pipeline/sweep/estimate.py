@@ -1,0 +1,288 @@
+"""A sweep's price before it runs: `ladder sweep --dry-run`, `--budget-hours`, and its ETA.
+
+Each distinct model of the plan is built from its `ModelSpec` in this process and probed
+for a few steps (`lightning_modules.measure`) at the recipe's batch size, or a smaller
+one where that would not fit in half the free memory: training and evaluation images/s
+on this machine, as one Train worker gets it (on a CPU, its `--cpus-per-worker`
+threads; with one, timed in CPU time: the price of a core, not of this moment's load).
+The shards' manifest gives the images per epoch, so
+
+    epoch  = train images / (workers x train rate) + val images / (workers x eval rate)
+             + EPOCH_OVERHEAD_S
+    trial  = TRIAL_STARTUP_S + expected epochs x epoch
+    wall   = SWEEP_STARTUP_S + the trials laid greedily, in grid order, on the slots
+    price  = the sum of trial times x each trial's share of a node, in node-hours
+
+where the slots are the trials that run at once (`--max-concurrent`, the cluster's fit,
+or for a dry run this machine's CPUs / (cpus-per-worker x workers)), and the expected
+epochs count ASHA's rungs under `--scheduler asha`. The overheads are what a trial and a
+sweep cost beside the images on a small CPU box (Ray starting a worker group, Lightning,
+loader processes), measured on the digits demo; on GPUs they are a smaller share.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import torch
+from ray import tune
+
+import tune_spaces
+from lightning_modules.errors import InputError
+from lightning_modules.manifest import load_manifest
+from lightning_modules.measure import infer_images_per_sec, train_images_per_sec
+from lightning_modules.run import in_chans_of
+from lightning_modules.specs import ModelSpec, Recipe
+from pipeline.report.leaderboard import duration
+from pipeline.sweep.plan import SweepPlan
+
+PROBE_STEPS = 2
+BYTES_PER_ACTIVATION = 16  # fp32, saved for backward with the norm and activation outputs
+SWEEP_STARTUP_S = 30.0  # Ray, the driver's imports, MLflow, and the leaderboard + charts
+TRIAL_STARTUP_S = 20.0  # a trial's Ray Train worker group, Lightning, the model's build
+EPOCH_OVERHEAD_S = 3.0  # loader processes started twice an epoch, checkpoint, report
+ETA_EVERY_S = 30.0
+ASHA_GRACE_PERIOD, ASHA_REDUCTION_FACTOR = 1, 2  # as `pipeline.sweep.launch.build_tuner` sets
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    """One distinct model's probed speed and its time per epoch and per trial."""
+
+    name: str
+    train_images_per_sec: float
+    eval_images_per_sec: float
+    epoch_s: float
+    trial_s: float
+    batch: int  # probed at: the recipe's, unless it would not fit in memory
+
+
+@dataclass(frozen=True)
+class Price:
+    """What a plan costs, whatever runs it: per model, per trial (in grid order), in all."""
+
+    models: dict[str, ModelCost]
+    trials: tuple[str, ...]  # model names, each once per seed (`--seeds`)
+    epochs: int
+    expected_epochs: float
+    node_share: float  # of one node (of this machine's kind) a trial holds
+    device: str
+    busy: float = 0.0  # this machine's load average per CPU while it probed
+
+    @property
+    def node_hours(self) -> float:
+        seconds = sum(self.models[name].trial_s for name in self.trials)
+        return seconds * self.node_share / 3600
+
+
+def expected_epochs(epochs: int, scheduler: str) -> float:
+    """Epochs a trial trains in expectation: all of them under FIFO; under ASHA (grace
+    period 1, reduction factor 2, max_t = epochs) every trial trains to the first rung
+    and 1 in 2 of those reaching a rung goes on to the next (rungs at 1, 2, 4, ... below
+    `epochs`). The first trials to reach a rung always go on, so few trials train more."""
+    if scheduler != "asha":
+        return float(epochs)
+    rungs = int(math.log(epochs / ASHA_GRACE_PERIOD) / math.log(ASHA_REDUCTION_FACTOR) + 1)
+    milestones = [ASHA_GRACE_PERIOD * ASHA_REDUCTION_FACTOR**k for k in range(rungs)]
+    bounds = [0, *[m for m in milestones if m < epochs], epochs]
+    return sum(
+        (end - begin) / ASHA_REDUCTION_FACTOR**k for k, (begin, end) in enumerate(pairwise(bounds))
+    )
+
+
+@contextmanager
+def torch_threads(count: int):
+    """Torch's intra-op threads set to `count` for the duration (a Train worker's CPUs)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def probe(
+    spec: ModelSpec, recipe: Recipe, manifest: dict[str, Any], device: str
+) -> tuple[float, float, int]:
+    """(train, eval) images/s of one freshly built model, `PROBE_STEPS` steps each, and
+    the batch it was probed at."""
+    classes, in_chans = len(manifest["classes"]), in_chans_of(manifest)
+    batch = probe_batch(spec.size(classes, in_chans)["model/activations"], recipe, device)
+    model = spec.build(classes, in_chans).to(device)
+    size = (spec.resolution, batch, in_chans, PROBE_STEPS)
+    return train_images_per_sec(model, *size), infer_images_per_sec(model, *size), batch
+
+
+def probe_batch(activations: int, recipe: Recipe, device: str) -> int:
+    """The recipe's batch, or as many images as half the free memory holds: a dry run of
+    the paper's sizes (width 5 at 224 px, B7 at 600 px) must not take the machine down.
+    A training step keeps about `BYTES_PER_ACTIVATION` bytes per counted activation."""
+    if device == "cuda":
+        free = torch.cuda.mem_get_info()[0]
+    else:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return max(1, min(recipe.batch_size, int(free / 2 // (BYTES_PER_ACTIVATION * activations))))
+
+
+def price_of(plan: SweepPlan) -> Price:
+    """Probe each distinct model of the plan on this machine and price the whole plan."""
+    manifest = load_manifest(plan.param_space["data"])
+    recipe = tune_spaces.recipe_of(plan.param_space)
+    res = plan.resources
+    device = "cuda" if res.gpus_per_worker and torch.cuda.is_available() else "cpu"
+    counts = manifest["counts"]
+    epochs = expected_epochs(plan.epochs, plan.scheduler)
+    models: dict[str, ModelCost] = {}
+    specs = tune_spaces.models_of(plan.param_space)
+    with torch_threads(int(res.cpus_per_worker)):
+        for spec in specs:
+            if spec.name in models:
+                continue
+            train_rate, eval_rate, batch = probe(spec, recipe, manifest, device)
+            epoch_s = (
+                EPOCH_OVERHEAD_S
+                + (counts["train"] / train_rate + counts["val"] / eval_rate) / res.workers
+            )
+            trial_s = TRIAL_STARTUP_S + epochs * epoch_s
+            models[spec.name] = ModelCost(spec.name, train_rate, eval_rate, epoch_s, trial_s, batch)
+    seeds = tune_spaces.seeds_of(plan.param_space)
+    trials = tuple(spec.name for _ in seeds for spec in specs)  # Tune's grid order
+    busy = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return Price(models, trials, plan.epochs, epochs, node_share(plan), device, busy)
+
+
+def node_share(plan: SweepPlan) -> float:
+    """The share of one node like this machine that a trial holds: its GPUs where it
+    has GPUs and the node does, else its CPUs."""
+    res = plan.resources
+    gpus = torch.cuda.device_count()
+    if res.gpus_per_worker and gpus:
+        return min(1.0, res.workers * res.gpus_per_worker / gpus)
+    return min(1.0, res.workers * res.cpus_per_worker / (os.cpu_count() or 1))
+
+
+def local_slots(plan: SweepPlan) -> int:
+    """Trials at once on this machine alone (a dry run starts no Ray): --max-concurrent,
+    else what its CPUs (and GPUs) fit, at least one."""
+    if plan.max_concurrent:
+        return plan.max_concurrent
+    cluster = {"CPU": os.cpu_count() or 1, "GPU": torch.cuda.device_count()}
+    return max(1, plan.resources.trials_that_fit(cluster))
+
+
+def wall_seconds(price: Price, slots: int) -> float:
+    """The sweep's startup, then each trial in grid order on the slot that frees first."""
+    free_at = [0.0] * max(1, slots)
+    for name in price.trials:
+        slot = free_at.index(min(free_at))
+        free_at[slot] += price.models[name].trial_s
+    return SWEEP_STARTUP_S + max(free_at)
+
+
+def check_budget(price: Price, budget_hours: float | None) -> None:
+    """InputError naming the estimate when it is over `--budget-hours`."""
+    if budget_hours is not None and price.node_hours > budget_hours:
+        raise InputError(
+            f"--budget-hours {budget_hours:g}: the plan is estimated at "
+            f"{price.node_hours:.3g} node-hours; raise the budget or shrink the sweep"
+        )
+
+
+def format_estimate(price: Price, slots: int, slots_from: str) -> str:
+    """The estimate as a few lines: each model's probe, then the plan's total."""
+    lines = [
+        f"estimate: each model probed {PROBE_STEPS} steps on this machine ({price.device}); "
+        "per trial",
+        f"  {'model':40s} {'batch':>5s} {'train img/s':>11s} {'eval img/s':>10s} "
+        f"{'epoch':>7s} {'trial':>7s}",
+    ]
+    for cost in price.models.values():
+        lines.append(
+            f"  {cost.name:40s} {cost.batch:5d} {cost.train_images_per_sec:11.1f} "
+            f"{cost.eval_images_per_sec:10.1f} {duration(cost.epoch_s):>7s} "
+            f"{duration(cost.trial_s):>7s}"
+        )
+    epochs = f"{price.epochs} epochs"
+    if price.expected_epochs != price.epochs:
+        epochs += f" (ASHA: {price.expected_epochs:g} expected)"
+    lines.append(
+        f"  {len(price.trials)} trials x {epochs} on {slots} slot(s) ({slots_from}): "
+        f"{price.node_hours:.3g} node-hours, wall time about "
+        f"{duration(wall_seconds(price, slots))}"
+    )
+    if price.busy > 1:
+        lines.append(
+            f"  this machine is busy ({price.busy:.1f} runnable processes per CPU): other "
+            "work will slow the sweep beyond this estimate"
+        )
+    return "\n".join(lines)
+
+
+class EtaCallback(tune.Callback):
+    """One line at most every `ETA_EVERY_S` while the sweep runs: the share of the
+    estimated work done and the time left at the pace so far.
+
+    Work is counted in estimated seconds: a trial's startup once it reports, then each
+    epoch it reports. A trial that ends early (ASHA, an error) drops its remaining work.
+    """
+
+    def __init__(self, price: Price) -> None:
+        self.price = price
+        self._reset()
+
+    def _reset(self) -> None:
+        self.started = time.monotonic()
+        self.printed = self.started
+        self.done: dict[str, int] = {}  # trial id -> epochs reported
+        self.ended: set[str] = set()
+        self.model: dict[str, str] = {}  # trial id -> model name
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"price": self.price}  # a resumed sweep starts its clock anew
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["price"])
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self.model[trial.trial_id] = ModelSpec.from_dict(trial.config["model"]).name
+        self.done[trial.trial_id] = int(result.get("epoch", 0))
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.ended.add(trial.trial_id)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.ended.add(trial.trial_id)
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        now = time.monotonic()
+        if now - self.printed >= ETA_EVERY_S:
+            self.printed = now
+            print(self.line(now), flush=True)
+
+    def line(self, now: float) -> str:
+        models = self.price.models
+        total = sum(models[name].trial_s for name in self.price.trials)
+        done = 0.0
+        for trial_id, epochs in self.done.items():
+            cost = models.get(self.model[trial_id])
+            if cost is None:
+                continue
+            worked = TRIAL_STARTUP_S + epochs * cost.epoch_s
+            done += worked
+            if trial_id in self.ended:  # its unspent expected epochs are no longer work
+                total -= cost.trial_s - worked
+        elapsed = now - self.started
+        if done <= 0:
+            return f"ladder sweep: {duration(elapsed)} elapsed, no epoch reported yet"
+        share = min(1.0, done / max(total, done))
+        left = elapsed * (1 - share) / share
+        return (
+            f"ladder sweep: {share:.0%} of the estimated work done in {duration(elapsed)}, "
+            f"ETA {duration(left)}"
+        )

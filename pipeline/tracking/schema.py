@@ -1,0 +1,154 @@
+"""Where runs are tracked: the MLflow store, its reachability, and the sweep schema.
+
+The default store is the sqlite file `mlflow.db` in the working directory, so a laptop
+needs no server; `MLFLOW_TRACKING_URI` points every command at a team server instead.
+
+How a sweep is laid out in MLflow (the leaderboard, the charts and the UI rely on it):
+
+- One experiment per sweep, named after the sweep unless the user names it.
+- One parent run per sweep: run name = the sweep name; tags `ladder.role=sweep`,
+  `ladder.sweep=<sweep>`, `ladder.space=<space>`; params = the space settings. The sweep's
+  leaderboard (md, csv, json) and charts (PNG, HTML) are its artifacts.
+- One child run per Ray trial: tags `mlflow.parentRunId=<parent run id>` (MLflow nests it
+  under the parent), `ladder.role=trial`, `ladder.trial_id`, `ladder.sweep`, `ladder.space`,
+  `ladder.arch`, `ladder.status` (running | finished | stopped | error; stopped: ended early
+  by the scheduler); run name = the readable trial name (the model point's, `ModelSpec.name`,
+  with `_seed<n>` after it when the sweep trains each point with several seeds, `--seeds`);
+  params = every config value, the `model` and `recipe` entries' keys (arch, resolution,
+  width, depth, alpha, beta, gamma, phi, ...; epochs, lr, ..., seed) flattened to the top
+  level.
+- Child metrics at step 0: counted from the shapes, `model/params`, `model/macs` and
+  `model/activations` (values per image); measured after the last epoch on the device
+  that trained it, `model/infer_images_per_sec` (at the trial's resolution, batch 64),
+  `model/latency_ms` (batch 1) and `model/peak_memory_mb` (of training). Per epoch, step = the epoch
+  (1-based): `train/loss`, `val/loss`, `val/acc1`, `val/acc5` (fractions in 0..1), `lr`,
+  `train/images_per_sec`, `train/epoch_time` (s); and summaries re-logged at each epoch:
+  `best/val/acc1`, `best/val/acc5` and `best/epoch` (the epoch with the highest top-1, its
+  top-5 with it: one checkpoint, not two) and `train/total_time` (the sum of epoch times).
+- Baseline runs (`ladder baseline`, pipeline/report/baseline_runs.py): tag `ladder.role=baseline`
+  and `ladder.dataset`; params `model`, `n_train`, `image_size`, `data`; metric `val/acc1`.
+- A resumed sweep continues the same runs: the parent is found by its tags `ladder.sweep`
+  and `ladder.role`, a child by `ladder.trial_id` under that parent, and an epoch whose
+  step a metric already has is not logged again. Params are immutable in MLflow, so only
+  the missing ones are added.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from lightning_modules.errors import InputError
+
+DEFAULT_STORE = "mlflow.db"
+SEED_PART = "_seed"  # trial name = point name + SEED_PART + seed, with several seeds
+
+EPOCH_METRICS = (
+    "train/loss",
+    "val/loss",
+    "val/acc1",
+    "val/acc5",
+    "lr",
+    "train/images_per_sec",
+    "train/epoch_time",
+)
+# logged at an epoch only when it happens: 1 where the loss blew up (divergence.py)
+EVENT_METRICS = ("diverged",)
+MODEL_METRICS = (  # logged once, at step 0
+    "model/params",  # counted
+    "model/macs",
+    "model/activations",
+    "model/infer_images_per_sec",  # measured after training
+    "model/latency_ms",
+    "model/peak_memory_mb",
+)
+# ladder.status -> MLflow's run status; "stopped": a scheduler (ASHA) ended it early, on purpose
+TRIAL_STATUSES = {
+    "running": "RUNNING",
+    "finished": "FINISHED",
+    "stopped": "FINISHED",
+    "diverged": "FAILED",  # its loss blew up (lightning_modules/divergence.py): no model
+    "error": "FAILED",
+}
+
+
+def tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` if set, else the sqlite store `mlflow.db` here (absolute)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(DEFAULT_STORE).resolve()}"
+
+
+def is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """Fail fast with one line when a tracking server does not answer its health check.
+
+    Without this, MLflow retries for minutes and then buries the cause in a traceback.
+    """
+    if not is_server(uri):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as reply:
+            if reply.status == 200:
+                return
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise InputError(
+            f"MLflow tracking server {uri} is unreachable ({reason}); "
+            "start it (make mlflow-server) or fix MLFLOW_TRACKING_URI"
+        ) from None
+    raise InputError(f"MLflow tracking server {uri} failed its health check")
+
+
+def open_client(uri: str) -> Any:
+    """An `MlflowClient` on a store that exists: a server that answers, or a sqlite file.
+
+    Reading commands must not create an empty `mlflow.db` where the user mistyped a path.
+    """
+    check_reachable(uri)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise InputError(
+            f"no MLflow store at {uri.removeprefix('sqlite:///')}; run `ladder sweep` first, "
+            "or set MLFLOW_TRACKING_URI to your store"
+        )
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def tag_filter(**tags: str) -> str:
+    """An MLflow search filter matching every `tag=value` (keys may contain dots).
+
+    Values are double-quoted so that names with an apostrophe still match.
+    """
+    clauses = []
+    for key, value in tags.items():
+        if '"' in value:
+            raise ValueError(f"{key} {value!r}: names must not contain a double quote")
+        clauses.append(f'tags.`{key}` = "{value}"')
+    return " AND ".join(clauses)
+
+
+def search_all_runs(client: Any, experiment_ids: list[str], filter_string: str) -> list:
+    """Every run matching the filter, following MLflow's pages of 1000."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string=filter_string, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def seeded_name(point: str, seed: int) -> str:
+    """A trial's name when its sweep trains every point with several seeds."""
+    return f"{point}{SEED_PART}{seed}"
+
+
+def point_of(trial: str, seed: int | None) -> str:
+    """The model point a trial trained: its name without the seed `seeded_name` added."""
+    return trial if seed is None else trial.removesuffix(seeded_name("", seed))

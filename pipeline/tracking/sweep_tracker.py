@@ -1,0 +1,353 @@
+"""Logging a sweep to MLflow from the driver, in the schema of `pipeline.tracking.schema`.
+
+`SweepTracker` writes the runs; `TrackingCallback` is the Ray Tune callback that journals
+every trial's start, results and end (`pipeline.tracking.journal`), so no trial needs a route to the
+tracking store and no outage of it reaches Tune; `pipeline.tracking.sweep_journal` sends them.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+import tune_spaces
+from lightning_modules.divergence import METRIC as DIVERGED
+from lightning_modules.errors import InputError
+from lightning_modules.specs import ModelSpec
+from pipeline.sweep.plan import SweepPlan
+from pipeline.tracking.journal import shared_journal
+from pipeline.tracking.schema import (
+    EPOCH_METRICS,
+    EVENT_METRICS,
+    MODEL_METRICS,
+    TRIAL_STATUSES,
+    search_all_runs,
+    seeded_name,
+    tag_filter,
+)
+
+
+def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A trial config as MLflow params: the `model` and `recipe` entries' keys lifted to
+    the top level beside the run-level keys (`data`)."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class TrialRecord:
+    """What the tracker knows of one child run: its id and every metric value logged."""
+
+    run_id: str
+    history: dict[str, dict[int, float]] = field(default_factory=dict)  # key -> step -> value
+
+    def steps(self, key: str) -> dict[int, float]:
+        return self.history.setdefault(key, {})
+
+    def add(self, keys: tuple[str, ...], metrics: dict[str, Any], step: int) -> dict[str, float]:
+        """Record the numeric `keys` of `metrics` not yet logged at `step`; returns them."""
+        new = {
+            key: float(metrics[key])
+            for key in keys
+            if is_number(metrics.get(key)) and step not in self.steps(key)
+        }
+        for key, value in new.items():
+            self.steps(key)[step] = value
+        return new
+
+    def summaries(self) -> dict[str, float]:
+        """best/* from the epoch with the highest top-1 (earliest on ties), and total time."""
+        summary = {}
+        acc1 = self.steps("val/acc1")
+        if acc1:
+            best_epoch = max(sorted(acc1), key=lambda epoch: acc1[epoch])
+            summary["best/val/acc1"] = acc1[best_epoch]
+            summary["best/epoch"] = float(best_epoch)
+            if best_epoch in self.steps("val/acc5"):
+                summary["best/val/acc5"] = self.steps("val/acc5")[best_epoch]
+        epoch_times = self.steps("train/epoch_time")
+        if epoch_times:
+            summary["train/total_time"] = float(sum(epoch_times.values()))
+        return summary
+
+
+class SweepTracker:
+    """Logs one Ray Tune sweep to MLflow in the schema above; every method is idempotent.
+
+    It talks to the store through its own `MlflowClient` (no global `mlflow` state), so the
+    driver-side Ray callback that owns it can share a process with other sweeps.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        experiment: str | None,
+        sweep: str,
+        space: str,
+        settings: dict[str, Any],
+    ) -> None:
+        from mlflow import MlflowClient  # MLflow costs seconds to import: only when tracking
+
+        self.client = MlflowClient(tracking_uri=uri)
+        self.experiment = experiment or sweep
+        self.sweep = sweep
+        self.space = space
+        self.settings = settings
+        self.experiment_id: str | None = None
+        self.parent_run_id: str | None = None
+        self._trials: dict[str, TrialRecord] = {}
+
+    def start(self) -> str:
+        """Find or create the experiment and the sweep's parent run; returns the parent id."""
+        if self.parent_run_id is not None:
+            return self.parent_run_id
+        self.experiment_id = self._experiment_id()
+        tags = {"ladder.role": "sweep", "ladder.sweep": self.sweep}
+        found = search_all_runs(self.client, [self.experiment_id], tag_filter(**tags))
+        if found:
+            run = min(found, key=lambda run: run.info.start_time)
+            self.client.update_run(run.info.run_id, status="RUNNING")
+        else:
+            tags["ladder.space"] = self.space
+            run = self.client.create_run(self.experiment_id, tags=tags, run_name=self.sweep)
+        self._log_missing_params(run, self.settings)
+        self.parent_run_id = run.info.run_id
+        return self.parent_run_id
+
+    def trial_started(self, trial_id: str, name: str, config: dict[str, Any]) -> str:
+        """The trial's child run, created the first time, set running again on a restart."""
+        parent_id = self.start()
+        tags = {"ladder.role": "trial", "ladder.trial_id": trial_id, "ladder.sweep": self.sweep}
+        record = self._trials.get(trial_id) or self._find_trial(trial_id)
+        if record is None:
+            run = self.client.create_run(
+                self.experiment_id,
+                run_name=name,
+                tags={
+                    **tags,
+                    "mlflow.parentRunId": parent_id,
+                    "ladder.space": self.space,
+                    "ladder.arch": str(config["model"]["arch"]),
+                    "ladder.status": "running",
+                },
+            )
+            record = TrialRecord(run.info.run_id)
+        else:
+            run = self.client.get_run(record.run_id)
+            self._set_status(record.run_id, "running")
+        self._log_missing_params(run, flatten_config(config))
+        self._trials[trial_id] = record
+        return record.run_id
+
+    def epoch_result(
+        self, trial_id: str, epoch: int, metrics: dict[str, Any], timestamp: int | None = None
+    ) -> None:
+        """Log one epoch's metrics at step `epoch` and refresh the summaries.
+
+        Keys outside the schema and non-numeric values are ignored (a Ray result carries
+        many of both); a metric that already has this step is not logged twice.
+        `timestamp` (ms) is when the epoch was reported, if it is sent later.
+        """
+        from mlflow.entities import Metric
+
+        record = self._record(trial_id)
+        timestamp = timestamp or now_ms()
+        new_epoch = record.add(EPOCH_METRICS + EVENT_METRICS, metrics, step=epoch)
+        new_model = record.add(MODEL_METRICS, metrics, step=0)
+        if new_epoch:
+            new_epoch.update(record.summaries())
+        batch = [Metric(key, value, timestamp, epoch) for key, value in new_epoch.items()]
+        batch += [Metric(key, value, timestamp, 0) for key, value in new_model.items()]
+        if batch:
+            self.client.log_batch(record.run_id, metrics=batch)
+
+    def trial_ended(self, trial_id: str, status: str) -> None:
+        """Close the child run: `status` is "finished", "stopped" (early, by the scheduler),
+        "diverged" (its loss blew up) or "error"."""
+        if status not in ("finished", "stopped", "diverged", "error"):
+            raise ValueError(f"trial status must be one of {', '.join(TRIAL_STATUSES)}: {status!r}")
+        record = self._record(trial_id)
+        self._set_status(record.run_id, status)
+        self.client.set_terminated(record.run_id, status=TRIAL_STATUSES[status])
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Attach a file (or every file of a folder) to the sweep's parent run."""
+        parent_id = self.start()
+        if Path(path).is_dir():
+            self.client.log_artifacts(parent_id, str(path), artifact_path)
+        else:
+            self.client.log_artifact(parent_id, str(path), artifact_path)
+
+    def end(self, status: str = "finished") -> None:
+        """Close the parent run: `status` is "finished" or "error"."""
+        if status not in ("finished", "error"):
+            raise ValueError(f"sweep status must be 'finished' or 'error', got {status!r}")
+        self.client.set_terminated(self.start(), status=TRIAL_STATUSES[status])
+
+    def forget(self) -> None:
+        """Drop what this tracker believes the store holds of each trial (after a failed
+        write it may be wrong): the next write reads it from the store again."""
+        self._trials.clear()
+
+    def _experiment_id(self) -> str:
+        experiment = self.client.get_experiment_by_name(self.experiment)
+        if experiment is None:
+            return self.client.create_experiment(self.experiment)
+        if experiment.lifecycle_stage == "deleted":
+            raise InputError(
+                f"MLflow experiment {self.experiment!r} is deleted; restore it in the UI, "
+                "or pick another sweep/experiment name"
+            )
+        return experiment.experiment_id
+
+    def _find_trial(self, trial_id: str) -> TrialRecord | None:
+        """A child run left by an earlier run of this sweep, with what it already logged."""
+        found = search_all_runs(
+            self.client,
+            [self.experiment_id],
+            tag_filter(**{"mlflow.parentRunId": self.start(), "ladder.trial_id": trial_id}),
+        )
+        if not found:
+            return None
+        record = TrialRecord(found[0].info.run_id)
+        for key in EPOCH_METRICS + EVENT_METRICS + MODEL_METRICS:
+            for metric in self.client.get_metric_history(record.run_id, key):
+                record.steps(key)[metric.step] = metric.value
+        return record
+
+    def _record(self, trial_id: str) -> TrialRecord:
+        self.start()
+        record = self._trials.get(trial_id) or self._find_trial(trial_id)
+        if record is None:
+            raise ValueError(f"trial {trial_id!r} has no run: call trial_started first")
+        self._trials[trial_id] = record
+        return record
+
+    def _set_status(self, run_id: str, status: str) -> None:
+        self.client.set_tag(run_id, "ladder.status", status)
+        if status == "running":
+            self.client.update_run(run_id, status="RUNNING")
+
+    def _log_missing_params(self, run: Any, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        missing = [
+            Param(key, str(value)) for key, value in params.items() if key not in run.data.params
+        ]
+        if missing:
+            self.client.log_batch(run.info.run_id, params=missing)
+
+
+def trial_name(plan: SweepPlan, config: dict[str, Any]) -> str:
+    """The model point's name, with the trial's seed when the sweep trains several."""
+    point = ModelSpec.from_dict(config["model"]).name
+    if len(tune_spaces.seeds_of(plan.param_space)) == 1:
+        return point
+    return seeded_name(point, config["recipe"]["seed"])
+
+
+def tracker_for(plan: SweepPlan) -> SweepTracker:
+    """The plan's tracker; it finds or creates its experiment and parent run on first use."""
+    settings = {**plan.overrides, "data": plan.param_space["data"]}
+    return SweepTracker(plan.tracking_uri, plan.experiment, plan.name, plan.space, settings)
+
+
+def journal_folder(plan: SweepPlan) -> Path:
+    """Where a sweep's tracking journal lives: beside its plan when the storage is a local
+    path, else (s3://...) in ~/.cache/ladder/journals/<name> on the driver's machine."""
+    if "://" in plan.storage:
+        return Path.home() / ".cache" / "ladder" / "journals" / plan.name
+    return Path(plan.folder) / "tracking"
+
+
+def ended_status(trial: Any) -> str:
+    """How a completed Tune trial ended: diverged, stopped (early, by the scheduler) or
+    finished."""
+    result = trial.last_result or {}
+    if result.get(DIVERGED):
+        return "diverged"
+    return "stopped" if result.get("epoch", 0) < trial.config["recipe"]["epochs"] else "finished"
+
+
+def schema_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The numeric values of a Ray result that the schema logs (a result carries more)."""
+    return {
+        key: float(result[key])
+        for key in EPOCH_METRICS + EVENT_METRICS + MODEL_METRICS
+        if is_number(result.get(key))
+    }
+
+
+class TrackingCallback(tune.Callback):
+    """Writes every trial's start, results and end to the sweep's tracking journal.
+
+    The journal's sender (`pipeline.tracking.sweep_journal`) delivers them to MLflow: the callback
+    never waits on the network and never raises because of tracking. Tune pickles its
+    callbacks with the experiment and restores them on `--resume`, so the callback keeps
+    only the plan and opens the journal lazily.
+    """
+
+    def __init__(self, plan: SweepPlan) -> None:
+        self.plan = plan
+        self._started: set[str] = set()
+        self._failed = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"plan": self.plan}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["plan"])
+
+    def _write(self, op: str, **args: Any) -> None:
+        try:
+            shared_journal(journal_folder(self.plan)).append(op, **args)
+        except OSError as error:  # a full disk: say so once, and let the trials go on
+            if not self._failed:
+                print(f"ladder: tracking journal not written: {error}", file=sys.stderr)
+            self._failed = True
+
+    def _ensure_started(self, trial) -> None:
+        if trial.trial_id not in self._started:
+            name = trial_name(self.plan, trial.config)
+            self._write("trial_started", trial_id=trial.trial_id, name=name, config=trial.config)
+            self._started.add(trial.trial_id)
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self._started.discard(trial.trial_id)  # a restart sets the run back to running
+        self._ensure_started(trial)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self._ensure_started(trial)
+        if "epoch" in result:
+            metrics = schema_metrics(result)
+            self._write("epoch", trial_id=trial.trial_id, epoch=int(result["epoch"]),
+                        metrics=metrics, timestamp=now_ms())  # fmt: skip
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        """A trial that ends before its last epoch diverged (its last result says so) or
+        was stopped by the scheduler (ASHA)."""
+        self._ensure_started(trial)
+        self._write("trial_ended", trial_id=trial.trial_id, status=ended_status(trial))
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._ensure_started(trial)
+        self._write("trial_ended", trial_id=trial.trial_id, status="error")

@@ -1,0 +1,199 @@
+"""`ladder baseline`: a classic model on the raw pixels of the same shards, the line to beat.
+
+A CNN that does not beat logistic regression or an RBF SVC on raw pixels has not earned
+its MACs. The baseline reads the shard folder a sweep trains on, in the same train/val
+split: every image as its pixels at the stored size (gray or RGB as the manifest says),
+scaled to [0, 1]; images of differing sizes are resized to the smallest width and height
+among them, and the command says so. It fits on the train split, or on a stratified
+subsample of `--max-train` images when the split is larger, and scores top-1 on the
+whole val split.
+
+`--max-train` defaults to 10,000: an RBF SVC's fit grows with the square of the number
+of samples or faster, and 10,000 images of 28x28 fit in about a minute or two on two
+cores; logistic regression could take more, but one default keeps the two comparable.
+The result goes to MLflow as a run tagged `ladder.role=baseline` (pipeline/report/baseline_runs.py)
+in the experiment the leaderboard reads by default, the latest sweep's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from lightning_modules.errors import InputError
+from lightning_modules.manifest import load_manifest
+from pipeline.report.baseline_runs import ROLE
+from pipeline.report.leaderboard import latest_sweep_experiment
+from pipeline.report.references import dataset_name
+from pipeline.tracking.schema import check_reachable, tracking_uri
+
+MODELS = ("logreg", "svc")
+DEFAULT_MAX_TRAIN = 10_000
+MAX_TRAIN_LIMIT = 100_000  # an RBF SVC on more: hours of fitting, for a line to beat
+NO_SWEEP_EXPERIMENT = "baselines"  # where a baseline goes before any sweep
+
+
+def positive_int(text: str) -> int:
+    """`--max-train` as a number of images, or an InputError naming the flag and the range."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise InputError(f"--max-train {text!r}: expected a whole number of images") from None
+    if not 1 <= value <= MAX_TRAIN_LIMIT:
+        raise InputError(
+            f"--max-train {value}: expected 1 to {MAX_TRAIN_LIMIT:,} images (an SVC's fit "
+            "grows with their square: more would take hours)"
+        )
+    return value
+
+
+def samples(data: Path, manifest: dict, split: str) -> Iterator[dict]:
+    """The split's tar samples in manifest order."""
+    from lightning_modules.shard_reader import read_tar  # torch: not for `--help`
+
+    for record in manifest["shards"][split]:
+        yield from read_tar(str(data / record["name"]))
+
+
+def decode(sample: dict, mode: str) -> Image.Image:
+    """The sample's image, whichever extension it has (jpg, png, ...), in `mode`."""
+    known = Image.registered_extensions()
+    extension = next((key for key in sample if f".{key}" in known), None)
+    if extension is None:
+        raise InputError(f"sample {sample['__key__']}: no image file among {sorted(sample)}")
+    return Image.open(io.BytesIO(sample[extension])).convert(mode)
+
+
+def read_split(
+    data: Path, manifest: dict, split: str, keep: set[int] | None = None
+) -> tuple[list[Image.Image], np.ndarray]:
+    """The split's images (only the indices in `keep`, when given) and their labels."""
+    mode = "L" if manifest.get("channels") == 1 else "RGB"
+    images, labels = [], []
+    for index, sample in enumerate(samples(data, manifest, split)):
+        if keep is None or index in keep:
+            images.append(decode(sample, mode))
+            labels.append(int(sample["cls"]))
+    return images, np.array(labels)
+
+
+def labels_of(data: Path, manifest: dict, split: str) -> np.ndarray:
+    """Every label of the split, no image decoded: what a stratified subsample needs."""
+    return np.array([int(sample["cls"]) for sample in samples(data, manifest, split)])
+
+
+def subsample(labels: np.ndarray, max_train: int, seed: int) -> set[int] | None:
+    """Indices of a stratified subsample of `max_train` train images; None keeps them all."""
+    if len(labels) <= max_train:
+        return None
+    from sklearn.model_selection import train_test_split
+
+    kept, _ = train_test_split(
+        np.arange(len(labels)), train_size=max_train, stratify=labels, random_state=seed
+    )
+    return set(kept.tolist())
+
+
+def common_size(images: list[Image.Image]) -> tuple[int, int]:
+    """The smallest width and height among the images: one size, so pixels line up."""
+    return min(image.width for image in images), min(image.height for image in images)
+
+
+def pixels(images: list[Image.Image], size: tuple[int, int]) -> np.ndarray:
+    """One row per image: its pixels at `size`, scaled to [0, 1]."""
+    rows = [np.asarray(image if image.size == size else image.resize(size)) for image in images]
+    return np.stack(rows).reshape(len(rows), -1).astype(np.float32) / 255.0
+
+
+def make_model(name: str, seed: int) -> object:
+    """scikit-learn as is: an RBF SVC (the Fashion-MNIST paper's best classic model) or a
+    multinomial logistic regression."""
+    if name == "svc":
+        from sklearn.svm import SVC
+
+        return SVC(kernel="rbf", C=10, random_state=seed)
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=1000, random_state=seed)
+
+
+def experiment_name(client: object, name: str | None) -> str:
+    """`--experiment`, else the experiment the leaderboard reads by default."""
+    if name is not None:
+        return name
+    experiment = latest_sweep_experiment(client)
+    return experiment.name if experiment is not None else NO_SWEEP_EXPERIMENT
+
+
+def log_baseline(args: argparse.Namespace, manifest: dict, result: dict) -> str:
+    """One MLflow run tagged as a baseline; returns its experiment's name."""
+    from mlflow import MlflowClient
+
+    uri = tracking_uri()
+    check_reachable(uri)
+    client = MlflowClient(tracking_uri=uri)
+    name = experiment_name(client, args.experiment)
+    experiment = client.get_experiment_by_name(name)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
+    tags = {"ladder.role": ROLE, "ladder.dataset": dataset_name(manifest) or "unknown"}
+    run = client.create_run(experiment_id, run_name=f"baseline-{args.model}", tags=tags)
+    params = {"model": args.model, "data": str(args.data.resolve()), "seed": args.seed}
+    params |= {key: result[key] for key in ("n_train", "image_size", "max_train")}
+    for key, value in params.items():
+        client.log_param(run.info.run_id, key, str(value))
+    client.log_metric(run.info.run_id, "val/acc1", result["top1"], step=0)
+    client.log_metric(run.info.run_id, "baseline/seconds", result["seconds"], step=0)
+    client.set_terminated(run.info.run_id)
+    return name
+
+
+def fit_and_score(args: argparse.Namespace, manifest: dict, max_train: int) -> dict:
+    """Fit on the (subsampled) train split, score top-1 on all of val; the figures."""
+    start = time.perf_counter()
+    keep = subsample(labels_of(args.data, manifest, "train"), max_train, args.seed)
+    train_images, train_labels = read_split(args.data, manifest, "train", keep)
+    val_images, val_labels = read_split(args.data, manifest, "val")
+    size = common_size(train_images + val_images)
+    if any(image.size != size for image in train_images + val_images):
+        print(f"images differ in size: all resized to the smallest, {size[0]}x{size[1]}")
+    model = make_model(args.model, args.seed)
+    model.fit(pixels(train_images, size), train_labels)
+    top1 = float((model.predict(pixels(val_images, size)) == val_labels).mean())
+    return {
+        "n_train": len(train_labels),
+        "image_size": f"{size[0]}x{size[1]}",
+        "max_train": max_train,
+        "top1": top1,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def check_flags(args: argparse.Namespace) -> int:
+    """Bad flags as one line each (argparse's own errors print its usage too); the
+    number of train images to fit at most."""
+    if args.data is None:
+        raise InputError("--data: required, the shard folder to fit on (`ladder shards`)")
+    if args.model not in MODELS:
+        raise InputError(f"--model {args.model!r}: expected one of {', '.join(MODELS)}")
+    return positive_int(args.max_train)
+
+
+def main(args: argparse.Namespace) -> int:
+    max_train = check_flags(args)
+    manifest = load_manifest(args.data)
+    if not manifest["counts"].get("train") or not manifest["counts"].get("val"):
+        raise InputError(f"--data {args.data}: expected both a train and a val split")
+    result = fit_and_score(args, manifest, max_train)
+    experiment = log_baseline(args, manifest, result)
+    print(
+        f"baseline {args.model}: n_train {result['n_train']} (raw pixels "
+        f"{result['image_size']}), val top-1 {100 * result['top1']:.2f}%, "
+        f"{result['seconds']:.1f} s; logged to experiment {experiment!r}"
+    )
+    return 0
