@@ -75,13 +75,17 @@ def test_lenet5_is_the_61_7k_parameter_network_at_any_resolution():
     assert logits(model, 1, 32).shape == logits(model, 1, 96).shape == (2, 10)
 
 
-def test_free_efficientnet_at_unit_scale_is_b0_and_at_b2_scale_is_b2():
-    assert param_count(build_model("efficientnet", width=1, depth=1)) == param_count(
-        build_model("efficientnet_b0")
-    )
-    assert param_count(build_model("efficientnet", width=1.1, depth=1.2)) == param_count(
-        build_model("efficientnet_b2")
-    )
+@pytest.mark.parametrize(("variant", "width", "depth"), [("efficientnet_b0", 1, 1),
+                                                           ("efficientnet_b2", 1.1, 1.2)])  # fmt: skip
+def test_free_efficientnet_at_b_scale_is_timms_variant_weight_for_weight(variant, width, depth):
+    """B0's blocks decoded by timm's builder at (width, depth) are timm's registered
+    variant: the same layers, the same initial weights from the same seed."""
+    torch.manual_seed(0)
+    ours = build_model("efficientnet", num_classes=10, width=width, depth=depth).state_dict()
+    torch.manual_seed(0)
+    timms = build_model(variant, num_classes=10).state_dict()
+    assert list(ours) == list(timms)
+    assert all(torch.equal(ours[key], timms[key]) for key in ours)
 
 
 def test_efficientnet_scaling_rounds_channels_to_8_and_ceils_repeats():
