@@ -1,4 +1,4 @@
-"""`ladder chart`: the ImageNet challenge chart, accuracy vs MACs and vs speed, the scaling figures."""
+"""`ladder chart`: the ImageNet challenge chart, accuracy vs MACs and speed, scaling figures."""
 
 from __future__ import annotations
 

@@ -75,8 +75,10 @@ def test_lenet5_is_the_61_7k_parameter_network_at_any_resolution():
     assert logits(model, 1, 32).shape == logits(model, 1, 96).shape == (2, 10)
 
 
-@pytest.mark.parametrize(("variant", "width", "depth"), [("efficientnet_b0", 1, 1),
-                                                           ("efficientnet_b2", 1.1, 1.2)])  # fmt: skip
+B_SCALES = [("efficientnet_b0", 1, 1), ("efficientnet_b2", 1.1, 1.2)]
+
+
+@pytest.mark.parametrize(("variant", "width", "depth"), B_SCALES)
 def test_free_efficientnet_at_b_scale_is_timms_variant_weight_for_weight(variant, width, depth):
     """B0's blocks decoded by timm's builder at (width, depth) are timm's registered
     variant: the same layers, the same initial weights from the same seed."""
