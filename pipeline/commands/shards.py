@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from pipeline.data import DEFAULT_MAX_SIZE, DEMOS, idx
+from pipeline.data import DEFAULT_MAX_SIZE, DEFAULT_SHARD_SIZE, DEMOS, default_workers, idx
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,8 +23,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-size", type=int, default=DEFAULT_MAX_SIZE, help="max shorter side (pixels)"
     )
-    parser.add_argument("--shard-size", type=int, default=1000, help="samples per shard")
-    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
+    parser.add_argument(
+        "--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="samples per shard"
+    )
+    parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--overwrite", action="store_true", help="replace shards found in --out")
     parser.add_argument("--seed", type=int, default=0, help="shuffle (and demo split) seed")
 

@@ -1,8 +1,7 @@
 """What a chart shows, as plain data: `Chart`, its `Series`, `Rule`s and `Axis`es.
 
-pipeline/report/charts.py describes each chart as such data and renders any of them as PNG and
-HTML; pipeline/report/reference_chart.py describes its own with the same vocabulary, so it needs
-only this module, not the charts command.
+challenge_chart.py, cost_charts.py, scaling_charts.py and reference_chart.py describe
+each chart as such data; render_png.py and render_html.py draw any of them.
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ class Series:
     label_color: str | None = None  # None: the series' color
     hovertexts: tuple[str, ...] = ()
     errors: tuple[float | None, ...] = ()
+    opacity: float = 1.0  # below 1: the many points drawn small behind the few that matter
 
 
 @dataclass(frozen=True)

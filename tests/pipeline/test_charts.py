@@ -3,7 +3,9 @@ reference alone when there is nothing of the user's yet, and the references them
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -13,19 +15,14 @@ from mlflow import MlflowClient
 from PIL import Image, ImageChops
 
 from pipeline.cli import main
-from pipeline.report.charts import (
-    Chart,
-    Series,
-    balance_chart,
-    challenge_chart,
-    macs_chart,
-    render_png,
-    scaling_chart,
-    short_scaling,
-    throughput_chart,
-)
+from pipeline.report.challenge_chart import challenge_chart
+from pipeline.report.chart_data import Chart, Series
+from pipeline.report.chart_style import short_scaling
+from pipeline.report.cost_charts import macs_chart, throughput_chart
 from pipeline.report.leaderboard import Row
 from pipeline.report.references import load_references
+from pipeline.report.render_png import render_png
+from pipeline.report.scaling_charts import balance_chart, scaling_chart
 from tests.pipeline.conftest import SEEDED_TRIALS, PlannedTrial
 
 CHARTS = ("imagenet_challenge", "accuracy_vs_macs", "accuracy_vs_throughput")
@@ -164,16 +161,43 @@ def test_the_pareto_front_is_a_step_line_by_cost():
     assert (front.xs, front.ys) == ((4e5, 2e9, 4e9), (50.0, 75.0, 87.5))
 
 
-def test_past_eight_trials_only_the_front_is_labelled():
-    rows = [
-        trial("resnet18", 0.5 + i / 100, macs=1e6 * (i + 1), pareto=i == 8, trial=f"t{i}")
-        for i in range(9)
+def test_eight_trials_are_all_labelled_stars():
+    rows = [trial("resnet18", 0.5 + i / 100, macs=1e6 * (i + 1), trial=f"t{i}") for i in range(8)]
+    chart = macs_chart(rows, load_references())
+    stars = series_named(chart, "yours (best top-1 per trial)")
+    assert stars.labels == ("yours: resnet18 @32px",) * 8 and stars.opacity == 1
+    assert not any(series.name.startswith("yours, ") and "more" in series.name
+                   for series in chart.series)  # fmt: skip
+
+
+def test_a_thousand_trials_label_the_front_and_the_best_and_dot_the_rest(tmp_path):
+    """At 1,000 trials: labelled stars for the Pareto front and the 5 most accurate, the
+    other trials small translucent dots, and every trial in the HTML's hover."""
+    accuracy = [(i * 7919 % 1000) / 1000 for i in range(1000)]  # a shuffled 0.000..0.999
+    front = {0, 500, 999}  # the leaderboard's marks
+    rows = [trial("resnet18", accuracy[i], macs=1e6 * (i + 1), pareto=i in front, trial=f"t{i}")
+            for i in range(1000)]  # fmt: skip
+    chart = macs_chart(rows, load_references())
+    stars = series_named(chart, "yours (best top-1 per trial) (the Pareto front and the top 5)")
+    dots = series_named(chart, "yours, 992 more trials")
+    best = sorted(range(1000), key=lambda i: accuracy[i])[-5:]
+    assert sorted(stars.xs) == sorted(1e6 * (i + 1) for i in {*front, *best})
+    assert not dots.labels
+    points = zip(stars.xs, stars.ys, stars.labels, strict=True)
+    labelled = [(x, y) for x, y, label in points if label]
+    assert len(labelled) >= 3 and (1e6 * (best[-1] + 1), 100 * accuracy[best[-1]]) in labelled
+    crowded = [
+        (a, b)
+        for a, b in itertools.combinations(labelled, 2)
+        if abs(math.log10(a[0] / b[0])) < 1 and abs(a[1] - b[1]) < 1  # a decade, a point
     ]
-    stars = "yours (best top-1 per trial)"
-    nine = series_named(macs_chart(rows, load_references()), stars)
-    assert [bool(label) for label in nine.labels] == [False] * 8 + [True]
-    eight = series_named(macs_chart(rows[:8], load_references()), stars)
-    assert all(label == "yours: resnet18 @32px" for label in eight.labels)
+    assert crowded == []  # no label prints over another
+    assert dots.size < stars.size and dots.opacity < 1
+    hovers = [text.split(" (")[1].split(")")[0] for text in stars.hovertexts + dots.hovertexts]
+    assert sorted(hovers) == sorted(f"t{i}" for i in range(1000))
+    render_png(chart, tmp_path / "many.png")
+    with Image.open(tmp_path / "many.png") as image:
+        assert image.size[0] > 1000
 
 
 def test_the_challenge_chart_packs_early_years_and_labels_the_best_of_each(capsys):
