@@ -292,6 +292,33 @@ class Recipe:
 RECIPE_KEYS = tuple(knob.name for knob in fields(Recipe))
 
 
+@dataclass(frozen=True)
+class TrialConfig:
+    """What one trial trains: the network, the recipe (the seed is one of its fields) and
+    the shard folder (None where a caller logs trials without data, as tests do).
+
+    Ray's param space holds trials as a dict of these fields' dicts, gridded where a space
+    varies them (`tune_spaces.grid_space` and `with_seeds` build it, the sweep adds `data`);
+    `of` reads a resolved trial config back, once, for the trial function, the console, the
+    tracker and the estimate: nothing else indexes the dict.
+    """
+
+    model: ModelSpec
+    recipe: Recipe
+    data: str | None = None
+
+    @property
+    def seed(self) -> int:
+        return self.recipe.seed
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> TrialConfig:
+        """The typed config of a trial from the dict Ray resolved for it."""
+        model, recipe = ModelSpec.from_dict(config["model"]), Recipe.from_dict(config["recipe"])
+        data = config.get("data")
+        return cls(model, recipe, None if data is None else str(data))
+
+
 def parse_setting(key: str, value: Any, like: Any) -> Any:
     """`value` as the type of the default `like` it replaces; strings are parsed (tuples
     as comma lists), other values pass through. InputError names the key."""

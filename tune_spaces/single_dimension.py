@@ -11,7 +11,7 @@ The defaults are sized for the digits demo on a laptop CPU (a few points, 48 px,
 `demo` recipe). The paper's values:
 
     --set widths=1.0,1.4,1.8,2.6,3.8,5.0 --set depths=1.0,2.0,3.0,4.0,6.0,8.0
-    --set resolutions=1.0,1.16,1.34,1.7,2.05,2.5 --set base_resolution=224
+    --set resolution_multipliers=1.0,1.16,1.34,1.7,2.05,2.5 --set base_resolution=224
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ RECIPE = RECIPES["demo"]
 DEFAULTS: dict[str, Any] = {
     "widths": (1.0, 2.0, 3.0),  # beta: channel multipliers (paper: up to 5.0)
     "depths": (1.0, 2.0, 4.0),  # alpha: repeat multipliers (paper: up to 8.0)
-    "resolutions": (1.0, 1.5, 2.0),  # gamma: side multipliers (paper: up to 2.5)
+    "resolution_multipliers": (1.0, 1.5, 2.0),  # gamma: side multipliers (paper: up to 2.5)
     "base_resolution": 48,
 }
 
@@ -38,7 +38,7 @@ def single_dimension_models(settings: dict[str, Any]) -> list[ModelSpec]:
     points = [(1.0, 1.0, 1.0)]
     points += [(1.0, width, 1.0) for width in settings["widths"]]
     points += [(depth, 1.0, 1.0) for depth in settings["depths"]]
-    points += [(1.0, 1.0, gamma) for gamma in settings["resolutions"]]
+    points += [(1.0, 1.0, gamma) for gamma in settings["resolution_multipliers"]]
     unique = list(dict.fromkeys((float(a), float(b), float(g)) for a, b, g in points))
     return [counted_point(alpha, beta, gamma, base) for alpha, beta, gamma in unique]
 

@@ -23,14 +23,14 @@ RECIPE = RECIPES["demo"]
 DEFAULTS: dict[str, Any] = {
     "widths": (1.0, 1.5, 2.0),  # beta, swept on every (depth, resolution) curve
     "depths": (1.0, 2.0),  # alpha
-    "resolutions": (1.0, 1.3),  # gamma
+    "resolution_multipliers": (1.0, 1.3),  # gamma
     "base_resolution": 48,
 }
 
 
 def space(**overrides: Any) -> dict[str, Any]:
     settings, recipe = resolve(DEFAULTS, RECIPE, overrides)
-    curves = itertools.product(settings["depths"], settings["resolutions"])
+    curves = itertools.product(settings["depths"], settings["resolution_multipliers"])
     models = [
         counted_point(depth, width, gamma, settings["base_resolution"])
         for depth, gamma in curves

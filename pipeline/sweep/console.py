@@ -27,6 +27,7 @@ from ray.train.v2._internal.execution.callback import ControllerCallback
 from ray.tune import ProgressReporter
 
 from lightning_modules.divergence import METRIC as DIVERGED
+from lightning_modules.specs import TrialConfig
 
 VERBOSE_ENV = "LADDER_VERBOSE"
 ENDED = ("TERMINATED", "ERROR")  # Tune's trial statuses that end it
@@ -153,7 +154,7 @@ class TrialTable(ProgressReporter):
         )
 
     def table(self, trials: list[Any]) -> str:
-        scaled = any("alpha" in trial.config["model"] for trial in trials)
+        scaled = any(TrialConfig.of(trial.config).model.alpha is not None for trial in trials)
         knobs = ("alpha", "beta", "gamma") if scaled else ("arch",)
         header = ("trial", *knobs, "res", "MACs", "epoch", "val top-1", "elapsed", "status")
         rows = [header] + [self.row(trial, knobs) for trial in trials]
@@ -169,12 +170,13 @@ class TrialTable(ProgressReporter):
     def row(self, trial: Any, knobs: tuple[str, ...]) -> tuple[str, ...]:
         from pipeline.report.leaderboard import duration, human
 
-        model, result = trial.config["model"], trial.last_result
+        model, result = TrialConfig.of(trial.config).model, trial.last_result
         epoch = result.get("epoch")
+        shown = model.to_dict()
         return (
             str(trial),
-            *(str(model.get(knob, "-")) for knob in knobs),
-            str(model.get("resolution", "-")),
+            *(str(shown.get(knob, "-")) for knob in knobs),
+            str(model.resolution),
             human(result.get("model/macs")),
             f"{epoch}/{self.epochs}" if epoch else "-",
             cell(result.get("val/acc1"), ".1%"),

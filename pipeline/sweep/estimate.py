@@ -38,7 +38,7 @@ from lightning_modules.errors import InputError
 from lightning_modules.manifest import load_manifest
 from lightning_modules.measure import infer_images_per_sec, train_images_per_sec
 from lightning_modules.run import in_chans_of
-from lightning_modules.specs import ModelSpec, Recipe
+from lightning_modules.specs import ModelSpec, Recipe, TrialConfig
 from pipeline.report.leaderboard import duration
 from pipeline.sweep.plan import SweepPlan
 
@@ -250,7 +250,7 @@ class EtaCallback(tune.Callback):
         self.__init__(state["price"])
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        self.model[trial.trial_id] = ModelSpec.from_dict(trial.config["model"]).name
+        self.model[trial.trial_id] = TrialConfig.of(trial.config).model.name
         self.done[trial.trial_id] = int(result.get("epoch", 0))
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:

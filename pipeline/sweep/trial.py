@@ -34,7 +34,7 @@ from lightning_modules.divergence import Divergence
 from lightning_modules.errors import InputError
 from lightning_modules.manifest import load_manifest
 from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
-from lightning_modules.specs import ModelSpec, Recipe
+from lightning_modules.specs import TrialConfig
 from pipeline.sweep.console import QuietController, quiet_worker, train_logging, verbose
 from pipeline.sweep.plan import TrialResources
 
@@ -98,10 +98,11 @@ def shards_on_this_node(data: str) -> dict[str, Any]:
 
 def fit(config: dict[str, Any], checkpoint_path: str | None) -> None:
     """Build data, model and a Lightning Trainer wired to Ray from a trial config; train."""
-    manifest = shards_on_this_node(config["data"])
-    spec, recipe = ModelSpec.from_dict(config["model"]), Recipe.from_dict(config["recipe"])
-    pl.seed_everything(recipe.seed, workers=True)  # before the weights are drawn
-    classifier, data = build_run(config["data"], manifest, spec, recipe)
+    trial = TrialConfig.of(config)
+    manifest = shards_on_this_node(trial.data)
+    spec, recipe = trial.model, trial.recipe
+    pl.seed_everything(trial.seed, workers=True)  # before the weights are drawn
+    classifier, data = build_run(trial.data, manifest, spec, recipe)
     reporter = ReportEveryEpoch(extra=model_size(spec, manifest))
     trainer = pl.Trainer(
         **trainer_settings(recipe),

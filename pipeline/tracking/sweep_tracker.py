@@ -19,7 +19,7 @@ from ray import tune
 import tune_spaces
 from lightning_modules.divergence import METRIC as DIVERGED
 from lightning_modules.errors import InputError
-from lightning_modules.specs import ModelSpec
+from lightning_modules.specs import TrialConfig
 from pipeline.sweep.plan import SweepPlan
 from pipeline.tracking.journal import shared_journal
 from pipeline.tracking.schema import (
@@ -146,7 +146,7 @@ class SweepTracker:
                     **tags,
                     "mlflow.parentRunId": parent_id,
                     "ladder.space": self.space,
-                    "ladder.arch": str(config["model"]["arch"]),
+                    "ladder.arch": TrialConfig.of(config).model.arch,
                     "ladder.status": "running",
                 },
             )
@@ -259,10 +259,10 @@ class SweepTracker:
 
 def trial_name(plan: SweepPlan, config: dict[str, Any]) -> str:
     """The model point's name, with the trial's seed when the sweep trains several."""
-    point = ModelSpec.from_dict(config["model"]).name
+    trial = TrialConfig.of(config)
     if len(tune_spaces.seeds_of(plan.param_space)) == 1:
-        return point
-    return seeded_name(point, config["recipe"]["seed"])
+        return trial.model.name
+    return seeded_name(trial.model.name, trial.seed)
 
 
 def tracker_for(plan: SweepPlan) -> SweepTracker:
@@ -285,7 +285,8 @@ def ended_status(trial: Any) -> str:
     result = trial.last_result or {}
     if result.get(DIVERGED):
         return "diverged"
-    return "stopped" if result.get("epoch", 0) < trial.config["recipe"]["epochs"] else "finished"
+    epochs = TrialConfig.of(trial.config).recipe.epochs
+    return "stopped" if result.get("epoch", 0) < epochs else "finished"
 
 
 def schema_metrics(result: dict[str, Any]) -> dict[str, float]:

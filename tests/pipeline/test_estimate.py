@@ -69,8 +69,8 @@ def test_the_eta_follows_the_reported_epochs(monkeypatch):
     monkeypatch.setattr(estimate.time, "monotonic", lambda: next(clock))
     eta = EtaCallback(plan)  # two trials of two 10 s epochs
     assert "no epoch reported yet" in eta.line(10.0)
-    trials = [SimpleNamespace(trial_id=t, config={"model": {"arch": "lenet5", "resolution": 32}})
-              for t in ("1", "2")]  # fmt: skip
+    config = {"model": {"arch": "lenet5", "resolution": 32}, "recipe": {"epochs": 2}}
+    trials = [SimpleNamespace(trial_id=t, config=config) for t in ("1", "2")]
     eta.price.models["lenet5_r32"] = plan.models["a"]
     for trial in trials:
         eta.on_trial_result(0, trials, trial, {"epoch": 1})

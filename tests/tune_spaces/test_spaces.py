@@ -101,7 +101,7 @@ def test_single_dimension_scales_one_dimension_per_model_from_one_base():
 def test_single_dimension_takes_the_papers_ranges():
     paper = tune_spaces.load("single_dimension").space(
         widths="1.0,1.4,1.8,2.6,3.8,5.0", depths="1,2,3,4,6,8",
-        resolutions="1.0,1.16,1.34,1.7,2.05,2.5", base_resolution="224",
+        resolution_multipliers="1.0,1.16,1.34,1.7,2.05,2.5", base_resolution="224",
     )  # fmt: skip
     models = models_of(paper)
     assert len(models) == 1 + 5 + 5 + 5
