@@ -35,6 +35,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "pipeline.charts",
         "the ImageNet challenge chart, accuracy vs MACs and vs speed, the scaling figures",
     ),
+    "export": (
+        "pipeline.export",
+        "a trial's model as timm's config.json + model.safetensors; register it in MLflow",
+    ),
+    "evaluate": ("pipeline.evaluate", "score an exported or registered model on a shard split"),
     "ui": ("pipeline.ui", "serve the MLflow UI on 127.0.0.1"),
     "server": ("pipeline.server", "start a team MLflow server on PostgreSQL"),
 }

@@ -99,6 +99,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--budget-hours", type=float, metavar="H", help="refuse a plan estimated above H node-hours"
     )
     parser.add_argument(
+        "--register-best",
+        metavar="NAME",
+        help="at the end, register the best trial's model in MLflow as NAME@champion",
+    )
+    parser.add_argument(
         "--resume",
         nargs="?",
         const="latest",
@@ -371,4 +376,9 @@ def run(args: argparse.Namespace) -> int:
     failed = report_failures(plan, tuner.fit())
     if not tracking.finish():  # the server is away: the journal keeps the rest
         return 1 if failed else 0
-    return print_board(plan, tracking.replay.rows)
+    status = print_board(plan, tracking.replay.rows)
+    if args.register_best:
+        from pipeline.export import register_best
+
+        register_best(plan.experiment, plan.storage, args.register_best)
+    return status
