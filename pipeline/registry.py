@@ -10,6 +10,7 @@ back as a folder `ladder evaluate` reads like any export.
 
 from __future__ import annotations
 
+import os
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,11 @@ MODELS_URI = "models:/"
 REQUIREMENTS = ("torch", "torchvision", "timm", "safetensors")
 
 
+def quiet_downloads() -> None:
+    """No progress bars for the few small files a model has (a value the user set wins)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def register(uri: str, folder: Path, run_id: str, name: str, champion: bool) -> Any:
     """Log and register the export in `folder` from run `run_id`; the new model version."""
     import mlflow
@@ -31,6 +37,7 @@ def register(uri: str, folder: Path, run_id: str, name: str, champion: bool) -> 
     import lightning_modules
     from lightning_modules.exported import CONFIG_FILE, WEIGHTS_FILE, load_exported
 
+    quiet_downloads()
     model, config = load_exported(folder)
     example = torch.zeros(1, *config["pretrained_cfg"]["input_size"])
     with torch.no_grad():
@@ -62,6 +69,7 @@ def fetch(model_uri: str, folder: Path) -> Path:
 
     from lightning_modules.exported import CONFIG_FILE
 
+    quiet_downloads()
     try:
         local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(folder))
     except MlflowException as error:
