@@ -37,7 +37,14 @@ from pipeline.estimate import (
     local_slots,
     price_of,
 )
-from pipeline.plan import SweepPlan, TrialResources, load_plan, storage_root, sweep_exists
+from pipeline.plan import (
+    TRAIN_FOLDER,
+    SweepPlan,
+    TrialResources,
+    load_plan,
+    storage_root,
+    sweep_exists,
+)
 from pipeline.ray_cluster import (
     check_cluster,
     connect_ray,
@@ -146,7 +153,7 @@ def resources_from(args: argparse.Namespace, sweep_dir: str) -> TrialResources:
         workers=workers,
         cpus_per_worker=args.cpus_per_worker,
         gpus_per_worker=args.gpus_per_trial / workers,
-        train_storage=f"{sweep_dir}/train",
+        train_storage=f"{sweep_dir}/{TRAIN_FOLDER}",
         max_failures=args.max_failures,
     )
 

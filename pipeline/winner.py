@@ -71,8 +71,9 @@ def best_epoch(run: Any) -> int:
 
 
 def train_run_path(run: Any, storage: str) -> str:
-    """Where the trial's Ray Train run lives: the sweep's plan in `storage` says."""
-    from pipeline.plan import load_plan, storage_root, sweep_exists
+    """Where the trial's Ray Train run lives in `storage`, wherever the sweep first ran
+    (a storage copied or moved since is read where it is now)."""
+    from pipeline.plan import TRAIN_FOLDER, storage_root, sweep_exists
     from pipeline.trial import train_run_name
 
     sweep, root = run.data.tags["ladder.sweep"], storage_root(storage)
@@ -80,8 +81,7 @@ def train_run_path(run: Any, storage: str) -> str:
         raise InputError(
             f"--storage {storage}: no sweep {sweep!r} there; give the sweep's --storage"
         )
-    plan = load_plan(root, sweep)
-    return f"{plan.resources.train_storage}/{train_run_name(run.data.tags['ladder.trial_id'])}"
+    return f"{root}/{sweep}/{TRAIN_FOLDER}/{train_run_name(run.data.tags['ladder.trial_id'])}"
 
 
 def kept_checkpoints(path: str) -> list[tuple[Any, dict[str, Any]]]:
