@@ -126,10 +126,14 @@ def draw_confusion(matrix: Any, classes: list[str], title: str, path: Path) -> N
 
 def log_evaluation(model: str, config: dict, scores: Scores, files: list[Path], data: Path) -> str:
     """An MLflow run with the figures and the files, under the model's trial run when this
-    store holds it; the run's id."""
-    from pipeline.tracking import open_client, tracking_uri
+    store holds it (a new sqlite store is made where none is, as `ladder train` makes it);
+    the run's id."""
+    from mlflow import MlflowClient
 
-    client = open_client(tracking_uri())
+    from pipeline.tracking import check_reachable, tracking_uri
+
+    check_reachable(tracking_uri())
+    client = MlflowClient(tracking_uri())
     source = config.get("ladder", {}).get("source", {})
     experiment = client.get_experiment_by_name(source.get("experiment") or FALLBACK_EXPERIMENT)
     experiment_id = (experiment.experiment_id if experiment

@@ -105,11 +105,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--budget-hours", type=float, metavar="H", help="refuse a plan estimated above H node-hours"
     )
-    parser.add_argument(
-        "--register-best",
-        metavar="NAME",
-        help="at the end, register the best trial's model in MLflow as NAME@champion",
-    )
+    parser.add_argument("--register-best", metavar="NAME", help="MLflow: the best as NAME@champion")
     parser.add_argument(
         "--resume",
         nargs="?",
