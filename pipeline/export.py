@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if args.register is not None and not args.register.strip():
         raise InputError("--register: expected a model name")
     if args.storage is None:
-        from pipeline.sweep import DEFAULT_STORAGE
+        from pipeline.plan import DEFAULT_STORAGE
 
         args.storage = DEFAULT_STORAGE
     export(args.sweep, args.trial, args.storage, args.out, args.register)

@@ -18,6 +18,7 @@ import pyarrow.fs
 from lightning_modules.errors import InputError
 
 SWEEP_FILE = "ladder_sweep.json"
+DEFAULT_STORAGE = "ray_results"  # `--storage` of `ladder sweep` and of the commands reading it
 TRAIN_FOLDER = "train"  # <storage>/<name>/train/: the Ray Train runs of the sweep's trials
 
 

@@ -38,6 +38,7 @@ from pipeline.estimate import (
     price_of,
 )
 from pipeline.plan import (
+    DEFAULT_STORAGE,
     TRAIN_FOLDER,
     SweepPlan,
     TrialResources,
@@ -56,7 +57,6 @@ from pipeline.sweep_tracker import TrackingCallback, trial_name
 from pipeline.tracking import check_reachable, tracking_uri
 from pipeline.trial import METRIC, MODE, failure_line, run_trial
 
-DEFAULT_STORAGE = "ray_results"
 TRIAL_ACTOR_MEMORY = 1024**3  # bytes: a trial actor holds torch and Ray imported, ~0.9 GB
 
 
