@@ -244,6 +244,7 @@ class ShardDataModule(pl.LightningDataModule):
 
     @property
     def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The per-channel statistics `normalize` uses (`channel_stats`)."""
         return channel_stats(self.in_chans)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
