@@ -62,6 +62,15 @@ from lightning_modules.shard_reader import ReaderSplit, ShardReader, read_tar, t
 from lightning_modules.transforms import DecodeCrop
 
 
+def channel_stats(in_chans: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) the loader normalises with: ImageNet's per channel; grayscale gets the
+    average of the RGB ones. An exported model's config.json records them (exported.py)."""
+    mean, std = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+    if in_chans == 1:
+        return (sum(mean) / 3,), (sum(std) / 3,)
+    return tuple(mean), tuple(std)
+
+
 def _shuffled(samples: Iterator, buffer: int) -> Iterator:
     return wds.shuffle(buffer, seed=torch_seed())(samples)
 
@@ -201,11 +210,8 @@ class ShardDataModule(pl.LightningDataModule):
 
     @property
     def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """ImageNet's per-channel statistics; grayscale gets the average of the RGB ones."""
-        mean, std = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-        if self.in_chans == 1:
-            return (sum(mean) / 3,), (sum(std) / 3,)
-        return mean, std
+        """The per-channel statistics `normalize` uses (`channel_stats`)."""
+        return channel_stats(self.in_chans)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) batch -> contiguous float32 normalised with `mean_std`, on its
@@ -247,6 +253,14 @@ class ShardDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> wds.WebLoader:
         return self._loader("val")
+
+    def eval_dataloader(self, split: str) -> wds.WebLoader:
+        """A held-out `split` read as validation reads val: each sample once, centre-cropped
+        (`ladder evaluate`). Train is no such split: its loader shuffles and cycles."""
+        if split == "train" or split not in self.manifest["counts"]:
+            held_out = sorted(set(self.manifest["counts"]) - {"train"})
+            raise InputError(f"split {split!r}: expected one of {', '.join(held_out)}")
+        return self._loader(split)
 
     def _loader(self, split: str) -> wds.WebLoader:
         batches = self.batches_per_epoch(split)

@@ -29,6 +29,8 @@ COMMANDS = (
     "baseline",
     "leaderboard",
     "chart",
+    "export",
+    "evaluate",
     "ui",
     "server",
 )

@@ -26,6 +26,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="train every model K times, recipe seeds 0..K-1 (from --set seed=S: S..S+K-1); "
         "the leaderboard gives mean ± std over them (default: 1)",
     )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting"
+    )
+    parser.add_argument(
+        "--from-sweep", metavar="NAME", help="efficientnet_family: use NAME's best point"
+    )
+    add_running_flags(parser)
+
+
+def add_running_flags(parser: argparse.ArgumentParser) -> None:
+    """How the sweep runs (resources, scheduler, storage, output), apart from what it trains."""
     parser.add_argument("--gpus-per-trial", type=float, default=0.0)
     parser.add_argument(
         "--workers-per-trial", type=int, help="DDP workers per trial (default: 1, or one per GPU)"
@@ -40,12 +51,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--storage", default=DEFAULT_STORAGE, help="results and checkpoints: a path or URI"
     )
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting"
-    )
-    parser.add_argument(
-        "--from-sweep", metavar="NAME", help="efficientnet_family: use NAME's best point"
-    )
-    parser.add_argument(
         "--verbose", action="store_true", help="Ray's, Tune's and Lightning's own output too"
     )
     parser.add_argument(
@@ -54,6 +59,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--budget-hours", type=float, metavar="H", help="refuse a plan estimated above H node-hours"
     )
+    parser.add_argument("--register-best", metavar="NAME", help="MLflow: the best as NAME@champion")
     parser.add_argument(
         "--resume",
         nargs="?",

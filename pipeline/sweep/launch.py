@@ -36,7 +36,14 @@ from pipeline.sweep.estimate import (
     local_slots,
     price_of,
 )
-from pipeline.sweep.plan import SweepPlan, TrialResources, load_plan, storage_root, sweep_exists
+from pipeline.sweep.plan import (
+    TRAIN_FOLDER,
+    SweepPlan,
+    TrialResources,
+    load_plan,
+    storage_root,
+    sweep_exists,
+)
 from pipeline.sweep.ray_cluster import (
     check_cluster,
     connect_ray,
@@ -85,7 +92,7 @@ def resources_from(args: argparse.Namespace, sweep_dir: str) -> TrialResources:
         workers=workers,
         cpus_per_worker=args.cpus_per_worker,
         gpus_per_worker=args.gpus_per_trial / workers,
-        train_storage=f"{sweep_dir}/train",
+        train_storage=f"{sweep_dir}/{TRAIN_FOLDER}",
         max_failures=args.max_failures,
     )
 
@@ -315,4 +322,9 @@ def main(args: argparse.Namespace) -> int:
     failed = report_failures(plan, tuner.fit())
     if not tracking.finish():  # the server is away: the journal keeps the rest
         return 1 if failed else 0
-    return print_board(plan, tracking.replay.rows)
+    status = print_board(plan, tracking.replay.rows)
+    if args.register_best:
+        from pipeline.models.export import register_best
+
+        register_best(plan.experiment, plan.storage, args.register_best)
+    return status

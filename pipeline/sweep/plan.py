@@ -18,6 +18,7 @@ import pyarrow.fs
 from lightning_modules.errors import InputError
 
 SWEEP_FILE = "ladder_sweep.json"
+TRAIN_FOLDER = "train"  # <storage>/<name>/train/: the Ray Train runs of the sweep's trials
 
 
 @dataclass(frozen=True)

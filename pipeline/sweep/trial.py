@@ -56,7 +56,7 @@ def run_trial(config: dict[str, Any], resources: TrialResources) -> None:
             },
         ),
         run_config=ray.train.RunConfig(
-            name=f"train-{tune.get_context().get_trial_id()}",
+            name=train_run_name(tune.get_context().get_trial_id()),
             storage_path=resources.train_storage,
             failure_config=ray.train.FailureConfig(max_failures=resources.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(
@@ -70,6 +70,11 @@ def run_trial(config: dict[str, Any], resources: TrialResources) -> None:
         ),
     )
     trainer.fit()
+
+
+def train_run_name(trial_id: str) -> str:
+    """The Ray Train run of a trial: `<sweep>/train/<this>/checkpoint_*/model.ckpt`."""
+    return f"train-{trial_id}"
 
 
 def train_worker(config: dict[str, Any]) -> None:

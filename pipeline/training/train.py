@@ -79,6 +79,19 @@ def main(args: argparse.Namespace) -> int:
         os.environ.pop(RUN_DIR_ENV, None)
 
 
+def best_and_last(folder: Path) -> ModelCheckpoint:
+    """The run's checkpoints: its best epoch by val/acc1, and its last (for --resume)."""
+    return ModelCheckpoint(
+        dirpath=folder,
+        filename="epoch{epoch:03d}",
+        auto_insert_metric_name=False,
+        monitor="val/acc1",
+        mode="max",
+        save_top_k=1,
+        save_last=True,
+    )
+
+
 def train(args: argparse.Namespace) -> int:
     manifest, spec, recipe = validate(args)
     pl.seed_everything(recipe.seed, workers=True)  # before the weights are drawn
@@ -96,15 +109,7 @@ def train(args: argparse.Namespace) -> int:
                             "devices": args.devices})  # fmt: skip
     logger.log_metrics(model_size(spec, manifest), step=0)
 
-    checkpoints = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
-        filename="epoch{epoch:03d}",
-        auto_insert_metric_name=False,
-        monitor="val/acc1",
-        mode="max",
-        save_top_k=1,
-        save_last=True,
-    )
+    checkpoints = best_and_last(run_dir / "checkpoints")
     divergence = Divergence(len(manifest["classes"]))
     trainer = pl.Trainer(
         **trainer_settings(recipe),

@@ -6,7 +6,7 @@ import pytest
 
 import tune_spaces
 from lightning_modules.measure import count_macs
-from lightning_modules.specs import ModelSpec, resolve_model
+from lightning_modules.specs import ModelSpec, TrialConfig, resolve_model
 from tune_spaces import compound_scaling, efficientnet_family, models_of
 
 
@@ -132,3 +132,19 @@ def test_fashion_mnist_puts_the_ladder_at_32_px_with_the_cifar_stem():
     narrow = models_of(space(archs="lenet5,mobilenetv2", width="0.5", stem="imagenet"))
     assert [(m.width, m.stem) for m in narrow] == [(None, None), (0.5, None)]
     assert space()["recipe"]["crop_pct"] == 1.0  # the fashion_mnist recipe: images whole
+
+
+def test_every_trial_ray_resolves_reads_back_as_a_typed_trial_config():
+    """What a space grids (models, then seeds) comes back through `TrialConfig.of` as the
+    specs it was made from: one ModelSpec, one Recipe with its seed, the data folder."""
+    from ray.tune.search.variant_generator import generate_variants
+
+    space = tune_spaces.with_seeds(tune_spaces.load("ladder").space(archs="lenet5,resnet18"), 2)
+    configs = [TrialConfig.of({**resolved, "data": "shards"})
+               for _, resolved in generate_variants(space)]  # fmt: skip
+    assert [(c.model.arch, c.seed) for c in configs] == [
+        ("lenet5", 0), ("resnet18", 0), ("lenet5", 1), ("resnet18", 1),
+    ]  # fmt: skip
+    assert configs[1].model == resolve_model("resnet18")
+    assert {c.recipe.epochs for c in configs} == {tune_spaces.load("ladder").RECIPE.epochs}
+    assert {c.data for c in configs} == {"shards"}

@@ -1,0 +1,135 @@
+"""Which trial to take home and where its weights are: MLflow for the trial, Ray for the file.
+
+MLflow knows a sweep's trials (the schema of `pipeline.tracking.schema`): a trial run's
+`ladder.sweep` and `ladder.trial_id` tags, its params (the model spec, `data`) and
+`best/epoch`, the epoch with the best `val/acc1`. It does not know where the weights are:
+they live in the sweep's storage (`--storage`, a path or s3:// URI), in the Ray Train run
+of the trial (`<storage>/<sweep>/train/train-<trial id>/`), whose checkpoint manager
+kept the best checkpoints by `val/acc1` (`pipeline.sweep.trial`), each with the metrics of
+its epoch. `ray.train.Result.from_path` reads that run from any storage Ray supports.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from lightning_modules.errors import InputError
+
+HAS_MODEL = ("finished", "stopped")  # ladder.status of trials that ended with their weights
+
+
+def trial_runs(client: Any, experiment: Any) -> list[Any]:
+    from pipeline.tracking.schema import search_all_runs, tag_filter
+
+    return search_all_runs(
+        client, [experiment.experiment_id], tag_filter(**{"ladder.role": "trial"})
+    )
+
+
+def find_trial(client: Any, experiment: Any, wanted: str) -> Any:
+    """The trial run called `wanted`: its name, Ray trial id or MLflow run id."""
+    runs = trial_runs(client, experiment)
+    found = [
+        run
+        for run in runs
+        if wanted in (run.info.run_name, run.info.run_id, run.data.tags.get("ladder.trial_id"))
+    ]
+    if len(found) == 1:
+        return found[0]
+    names = ", ".join(sorted(run.info.run_name for run in runs)) or "none"
+    if found:
+        raise InputError(f"trial {wanted!r} names {len(found)} runs: give its trial id instead")
+    raise InputError(
+        f"trial {wanted!r}: no such trial in sweep {experiment.name!r}; its trials: {names}"
+    )
+
+
+def best_trial(client: Any, experiment: Any) -> Any:
+    """The run of the leaderboard's best trial that ended with its weights (finished, or
+    stopped early by the scheduler): the top row's, or the next one down."""
+    from pipeline.report.leaderboard import leaderboard_rows
+
+    rows = leaderboard_rows(client, experiment.name)
+    for row in rows:
+        run = client.get_run(row.run_id)
+        if row.top1 is not None and run.data.tags.get("ladder.status") in HAS_MODEL:
+            return run
+    statuses = ", ".join(sorted({row.status for row in rows})) or "no trials"
+    raise InputError(
+        f"sweep {experiment.name!r} has no finished trial yet ({len(rows)} trial(s): "
+        f"{statuses}); wait for it, or `ladder sweep --resume`"
+    )
+
+
+def best_epoch(run: Any) -> int:
+    """The epoch whose `val/acc1` the leaderboard shows for this trial."""
+    if "best/epoch" not in run.data.metrics:
+        raise InputError(f"trial {run.info.run_name!r} has no finished epoch: nothing to export")
+    return int(run.data.metrics["best/epoch"])
+
+
+def train_run_path(run: Any, storage: str) -> str:
+    """Where the trial's Ray Train run lives in `storage`, wherever the sweep first ran
+    (a storage copied or moved since is read where it is now)."""
+    from pipeline.sweep.plan import TRAIN_FOLDER, storage_root, sweep_exists
+    from pipeline.sweep.trial import train_run_name
+
+    sweep, root = run.data.tags["ladder.sweep"], storage_root(storage)
+    if not sweep_exists(root, sweep):
+        raise InputError(
+            f"--storage {storage}: no sweep {sweep!r} there; give the sweep's --storage"
+        )
+    return f"{root}/{sweep}/{TRAIN_FOLDER}/{train_run_name(run.data.tags['ladder.trial_id'])}"
+
+
+def kept_checkpoints(path: str) -> list[tuple[Any, dict[str, Any]]]:
+    """The (checkpoint, metrics) pairs Ray Train kept for the run at `path`."""
+    import ray.train
+
+    # Result.from_path logs at INFO that it found a snapshot: the expected case here
+    logging.getLogger("ray.train").setLevel(logging.WARNING)
+    try:
+        return ray.train.Result.from_path(path).best_checkpoints
+    except RuntimeError as error:
+        raise InputError(f"{path}: no Ray Train run with checkpoints there ({error})") from None
+
+
+def best_checkpoint(run: Any, storage: str) -> tuple[Any, dict[str, Any]]:
+    """The checkpoint of the trial's best epoch and its metrics. Where Ray kept another
+    epoch of the same top-1 instead (a tie it broke the other way), that one: the same
+    number either way."""
+    epoch, path = best_epoch(run), train_run_path(run, storage)
+    kept = kept_checkpoints(path)
+    top1 = run.data.metrics.get("best/val/acc1")
+    for wanted in (lambda m: int(m["epoch"]) == epoch, lambda m: m.get("val/acc1") == top1):
+        for checkpoint, metrics in kept:
+            if wanted(metrics):
+                return checkpoint, metrics
+    epochs = sorted(int(metrics["epoch"]) for _, metrics in kept)
+    raise InputError(
+        f"{path}: epoch {epoch}'s checkpoint (the best val/acc1) is not there; Ray kept {epochs}"
+    )
+
+
+def load_checkpoint(checkpoint: Any, run: Any, folder: Path) -> dict[str, Any]:
+    """The Lightning checkpoint's contents, fetched into `folder`; InputError when it holds
+    another model than the trial trained (a storage that is not this sweep's)."""
+    import torch
+
+    from pipeline.sweep.trial import CHECKPOINT_FILE
+
+    local = Path(checkpoint.to_directory(str(folder))) / CHECKPOINT_FILE
+    contents = torch.load(local, map_location="cpu", weights_only=True)
+    model = contents["hyper_parameters"]["model"]
+    params = run.data.params
+    differs = [key for key, value in model.items() if params.get(key) != str(value)]
+    if differs:
+        theirs = ", ".join(f"{key}={params.get(key)}" for key in differs)
+        ours = ", ".join(f"{key}={model[key]}" for key in differs)
+        raise InputError(
+            f"{checkpoint.path}: a checkpoint of {ours}, but trial {run.info.run_name!r} "
+            f"trained {theirs}; is --storage this sweep's?"
+        )
+    return contents
