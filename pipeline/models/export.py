@@ -42,9 +42,15 @@ def export_trial(client: Any, run: Any, storage: str, out: Path) -> dict[str, An
 
 
 def export(
-    experiment_name: str | None, trial: str | None, storage: str, out: Path, register: str | None
+    experiment_name: str | None,
+    trial: str | None,
+    storage: str,
+    out: Path,
+    register: str | None,
+    scratch: bool = False,
 ) -> dict[str, Any]:
-    """`trial` (None: the best) of the sweep's experiment, exported and maybe registered."""
+    """`trial` (None: the best) of the sweep's experiment, exported and maybe registered;
+    `out` is a `scratch` folder when the files only pass through to the registry."""
     from pipeline.models.winner import best_trial, find_trial
     from pipeline.report.leaderboard import resolve_experiment
     from pipeline.tracking.schema import open_client, tracking_uri
@@ -57,7 +63,8 @@ def export(
     print(
         f"ladder export: trial {source['trial']}, epoch {source['epoch']} "
         f"(val top-1 {100 * source['val_top1']:.2f}%, {config['ladder']['weights']} weights) "
-        f"-> {out}/config.json, model.safetensors; {builder_line(config)}"
+        f"-> {'the registry' if scratch else f'{out}/config.json, model.safetensors'}; "
+        f"{builder_line(config)}"
     )
     if register:
         register_export(client, run, experiment, out, register)
@@ -86,7 +93,7 @@ def register_export(client: Any, run: Any, experiment: Any, out: Path, name: str
 def register_best(experiment: str, storage: str, name: str) -> None:
     """`ladder sweep --register-best NAME`: the sweep's best trial as a new `champion`."""
     with tempfile.TemporaryDirectory() as out:
-        export(experiment, None, storage, Path(out), name)
+        export(experiment, None, storage, Path(out), name, scratch=True)
 
 
 def main(args: argparse.Namespace) -> int:
