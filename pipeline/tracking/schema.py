@@ -24,7 +24,10 @@ How a sweep is laid out in MLflow (the leaderboard, the charts and the UI rely o
   (1-based): `train/loss`, `val/loss`, `val/acc1`, `val/acc5` (fractions in 0..1), `lr`,
   `train/images_per_sec`, `train/epoch_time` (s); and summaries re-logged at each epoch:
   `best/val/acc1`, `best/val/acc5` and `best/epoch` (the epoch with the highest top-1, its
-  top-5 with it: one checkpoint, not two) and `train/total_time` (the sum of epoch times).
+  top-5 with it: one checkpoint, not two), `val/last_epoch` (the last epoch with a top-1:
+  what the leaderboard shows as epochs done, read from the run's latest metrics instead of
+  one history request per run; runs logged before it existed fall back to the history)
+  and `train/total_time` (the sum of epoch times).
 - Baseline runs (`ladder baseline`, pipeline/report/baseline_runs.py): tag `ladder.role=baseline`
   and `ladder.dataset`; params `model`, `n_train`, `image_size`, `data`; metric `val/acc1`.
 - A resumed sweep continues the same runs: the parent is found by its tags `ladder.sweep`
@@ -55,6 +58,7 @@ EPOCH_METRICS = (
     "train/images_per_sec",
     "train/epoch_time",
 )
+LAST_EPOCH = "val/last_epoch"  # a summary: the last epoch with a top-1
 # logged at an epoch only when it happens: 1 where the loss blew up (divergence.py)
 EVENT_METRICS = ("diverged",)
 MODEL_METRICS = (  # logged once, at step 0
