@@ -33,6 +33,7 @@ from pipeline.report.baseline_runs import Baseline, baselines_of
 from pipeline.report.noise import front_ties, interval, mean_of, mean_std, rank_ties
 from pipeline.tracking.schema import (
     LAST_EPOCH,
+    gc_paused,
     open_client,
     point_of,
     search_all_runs,
@@ -255,7 +256,8 @@ def leaderboard_rows(client: Any, experiment: str | None, pareto_by: str = "macs
     seeds' spread marked (`pipeline.report.noise`). Points without a finished epoch come last."""
     found = resolve_experiment(client, experiment)
     runs = search_all_runs(client, [found.experiment_id], tag_filter(**{"ladder.role": "trial"}))
-    rows = point_rows([row_of(client, run) for run in runs])
+    with gc_paused():  # the runs hold ~35 objects each: no rescans of them per new Row
+        rows = point_rows([row_of(client, run) for run in runs])
     rows.sort(key=lambda row: (row.top1 is None, -(row.top1 or 0), row.macs or 0, row.trial))
     scored = [row for row in rows if row.top1 is not None]  # first, by the sort
     for index, tie in enumerate(rank_ties([interval(row.top1, row.top1_std) for row in scored])):
