@@ -46,8 +46,8 @@ bench: install
 
 # How costs grow with scale (pipeline/bench/scale.py), JSON + PNG curves in docs/scale/:
 # the leaderboard over generated sweeps of SCALE_RUNS trials (stores kept in build/scale-stores,
-# so only the first run writes them; SCALE_RUNS=100,1000,10000 adds ~6 min the first time),
-# and a rerun of `ladder shards` into SCALE_SHARDS finished shards. About 3 min here.
+# so only the first run writes them; SCALE_RUNS=100,1000,10000 adds ~14 min the first time),
+# and a rerun of `ladder shards` into SCALE_SHARDS finished shards. About 4 min here.
 SCALE_RUNS ?= 100,300,1000
 SCALE_SHARDS ?= 100,300,1000
 
