@@ -32,7 +32,7 @@ from lightning_modules.specs import scaling_of
 from pipeline.report.baseline_runs import Baseline, baselines_of
 from pipeline.report.noise import front_ties, interval, mean_of, mean_std, rank_ties
 from pipeline.tracking.schema import (
-    LAST_EPOCH,
+    epochs_done,
     gc_paused,
     open_client,
     point_of,
@@ -134,19 +134,6 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> set[int]:
             front.update(i for i in group if points[i][1] == best_here)
         best_cheaper = max(best_cheaper, best_here)
     return front
-
-
-def epochs_done(client: Any, run: Any) -> int:
-    """The last epoch with a top-1: the `val/last_epoch` summary among the latest metrics
-    the search already returned; one history request only for a run logged before that
-    summary existed, none for a run without any top-1."""
-    metrics = run.data.metrics
-    if LAST_EPOCH in metrics:
-        return int(metrics[LAST_EPOCH])
-    if "val/acc1" not in metrics:
-        return 0
-    history = client.get_metric_history(run.info.run_id, "val/acc1")
-    return max((metric.step for metric in history), default=0)
 
 
 def row_of(client: Any, run: Any) -> Row:

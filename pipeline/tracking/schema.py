@@ -171,6 +171,19 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def epochs_done(client: Any, run: Any) -> int:
+    """A trial run's last epoch with a top-1: the `val/last_epoch` summary among the latest
+    metrics a search already returned; one history request only for a run logged before
+    that summary existed, none for a run without any top-1."""
+    metrics = run.data.metrics
+    if LAST_EPOCH in metrics:
+        return int(metrics[LAST_EPOCH])
+    if "val/acc1" not in metrics:
+        return 0
+    history = client.get_metric_history(run.info.run_id, "val/acc1")
+    return max((metric.step for metric in history), default=0)
+
+
 def seeded_name(point: str, seed: int) -> str:
     """A trial's name when its sweep trains every point with several seeds."""
     return f"{point}{SEED_PART}{seed}"

@@ -14,9 +14,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 
 from pipeline.bench.tracking_load import generate_sweep, load_trials
-from pipeline.report.leaderboard import epochs_done, leaderboard_rows, pareto_front
+from pipeline.report.leaderboard import leaderboard_rows, pareto_front
 from pipeline.report.noise import front_ties
-from pipeline.tracking.schema import LAST_EPOCH, search_all_runs, tag_filter
+from pipeline.tracking.schema import LAST_EPOCH, epochs_done, search_all_runs, tag_filter
 from pipeline.tracking.trial_runs import trial_tags
 from tests.pipeline.conftest import MEASURED_TRIALS, log_sweep
 
