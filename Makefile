@@ -14,7 +14,7 @@ GPUS_PER_TRIAL ?= 0
 WORKERS_PER_TRIAL ?= 1
 SWEEP_FLAGS ?=
 
-.PHONY: install test test-fast lint bench sweep resume demo-data chart leaderboard ui mlflow-server clean \
+.PHONY: install test test-fast lint bench bench-scale sweep resume demo-data chart leaderboard ui mlflow-server clean \
 	calibrate fashion-data \
 	images cluster-up cluster-down cluster-test cluster-constraints gpu-check gpu-wheels
 
@@ -43,6 +43,19 @@ BENCH_DATA_FLAGS ?= --synthetic 1280
 bench: install
 	$(BIN)/ladder bench data $(BENCH_DATA_FLAGS)
 	$(BIN)/ladder bench model --arch $(BENCH_ARCHS) --resolution 224 --batch-size 16
+
+# How costs grow with scale (pipeline/bench/scale.py), JSON + PNG curves in docs/scale/:
+# the leaderboard over generated sweeps of SCALE_RUNS trials (stores kept in build/scale-stores,
+# so only the first run writes them; SCALE_RUNS=100,1000,10000 adds ~14 min the first time),
+# and a rerun of `ladder shards` into SCALE_SHARDS finished shards. About 4 min here.
+SCALE_RUNS ?= 100,300,1000
+SCALE_SHARDS ?= 100,300,1000
+
+bench-scale: install
+	mkdir -p docs/scale build
+	$(BIN)/ladder bench tracking --runs $(SCALE_RUNS) --store build/scale-stores \
+	  --out docs/scale/tracking.json
+	$(BIN)/ladder bench shards-rerun --shards $(SCALE_SHARDS) --out docs/scale/shards_rerun.json
 
 # The GPU path on a bare GPU machine without network (pipeline/bench/gpu_check.py, <= 8 min):
 # torch, timm and pytorch-lightning as that machine has them, webdataset from the wheels

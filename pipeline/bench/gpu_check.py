@@ -101,7 +101,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def model_speed(args: argparse.Namespace, compile_: bool) -> dict[str, Any]:
-    from pipeline.bench.suite import bench_model
+    from pipeline.bench.model_speed import bench_model
 
     bench = argparse.Namespace(arch=args.arch, resolution=args.resolution,
                                batch_size=args.batch_size, steps=args.steps,

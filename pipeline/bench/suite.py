@@ -1,12 +1,6 @@
 """`ladder bench WHAT`: benchmarks that print JSON (and optionally write it to `--out`).
 
-`ladder bench model --arch A[,B...]` measures each architecture's training and inference
-throughput (images/s) at `--resolution` and `--batch-size`, its latency at batch 1, on
-this machine's device (CUDA if present, with bf16 autocast as in training; else CPU
-fp32), the MAC rate that implies, and peak memory: the CUDA allocator's peak on a GPU,
-the process's peak RSS growth on a CPU. It is how a user sees what each rung of the
-ladder costs in time, not only in MACs. The measuring functions are
-`lightning_modules.measure`'s, which sweep trials and `ladder sweep`'s estimate share.
+`ladder bench model` is pipeline/bench/model_speed.py's; the data benchmark is here.
 
 `ladder bench data` measures images/s of ShardDataModule's train loader (the training
 path) against two references, side by side: the variants are measured in turns, `--rounds`
@@ -25,8 +19,7 @@ in 10 classes, sharded with the default `--max-size`. The JSON lists the goals o
 with the measured ratio and pass/fail: shards >= 0.95 of the limit at every resolution, and
 shards >= 1.5x ImageFolder above 128 px, >= 3x at 128 px and below.
 Each loader is started afresh for each measurement and its first batches (worker start-up,
-prefetch) are not timed; it restarts as many epochs as `--batches` needs.
-"""
+prefetch) are not timed; it restarts as many epochs as `--batches` needs."""
 
 from __future__ import annotations
 
@@ -49,30 +42,26 @@ import torch
 import webdataset as wds
 from PIL import Image
 from timm.data import create_transform
-from torch import nn
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 
-from lightning_modules.architectures import build_model, list_models
 from lightning_modules.data import ShardDataModule
 from lightning_modules.errors import InputError
-from lightning_modules.measure import (
-    PeakMemory,
-    count_macs,
-    infer_images_per_sec,
-    latency_ms,
-    train_images_per_sec,
-)
-from lightning_modules.run import default_precision
+from pipeline.bench.model_speed import bench_model
 from pipeline.data import DEFAULT_MAX_SIZE
 from pipeline.data.layouts import folder_samples
 from pipeline.data.shards import write_shards
 
 PHOTO_SIZE = (500, 375)  # ImageNet's typical width x height
+
 SYNTHETIC_CLASSES = 10
+
 SYNTHETIC_SHARD_SIZE = 128  # several shards per worker, as with a real dataset
+
 UNITS = ("images_per_s", "cpu_ms_per_image")
+
 GOAL_LIMIT = 0.95  # shard loader / limit, at every resolution
+
 GOAL_OVER_FOLDER = {"above 128 px": 1.5, "128 px and below": 3.0}  # shards / ImageFolder
 
 
@@ -322,67 +311,6 @@ def _time_limit_work(count: int) -> tuple[int, float, float]:
     for i in range(count):
         transform(Image.open(io.BytesIO(jpegs[i % len(jpegs)])))
     return count, time.perf_counter() - start, time.process_time() - cpu
-
-
-def bench_model(args: argparse.Namespace) -> dict:
-    """Train-step and inference images/s, MAC rate and peak memory of each `--arch`."""
-    archs = [name.strip() for name in args.arch.split(",") if name.strip()]
-    unknown = [name for name in archs if name not in list_models()]
-    if unknown or not archs:
-        raise InputError(f"--arch {args.arch!r}: expected names from {', '.join(list_models())}")
-    if args.steps < 1 or args.batch_size < 1:
-        raise InputError("--steps and --batch-size: expected >= 1")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return {
-        "benchmark": "model",
-        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-        "precision": default_precision(),
-        "resolution": args.resolution,
-        "batch_size": args.batch_size,
-        "timed_steps": args.steps,
-        "channels_last": channels_last(args.channels_last, device),
-        "compile": args.compile,
-        "models": [_bench_one(name, args, device) for name in archs],
-    }
-
-
-def channels_last(setting: str, device: torch.device) -> bool:
-    """The recipe's rule: on CUDA unless "off", elsewhere only when "on"."""
-    return setting == "on" or (setting == "auto" and device.type == "cuda")
-
-
-class ChannelsLastInput(nn.Module):
-    """The network fed channels-last images, as `ImageClassifier.forward` feeds it."""
-
-    def __init__(self, net: nn.Module) -> None:
-        super().__init__()
-        self.net = net.to(memory_format=torch.channels_last)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images.contiguous(memory_format=torch.channels_last))
-
-
-def _bench_one(arch: str, args: argparse.Namespace, device: torch.device) -> dict:
-    model = build_model(arch).to(device)
-    macs = count_macs(model, args.resolution)
-    if channels_last(args.channels_last, device):
-        model = ChannelsLastInput(model)
-    if args.compile:  # the first (untimed) step of each measurement compiles
-        model.compile()
-    memory = PeakMemory(device).start()
-    train_rate = train_images_per_sec(model, args.resolution, args.batch_size, steps=args.steps)
-    infer_rate = infer_images_per_sec(model, args.resolution, args.batch_size, steps=args.steps)
-    latency = latency_ms(model, args.resolution, steps=args.steps)
-    return {
-        "arch": arch,
-        "params": sum(p.numel() for p in model.parameters()),
-        "macs": macs,
-        "train_images_per_s": round(train_rate, 2),
-        "infer_images_per_s": round(infer_rate, 2),
-        "latency_ms": round(latency, 2),  # batch 1
-        "train_gmacs_per_s": round(3 * macs * train_rate / 1e9, 2),  # forward + 2x backward
-        "peak_memory_mb": round(memory.bytes() / 2**20, 1),
-    }
 
 
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {

@@ -1,4 +1,9 @@
-"""`ladder shards`: convert an ImageNet-layout folder to WebDataset shards."""
+"""`ladder shards`: convert an ImageNet-layout folder to WebDataset shards.
+
+A rerun into a finished `--out` keeps the shards whose name and size match its manifest
+and rewrites the rest; `--verify` also compares every kept shard's sha256 (a full read),
+for damage that left the size alone. pipeline/data/shards.py has the whole rerun rule.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--overwrite", action="store_true", help="replace shards found in --out")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="on a rerun, also check each kept shard's sha256 (reads them all), not only its size",
+    )
     parser.add_argument("--seed", type=int, default=0, help="shuffle (and demo split) seed")
 
 

@@ -32,10 +32,14 @@ skipped and listed on stderr and in the manifest, never dropped silently.
 
 Rerun rule: an empty or missing `--out` is written from scratch. A non-empty `--out` is
 resumed when its manifest.json records the same format, source, max size, shard size,
-seed and shard plan (the sorted file list shuffled into shards): shards whose size and
-sha256 match the manifest are kept, the rest are rewritten. Anything else non-empty is an
-error unless `--overwrite`, which deletes the shard files and manifest there (nothing else).
-A resumed run keeps the skips of the shards it keeps; use `--overwrite` after fixing files.
+seed and shard plan (the sorted file list shuffled into shards): shards found with the
+name and size the manifest records are kept, the rest are rewritten, so a rerun costs what
+changed (a stat per shard), not a read of every byte. `--verify` also compares each kept
+shard's sha256 with the manifest's (reading them all) and rewrites those that differ:
+bytes damaged in place, at the same size, which the size check cannot see. Anything else
+non-empty is an error unless `--overwrite`, which deletes the shard files and manifest
+there (nothing else). A resumed run keeps the skips of the shards it keeps; use
+`--overwrite` after fixing files.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         overwrite=args.overwrite,
+        verify=args.verify,
     )
     counts = ", ".join(f"{n} {split}" for split, n in manifest["counts"].items())
     shards = sum(len(records) for records in manifest["shards"].values())
@@ -167,11 +172,17 @@ def write_shard(task: ShardTask) -> tuple[dict, list[dict], bool]:
 
 
 def _intact(path: Path, record: dict) -> bool:
-    return (
-        path.is_file()
-        and path.stat().st_size == record["size"]
-        and _sha256(path) == record["sha256"]
-    )
+    """The shard as recorded: its size, then (a full read) its sha256."""
+    return _same_size(path, record) and _sha256(path) == record["sha256"]
+
+
+def _same_size(path: Path, record: dict) -> bool:
+    return path.is_file() and path.stat().st_size == record["size"]
+
+
+def _unchanged(task: ShardTask) -> bool:
+    """An earlier run recorded this shard and a file of its name and size is there."""
+    return task.previous is not None and _same_size(Path(task.path), task.previous)
 
 
 def _sha256(path: Path) -> str:
@@ -191,8 +202,13 @@ def write_shards(
     seed: int,
     workers: int,
     overwrite: bool,
+    verify: bool = False,
 ) -> dict:
-    """Plan, write (in parallel) and record the shards of every split; return the manifest."""
+    """Plan, write (in parallel) and record the shards of every split; return the manifest.
+
+    Shards an earlier run finished are kept on their name and size, with no worker and no
+    manifest write each, so that a rerun costs what changed; `verify` reads every kept
+    shard's sha256 too (in the workers), for bytes damaged in place."""
     classes, listing_skipped = source.classes, source.listing_skipped
     plans = {split: plan_shards(s, shard_size, seed, split) for split, s in source.splits.items()}
     manifest = {
@@ -210,11 +226,35 @@ def write_shards(
         "plan_sha256": _plan_sha256(classes, plans),
     }
     tasks = _tasks(out, plans, max_size, previous=_prepare_out(out, manifest, overwrite))
-    records: dict[str, dict] = {}
+    unchanged = [task for task in tasks if _unchanged(task)]
+    records = {task.previous["name"]: task.previous for task in unchanged}
     skipped = list(listing_skipped)
+    if not verify:  # kept without a look inside: their skips are the earlier run's
+        skipped += [entry for task in unchanged for entry in task.previous_skipped]
+    pending = tasks if verify else [task for task in tasks if not _unchanged(task)]
     console = Console(stderr=True)
     for entry in listing_skipped:
         _report(console, entry)
+    _write_pending(out, manifest, plans, pending, workers, console, records, skipped)
+    manifest = _with_results(manifest, plans, records, skipped) | {"complete": True}
+    _write_json(out / TIMM_INFO, timm_info(manifest, out.resolve().name))
+    _write_json(out / MANIFEST, manifest)
+    return manifest
+
+
+def _write_pending(
+    out: Path,
+    manifest: dict,
+    plans: dict[str, list[list[Sample]]],
+    tasks: list[ShardTask],
+    workers: int,
+    console: Console,
+    records: dict[str, dict],
+    skipped: list[dict],
+) -> None:
+    """Run `tasks` into `records` and `skipped`, new skips on `console`; the manifest is
+    written at the start and after each shard written, so a crash loses no finished shard,
+    and not after each shard kept, which changed nothing."""
     _write_json(out / MANIFEST, _with_results(manifest, plans, records, skipped))  # resumable
     with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
         bar = progress.add_task("writing shards", total=len(tasks))
@@ -224,12 +264,8 @@ def write_shards(
             if not kept:
                 for entry in shard_skipped:
                     _report(console, entry)
-            _write_json(out / MANIFEST, _with_results(manifest, plans, records, skipped))
+                _write_json(out / MANIFEST, _with_results(manifest, plans, records, skipped))
             progress.advance(bar)
-    manifest = _with_results(manifest, plans, records, skipped) | {"complete": True}
-    _write_json(out / TIMM_INFO, timm_info(manifest, out.resolve().name))
-    _write_json(out / MANIFEST, manifest)
-    return manifest
 
 
 def timm_info(manifest: dict, name: str) -> dict:

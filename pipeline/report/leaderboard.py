@@ -23,6 +23,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from lightning_modules.specs import scaling_of
 from pipeline.report.baseline_runs import Baseline, baselines_of
 from pipeline.report.noise import front_ties, interval, mean_of, mean_std, rank_ties
 from pipeline.tracking.schema import (
+    epochs_done,
+    gc_paused,
     open_client,
     point_of,
     search_all_runs,
@@ -116,21 +119,27 @@ def sweep_parent_id(client: Any, experiment_id: str) -> str | None:
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> set[int]:
     """Indices of the (macs, top1) points no other point dominates (cheaper-or-equal and
-    at-least-as-accurate, strictly better in one)."""
-    return {
-        index
-        for index, (macs, top1) in enumerate(points)
-        if not any(
-            other_macs <= macs and other_top1 >= top1 and (other_macs, other_top1) != (macs, top1)
-            for other_macs, other_top1 in points
-        )
-    }
+    at-least-as-accurate, strictly better in one).
+
+    One pass in order of cost, not every pair (thousands of trials): a point is dominated
+    exactly when a cheaper one is at least as accurate, or one of equal cost is more so.
+    """
+    front: set[int] = set()
+    best_cheaper = float("-inf")  # the highest top-1 among strictly cheaper points
+    for _, group in groupby(sorted(range(len(points)), key=lambda i: points[i][0]),
+                            key=lambda i: points[i][0]):  # fmt: skip
+        group = list(group)
+        best_here = max(points[i][1] for i in group)
+        if best_here > best_cheaper:
+            front.update(i for i in group if points[i][1] == best_here)
+        best_cheaper = max(best_cheaper, best_here)
+    return front
 
 
 def row_of(client: Any, run: Any) -> Row:
     metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
     best_epoch = metrics.get("best/epoch")
-    epochs = [metric.step for metric in client.get_metric_history(run.info.run_id, "val/acc1")]
+    epochs = epochs_done(client, run)
     return Row(
         trial=run.info.run_name,
         arch=tags.get("ladder.arch") or params.get("arch", ""),
@@ -141,9 +150,9 @@ def row_of(client: Any, run: Any) -> Row:
         top1=metrics.get("best/val/acc1"),
         top5=metrics.get("best/val/acc5"),
         best_epoch=int(best_epoch) if best_epoch is not None else None,
-        epochs=max(epochs, default=0),
+        epochs=epochs,
         train_time=metrics.get("train/total_time"),
-        status=status_of(tags.get("ladder.status", "unknown"), max(epochs, default=0)),
+        status=status_of(tags.get("ladder.status", "unknown"), epochs),
         pareto=False,
         run_id=run.info.run_id,
         activations=metrics.get("model/activations"),
@@ -234,7 +243,8 @@ def leaderboard_rows(client: Any, experiment: str | None, pareto_by: str = "macs
     seeds' spread marked (`pipeline.report.noise`). Points without a finished epoch come last."""
     found = resolve_experiment(client, experiment)
     runs = search_all_runs(client, [found.experiment_id], tag_filter(**{"ladder.role": "trial"}))
-    rows = point_rows([row_of(client, run) for run in runs])
+    with gc_paused():  # the runs hold ~35 objects each: no rescans of them per new Row
+        rows = point_rows([row_of(client, run) for run in runs])
     rows.sort(key=lambda row: (row.top1 is None, -(row.top1 or 0), row.macs or 0, row.trial))
     scored = [row for row in rows if row.top1 is not None]  # first, by the sort
     for index, tie in enumerate(rank_ties([interval(row.top1, row.top1_std) for row in scored])):
@@ -250,8 +260,9 @@ def leaderboard_rows(client: Any, experiment: str | None, pareto_by: str = "macs
 def pareto_tie_rows(rows: list[Row], by: str, front: list[int]) -> list[int]:
     """Indices of the rows off the Pareto front by `by` that no row beats beyond noise."""
     ranked = costed(rows, by)
+    position = {row_index: index for index, row_index in enumerate(ranked)}
     points = [(cost_of(rows[i], by), interval(rows[i].top1, rows[i].top1_std)) for i in ranked]
-    ties = front_ties(points, {ranked.index(i) for i in front})
+    ties = front_ties(points, {position[i] for i in front})
     return sorted(ranked[index] for index in ties)
 
 

@@ -7,10 +7,7 @@ tracking store and no outage of it reaches Tune; `pipeline.tracking.sweep_journa
 
 from __future__ import annotations
 
-import numbers
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,63 +28,14 @@ from pipeline.tracking.schema import (
     seeded_name,
     tag_filter,
 )
-
-
-def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A trial config as MLflow params: the `model` and `recipe` entries' keys lifted to
-    the top level beside the run-level keys (`data`)."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(value)
-        else:
-            flat[key] = value
-    return flat
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@dataclass
-class TrialRecord:
-    """What the tracker knows of one child run: its id and every metric value logged."""
-
-    run_id: str
-    history: dict[str, dict[int, float]] = field(default_factory=dict)  # key -> step -> value
-
-    def steps(self, key: str) -> dict[int, float]:
-        return self.history.setdefault(key, {})
-
-    def add(self, keys: tuple[str, ...], metrics: dict[str, Any], step: int) -> dict[str, float]:
-        """Record the numeric `keys` of `metrics` not yet logged at `step`; returns them."""
-        new = {
-            key: float(metrics[key])
-            for key in keys
-            if is_number(metrics.get(key)) and step not in self.steps(key)
-        }
-        for key, value in new.items():
-            self.steps(key)[step] = value
-        return new
-
-    def summaries(self) -> dict[str, float]:
-        """best/* from the epoch with the highest top-1 (earliest on ties), and total time."""
-        summary = {}
-        acc1 = self.steps("val/acc1")
-        if acc1:
-            best_epoch = max(sorted(acc1), key=lambda epoch: acc1[epoch])
-            summary["best/val/acc1"] = acc1[best_epoch]
-            summary["best/epoch"] = float(best_epoch)
-            if best_epoch in self.steps("val/acc5"):
-                summary["best/val/acc5"] = self.steps("val/acc5")[best_epoch]
-        epoch_times = self.steps("train/epoch_time")
-        if epoch_times:
-            summary["train/total_time"] = float(sum(epoch_times.values()))
-        return summary
+from pipeline.tracking.trial_runs import (
+    TrialRecord,
+    flatten_config,
+    is_number,
+    now_ms,
+    sweep_tags,
+    trial_tags,
+)
 
 
 class SweepTracker:
@@ -121,13 +69,14 @@ class SweepTracker:
         if self.parent_run_id is not None:
             return self.parent_run_id
         self.experiment_id = self._experiment_id()
-        tags = {"ladder.role": "sweep", "ladder.sweep": self.sweep}
-        found = search_all_runs(self.client, [self.experiment_id], tag_filter(**tags))
+        tags = sweep_tags(self.sweep, self.space)
+        found = search_all_runs(
+            self.client, [self.experiment_id], tag_filter(**sweep_tags(self.sweep))
+        )
         if found:
             run = min(found, key=lambda run: run.info.start_time)
             self.client.update_run(run.info.run_id, status="RUNNING")
         else:
-            tags["ladder.space"] = self.space
             run = self.client.create_run(self.experiment_id, tags=tags, run_name=self.sweep)
         self._log_missing_params(run, self.settings)
         self.parent_run_id = run.info.run_id
@@ -136,20 +85,10 @@ class SweepTracker:
     def trial_started(self, trial_id: str, name: str, config: dict[str, Any]) -> str:
         """The trial's child run, created the first time, set running again on a restart."""
         parent_id = self.start()
-        tags = {"ladder.role": "trial", "ladder.trial_id": trial_id, "ladder.sweep": self.sweep}
         record = self._trials.get(trial_id) or self._find_trial(trial_id)
         if record is None:
-            run = self.client.create_run(
-                self.experiment_id,
-                run_name=name,
-                tags={
-                    **tags,
-                    "mlflow.parentRunId": parent_id,
-                    "ladder.space": self.space,
-                    "ladder.arch": TrialConfig.of(config).model.arch,
-                    "ladder.status": "running",
-                },
-            )
+            tags = trial_tags(self.sweep, self.space, trial_id, parent_id, config)
+            run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
             record = TrialRecord(run.info.run_id)
         else:
             run = self.client.get_run(record.run_id)
@@ -167,16 +106,8 @@ class SweepTracker:
         many of both); a metric that already has this step is not logged twice.
         `timestamp` (ms) is when the epoch was reported, if it is sent later.
         """
-        from mlflow.entities import Metric
-
         record = self._record(trial_id)
-        timestamp = timestamp or now_ms()
-        new_epoch = record.add(EPOCH_METRICS + EVENT_METRICS, metrics, step=epoch)
-        new_model = record.add(MODEL_METRICS, metrics, step=0)
-        if new_epoch:
-            new_epoch.update(record.summaries())
-        batch = [Metric(key, value, timestamp, epoch) for key, value in new_epoch.items()]
-        batch += [Metric(key, value, timestamp, 0) for key, value in new_model.items()]
+        batch = record.epoch_metrics(epoch, metrics, timestamp or now_ms())
         if batch:
             self.client.log_batch(record.run_id, metrics=batch)
 

@@ -69,3 +69,41 @@ def test_model_bench_reports_throughput_macs_and_memory(capsys):
 def test_model_bench_rejects_unknown_arch(capsys):
     assert main(["bench", "model", "--arch", "lenet5,nosuch"]) == 2
     assert "nosuch" in capsys.readouterr().err
+
+
+# ---- how costs grow with scale (pipeline/bench/scale.py): real stores, real commands
+
+
+def test_bench_tracking_times_the_leaderboard_and_keeps_its_stores(tmp_path, capsys):
+    out, store = tmp_path / "scale" / "tracking.json", tmp_path / "stores"
+    argv = ["bench", "tracking", "--runs", "4,8", "--rounds", "1", "--store", str(store)]
+    assert main([*argv, "--out", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert json.loads(out.read_text()) == result and out.with_suffix(".png").stat().st_size > 0
+    for curve in result["curves"].values():
+        assert set(curve["seconds"]) == {"4", "8"} and all(t > 0 for t in curve["seconds"].values())
+        assert isinstance(curve["loglog_slope"], float)
+    assert all(seconds > 0 for seconds in result["generate_seconds"].values())
+    assert main([*argv]) == 0  # the stores are reused, not written again
+    assert json.loads(capsys.readouterr().out)["generate_seconds"] == {"4": None, "8": None}
+
+
+def test_bench_shards_rerun_times_the_rerun_with_and_without_verify(capsys):
+    argv = ["bench", "shards-rerun", "--shards", "2,3", "--per-shard", "2", "--rounds", "1"]
+    assert main(argv) == 0
+    curves = json.loads(capsys.readouterr().out)["curves"]
+    assert set(curves) == {"rerun", "rerun --verify", "first write"}
+    assert all(set(curve["seconds"]) == {"2", "3"} for curve in curves.values())
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["tracking", "--runs", "100,x"], "--runs '100,x': expected counts >= 1"),
+        (["shards-rerun", "--shards", "0"], "--shards '0': expected counts >= 1"),
+        (["shards-rerun", "--per-shard", "0"], "--per-shard 0: expected >= 1"),
+    ],
+)
+def test_bench_scale_usage_errors(argv, message, capsys):
+    assert main(["bench", *argv]) == 2
+    assert message in capsys.readouterr().err

@@ -135,22 +135,38 @@ def test_flat_val_with_loc_solution_csv(tmp_path, imagenet_tree):
     ]
 
 
-def test_rerun_rewrites_only_a_missing_or_damaged_shard(tmp_path, imagenet_tree):
+def rewritten(out: Path, stats: dict) -> set[str]:
+    """The shards whose file is not the one `stats` (name -> os.stat_result) saw."""
+    return {
+        name
+        for name, before in stats.items()
+        if ((out / name).stat().st_ino, (out / name).stat().st_mtime_ns)
+        != (before.st_ino, before.st_mtime_ns)
+    }
+
+
+def test_rerun_rewrites_only_a_missing_truncated_or_verified_damaged_shard(tmp_path, imagenet_tree):
     out = tmp_path / "out"
     assert shards(imagenet_tree, out, "--shard-size", "16") == 0
     first = manifest(out)
     stats = {p.name: p.stat() for p in out.glob("*.tar")}
     (out / "train-000001.tar").unlink()
+    truncated = out / "train-000002.tar"
+    truncated.write_bytes(truncated.read_bytes()[:-512])
     damaged = out / "val-000000.tar"
-    damaged.write_bytes(bytes(damaged.stat().st_size))  # same size, wrong bytes
+    flipped = bytes(byte ^ 0xFF for byte in damaged.read_bytes())  # same size, wrong bytes
+    damaged.write_bytes(flipped)
+    stats[damaged.name] = damaged.stat()
 
-    assert shards(imagenet_tree, out, "--shard-size", "16") == 0
-    for name, before in stats.items():
-        after = (out / name).stat()
-        rewritten = name in ("train-000001.tar", "val-000000.tar")
-        same_file = (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
-        assert same_file != rewritten, name
+    assert shards(imagenet_tree, out, "--shard-size", "16") == 0  # name + size only
+    assert rewritten(out, stats) == {"train-000001.tar", "train-000002.tar"}
+    assert damaged.read_bytes() == flipped  # kept: its size is the manifest's
     assert manifest(out) == first  # rewritten shards are byte-identical (fixed seed and mtime)
+
+    stats = {p.name: p.stat() for p in out.glob("*.tar")}
+    assert shards(imagenet_tree, out, "--shard-size", "16", "--verify") == 0
+    assert rewritten(out, stats) == {"val-000000.tar"}  # its sha256 differed
+    assert manifest(out) == first
     info = json.loads((out / "_info.json").read_text())
     assert info["splits"]["train"]["filenames"] == [r["name"] for r in first["shards"]["train"]]
     assert info["splits"]["val"]["shard_lengths"] == [r["count"] for r in first["shards"]["val"]]
