@@ -11,6 +11,8 @@ back as a folder `ladder evaluate` reads like any export.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,23 @@ def quiet_downloads() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
+@contextmanager
+def fluent_api_at(uri: str) -> Iterator[None]:
+    """MLflow's fluent API (`start_run`, `log_model`) on `uri`, then the process as it was.
+    `mlflow.set_tracking_uri` is global and also sets MLFLOW_TRACKING_URI: left set, it would
+    follow whatever this process does next (a notebook, the next test) to this store."""
+    import mlflow
+
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(None)  # back to "unset": the environment decides again
+        if before is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 def register(uri: str, folder: Path, run_id: str, name: str, champion: bool) -> Any:
     """Log and register the export in `folder` from run `run_id`; the new model version."""
     import mlflow
@@ -43,8 +62,7 @@ def register(uri: str, folder: Path, run_id: str, name: str, champion: bool) -> 
     with torch.no_grad():
         signature = infer_signature(example.numpy(), model(example).numpy())
     own_code = config["ladder"]["builder"] != "timm"
-    mlflow.set_tracking_uri(uri)
-    with mlflow.start_run(run_id=run_id):
+    with fluent_api_at(uri), mlflow.start_run(run_id=run_id):
         logged = mlflow.pytorch.log_model(
             model,
             name="model",

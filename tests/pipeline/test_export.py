@@ -161,7 +161,7 @@ def test_plain_timm_loads_the_exported_efficientnet_with_the_logits_validation_s
 
 @pytest.mark.slow
 def test_the_sweep_registered_its_best_as_champion_and_the_alias_evaluates(
-    winners, tmp_path, capsys
+    winners, tmp_path, capsys, monkeypatch
 ):
     from mlflow import MlflowClient
 
@@ -178,6 +178,10 @@ def test_the_sweep_registered_its_best_as_champion_and_the_alias_evaluates(
     versions = client.search_model_versions(f"name = '{MODEL}'")
     assert len(versions) == 2
     assert client.get_model_version_by_alias(MODEL, "champion").version == champion.version
+    import mlflow  # registering in-process left MLflow's global URI as it found it
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'next.db'}")
+    assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / 'next.db'}"
 
 
 # ------------------------------------------------------------------ bad input: one line, exit 2
