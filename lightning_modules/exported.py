@@ -31,10 +31,9 @@ from lightning_modules.architectures import list_models, model_info
 from lightning_modules.classifier import ImageClassifier
 from lightning_modules.data import channel_stats
 from lightning_modules.errors import InputError
+from lightning_modules.export_files import CONFIG_FILE, WEIGHTS_FILE, read_config
 from lightning_modules.specs import ModelSpec, Recipe
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 TIMM_FAMILIES = ("efficientnet",)  # families built by timm's own builder
 # The shard loader's eval transform (`DecodeCrop` without augmentation) in timm's words.
 EVAL_TRANSFORM = {"interpolation": "bilinear", "crop_mode": "center"}
@@ -117,20 +116,6 @@ def write_export(
         }
         (out / CONFIG_FILE).write_text(json.dumps(config, indent=2))
     return read_config(out)
-
-
-def read_config(folder: Path) -> dict[str, Any]:
-    """An export's config.json; InputError unless both files are there and it parses."""
-    for name in (CONFIG_FILE, WEIGHTS_FILE):
-        if not (folder / name).is_file():
-            raise InputError(f"{folder}: no {name}; export a model with `ladder export`")
-    try:
-        config = json.loads((folder / CONFIG_FILE).read_text())
-    except json.JSONDecodeError as error:
-        raise InputError(f"{folder / CONFIG_FILE}: not valid JSON ({error})") from None
-    if not {"architecture", "num_classes", "pretrained_cfg"} <= config.keys():
-        raise InputError(f"{folder / CONFIG_FILE}: not a timm model config")
-    return config
 
 
 def load_exported(folder: Path) -> tuple[nn.Module, dict[str, Any]]:

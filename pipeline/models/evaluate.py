@@ -162,15 +162,20 @@ def report(model: str, config: dict, scores: Scores, out: Path, data: Path) -> N
 
 
 def main(args: argparse.Namespace) -> int:
-    import torch
-
-    from lightning_modules.data import ShardDataModule, load_manifest
-    from lightning_modules.exported import eval_settings, load_exported
-    from pipeline.models.registry import model_folder
+    from lightning_modules.export_files import read_config
+    from lightning_modules.manifest import load_manifest
+    from pipeline.models.registry import MODELS_URI, model_folder
 
     if args.batch_size < 1 or args.workers < 0:
         raise InputError("--batch-size must be >= 1 and --workers >= 0")
     manifest = load_manifest(args.data)
+    if not args.model.startswith(MODELS_URI):
+        read_config(Path(args.model))  # a folder without its files: said before torch loads
+    import torch
+
+    from lightning_modules.data import ShardDataModule
+    from lightning_modules.exported import eval_settings, load_exported
+
     with tempfile.TemporaryDirectory() as scratch:
         model, config = load_exported(model_folder(args.model, Path(scratch)))
     check_classes(config, manifest, args.model)

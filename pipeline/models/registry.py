@@ -54,7 +54,8 @@ def register(uri: str, folder: Path, run_id: str, name: str, champion: bool) -> 
     from mlflow.models import infer_signature
 
     import lightning_modules
-    from lightning_modules.exported import CONFIG_FILE, WEIGHTS_FILE, load_exported
+    from lightning_modules.export_files import CONFIG_FILE, WEIGHTS_FILE
+    from lightning_modules.exported import load_exported
 
     quiet_downloads()
     model, config = load_exported(folder)
@@ -85,7 +86,7 @@ def fetch(model_uri: str, folder: Path) -> Path:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from lightning_modules.exported import CONFIG_FILE
+    from lightning_modules.export_files import CONFIG_FILE
 
     quiet_downloads()
     try:

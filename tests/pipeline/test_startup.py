@@ -55,6 +55,10 @@ def test_help_and_recipes_load_no_heavy_package(argv):
         ("leaderboard", "--format", "xml"),
         ("profile",),  # the architecture is required
         ("no-such-command",),
+        # evaluate says what is wrong with its input before it loads a network
+        ("evaluate", "/no/model", "--data", "/no/shards"),
+        ("evaluate", "/no/model", "--data", "/no/shards", "--batch-size", "0"),
+        ("evaluate", "/no/model", "--data", "/no/shards", "--workers", "-1"),
     ],
     ids=" ".join,
 )
