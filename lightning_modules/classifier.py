@@ -20,6 +20,7 @@ from timm.utils import ModelEmaV3
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_modules.metric_names import TRAIN_EPOCH_TIME, TRAIN_IMAGES_PER_SEC, TRAIN_LOSS
 from lightning_modules.specs import ModelSpec, Recipe
 
 
@@ -146,7 +147,7 @@ class ImageClassifier(pl.LightningModule):
             images, targets = self.mixup(images, targets)
         loss = self.train_loss(self(images), targets)
         self._epoch_images += images.shape[0]
-        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
+        self.log(TRAIN_LOSS, loss, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
         self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
         return loss
 
@@ -164,8 +165,8 @@ class ImageClassifier(pl.LightningModule):
         # each rank's rate times the ranks, averaged over ranks = the whole job's rate.
         seconds = max(self._last_batch_end - self._epoch_start, 1e-9)
         images = self._epoch_images * self.trainer.world_size
-        self.log("train/images_per_sec", images / seconds, sync_dist=True)
-        self.log("train/epoch_time", seconds, sync_dist=True)
+        self.log(TRAIN_IMAGES_PER_SEC, images / seconds, sync_dist=True)
+        self.log(TRAIN_EPOCH_TIME, seconds, sync_dist=True)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, labels = batch

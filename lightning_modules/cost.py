@@ -15,6 +15,11 @@ import pytorch_lightning as pl
 import torch
 
 from lightning_modules.measure import PeakMemory, device_of, infer_images_per_sec, latency_ms
+from lightning_modules.metric_names import (
+    MODEL_INFER_IMAGES_PER_SEC,
+    MODEL_LATENCY_MS,
+    MODEL_PEAK_MEMORY_MB,
+)
 
 INFERENCE_BATCH = 64
 
@@ -36,11 +41,11 @@ class MeasureCost(pl.Callback):
         peak = self.memory.bytes() if self.memory else 0
         net = pl_module.model  # the network itself: no DDP wrapper, no gradient syncing
         measured = {
-            "model/infer_images_per_sec": infer_images_per_sec(
+            MODEL_INFER_IMAGES_PER_SEC: infer_images_per_sec(
                 net, self.resolution, INFERENCE_BATCH, self.in_chans
             ),
-            "model/latency_ms": latency_ms(net, self.resolution, self.in_chans),
-            "model/peak_memory_mb": peak / 2**20,
+            MODEL_LATENCY_MS: latency_ms(net, self.resolution, self.in_chans),
+            MODEL_PEAK_MEMORY_MB: peak / 2**20,
         }
         trainer.callback_metrics.update(
             {key: torch.tensor(value) for key, value in measured.items()}

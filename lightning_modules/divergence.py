@@ -22,6 +22,8 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 
+from lightning_modules.metric_names import TRAIN_LOSS
+
 FACTOR = 10.0
 METRIC = "diverged"
 
@@ -31,7 +33,7 @@ class Divergence(EarlyStopping):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__(
-            monitor="train/loss",
+            monitor=TRAIN_LOSS,
             mode="min",
             patience=2**31,
             check_finite=True,

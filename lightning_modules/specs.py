@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from lightning_modules.builder_keys import OPTIONS, SCALING_KEYS
 from lightning_modules.errors import InputError
+from lightning_modules.metric_names import MODEL_ACTIVATIONS, MODEL_MACS, MODEL_PARAMS
 
 if TYPE_CHECKING:
     from torch import nn
@@ -105,9 +106,9 @@ def _size(spec: ModelSpec, num_classes: int, in_chans: int) -> dict[str, int]:
         net = spec.build(num_classes, in_chans)
     profile = profile_model(net, spec.resolution, in_chans)
     return {
-        "model/params": profile.params,
-        "model/macs": profile.macs,
-        "model/activations": profile.activations,
+        MODEL_PARAMS: profile.params,
+        MODEL_MACS: profile.macs,
+        MODEL_ACTIVATIONS: profile.activations,
     }
 
 

@@ -22,6 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from lightning_modules.errors import InputError
+from lightning_modules.metric_names import MODEL_MACS
 from lightning_modules.recipes import RECIPES
 from lightning_modules.specs import ModelSpec, Recipe, resolve_model
 from tune_spaces import grid_space, resolve
@@ -61,7 +62,7 @@ def scaled_model(
 @functools.cache
 def counted_macs(spec: ModelSpec) -> int:
     """MACs of a spec at 1000 classes (counted once per distinct model)."""
-    return spec.size()["model/macs"]
+    return spec.size()[MODEL_MACS]
 
 
 def counted_point(alpha: float, beta: float, gamma: float, base_resolution: int) -> ModelSpec:

@@ -19,6 +19,20 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
+from lightning_modules.metric_names import (
+    MODEL_ACTIVATIONS,
+    MODEL_INFER_IMAGES_PER_SEC,
+    MODEL_LATENCY_MS,
+    MODEL_MACS,
+    MODEL_PARAMS,
+    MODEL_PEAK_MEMORY_MB,
+    TRAIN_EPOCH_TIME,
+    TRAIN_IMAGES_PER_SEC,
+    TRAIN_LOSS,
+    VAL_ACC1,
+    VAL_ACC5,
+    VAL_LOSS,
+)
 from lightning_modules.specs import ModelSpec
 from pipeline.tracking.schema import TRIAL_STATUSES, seeded_name
 from pipeline.tracking.trial_runs import TrialRecord, flatten_config, sweep_tags, trial_tags
@@ -100,17 +114,17 @@ def epoch_results(trial: LoadTrial) -> list[dict[str, float]]:
     """What the trial reported at each epoch (the keys of a Ray result the schema logs)."""
     results = []
     for epoch, (acc1, acc5) in enumerate(zip(trial.acc1, trial.acc5, strict=True), start=1):
-        result = {"train/loss": 2.0 / epoch, "val/loss": 2.2 / epoch, "val/acc1": acc1,
-                  "val/acc5": acc5, "lr": 0.1 / epoch, "train/images_per_sec": 800.0,
-                  "train/epoch_time": 60.0, "model/params": trial.params,
-                  "model/macs": trial.macs, "model/activations": trial.macs / 10}  # fmt: skip
+        result = {TRAIN_LOSS: 2.0 / epoch, VAL_LOSS: 2.2 / epoch, VAL_ACC1: acc1,
+                  VAL_ACC5: acc5, "lr": 0.1 / epoch, TRAIN_IMAGES_PER_SEC: 800.0,
+                  TRAIN_EPOCH_TIME: 60.0, MODEL_PARAMS: trial.params,
+                  MODEL_MACS: trial.macs, MODEL_ACTIVATIONS: trial.macs / 10}  # fmt: skip
         if epoch == len(trial.acc1):
             if trial.status == "diverged":
                 result["diverged"] = 1.0
             else:
-                result |= {"model/infer_images_per_sec": 4e12 / trial.macs,
-                           "model/latency_ms": trial.macs / 1e8,
-                           "model/peak_memory_mb": trial.params / 1e5}  # fmt: skip
+                result |= {MODEL_INFER_IMAGES_PER_SEC: 4e12 / trial.macs,
+                           MODEL_LATENCY_MS: trial.macs / 1e8,
+                           MODEL_PEAK_MEMORY_MB: trial.params / 1e5}  # fmt: skip
         results.append(result)
     return results
 

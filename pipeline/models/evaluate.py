@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_modules.errors import InputError
+from lightning_modules.metric_names import EVAL_ACC1, EVAL_ACC5, EVAL_IMAGES, EVAL_IMAGES_PER_SEC
 
 ROLE = "evaluation"  # the MLflow run's ladder.role
 FALLBACK_EXPERIMENT = "ladder-evaluate"  # for models whose sweep this store does not hold
@@ -132,9 +133,9 @@ def log_evaluation(model: str, config: dict, scores: Scores, files: list[Path], 
     if parents:
         tags["mlflow.parentRunId"] = parents[0].info.run_id
     run = client.create_run(experiment_id, run_name=f"evaluate {model}", tags=tags)
-    for key, value in {"eval/acc1": scores.top1, "eval/acc5": scores.top5,
-                       "eval/images_per_sec": scores.images / scores.seconds,
-                       "eval/images": scores.images}.items():  # fmt: skip
+    for key, value in {EVAL_ACC1: scores.top1, EVAL_ACC5: scores.top5,
+                       EVAL_IMAGES_PER_SEC: scores.images / scores.seconds,
+                       EVAL_IMAGES: scores.images}.items():  # fmt: skip
         client.log_metric(run.info.run_id, key, value)
     for path in files:
         client.log_artifact(run.info.run_id, str(path))

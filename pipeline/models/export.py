@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_modules.errors import InputError
+from lightning_modules.metric_names import VAL_ACC1, VAL_ACC5
 
 
 def export_trial(client: Any, run: Any, storage: str, out: Path) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def export_trial(client: Any, run: Any, storage: str, out: Path) -> dict[str, An
     source = {"sweep": run.data.tags["ladder.sweep"], "experiment": experiment.name,
               "trial": run.info.run_name, "trial_id": run.data.tags["ladder.trial_id"],
               "run_id": run.info.run_id, "epoch": int(metrics["epoch"]),
-              "val_top1": metrics["val/acc1"], "val_top5": metrics.get("val/acc5"),
+              "val_top1": metrics[VAL_ACC1], "val_top5": metrics.get(VAL_ACC5),
               "checkpoint": checkpoint.path, "data": run.data.params.get("data")}  # fmt: skip
     return write_export(classifier, out, labels, source)
 

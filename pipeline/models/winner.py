@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning_modules.errors import InputError
+from lightning_modules.metric_names import BEST_EPOCH, BEST_VAL_ACC1, VAL_ACC1
 
 HAS_MODEL = ("finished", "stopped")  # ladder.status of trials that ended with their weights
 
@@ -65,9 +66,9 @@ def best_trial(client: Any, experiment: Any) -> Any:
 
 def best_epoch(run: Any) -> int:
     """The epoch whose `val/acc1` the leaderboard shows for this trial."""
-    if "best/epoch" not in run.data.metrics:
+    if BEST_EPOCH not in run.data.metrics:
         raise InputError(f"trial {run.info.run_name!r} has no finished epoch: nothing to export")
-    return int(run.data.metrics["best/epoch"])
+    return int(run.data.metrics[BEST_EPOCH])
 
 
 def train_run_path(run: Any, storage: str) -> str:
@@ -102,8 +103,8 @@ def best_checkpoint(run: Any, storage: str) -> tuple[Any, dict[str, Any]]:
     number either way."""
     epoch, path = best_epoch(run), train_run_path(run, storage)
     kept = kept_checkpoints(path)
-    top1 = run.data.metrics.get("best/val/acc1")
-    for wanted in (lambda m: int(m["epoch"]) == epoch, lambda m: m.get("val/acc1") == top1):
+    top1 = run.data.metrics.get(BEST_VAL_ACC1)
+    for wanted in (lambda m: int(m["epoch"]) == epoch, lambda m: m.get(VAL_ACC1) == top1):
         for checkpoint, metrics in kept:
             if wanted(metrics):
                 return checkpoint, metrics

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lightning_modules.metric_names import VAL_ACC1
 from pipeline.tracking.schema import search_all_runs, tag_filter
 
 ROLE = "baseline"  # the run's `ladder.role`
@@ -37,7 +38,7 @@ def baselines_of(client: Any, experiment_id: str) -> list[Baseline]:
     runs = search_all_runs(client, [experiment_id], tag_filter(**{"ladder.role": ROLE}))
     latest: dict[str, Baseline] = {}
     for run in sorted(runs, key=lambda run: run.info.start_time):
-        params, top1 = run.data.params, run.data.metrics.get("val/acc1")
+        params, top1 = run.data.params, run.data.metrics.get(VAL_ACC1)
         if top1 is None:  # killed before it scored
             continue
         latest[params["model"]] = Baseline(

@@ -7,10 +7,9 @@ least as accurate for at most the cost (and strictly better in one of the two), 
 being counted MACs, or measured inference throughput or latency (`--pareto-by`): a model
 with few MACs is not always a fast one (depthwise convolutions, many thin layers).
 
-A row is a model point: the trials of one model that a sweep trained with several seeds
-(`ladder sweep --seeds K`: their names differ only by `_seed<n>`) share one row, their
-top-1 the mean ± the sample std over the seeds, with n; `pipeline.report.noise` says which rows
-and Pareto marks are ties within that spread.
+A row is a model point: the trials of one model trained with several seeds (`--seeds K`,
+names differing only by `_seed<n>`) share one row, their top-1 the mean ± the sample std,
+with n; `pipeline.report.noise` says which rows and Pareto marks are ties within it.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any
 
+from lightning_modules import metric_names as metric
 from lightning_modules.errors import InputError
 from lightning_modules.specs import scaling_of
 from pipeline.report.baseline_runs import Baseline, baselines_of
@@ -138,30 +138,30 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> set[int]:
 
 def row_of(client: Any, run: Any) -> Row:
     metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
-    best_epoch = metrics.get("best/epoch")
+    best_epoch = metrics.get(metric.BEST_EPOCH)
     epochs = epochs_done(client, run)
     return Row(
         trial=run.info.run_name,
         arch=tags.get("ladder.arch") or params.get("arch", ""),
         scaling=scaling_of(params),
         resolution=int(params["resolution"]) if "resolution" in params else None,
-        params=metrics.get("model/params"),
-        macs=metrics.get("model/macs"),
-        top1=metrics.get("best/val/acc1"),
-        top5=metrics.get("best/val/acc5"),
+        params=metrics.get(metric.MODEL_PARAMS),
+        macs=metrics.get(metric.MODEL_MACS),
+        top1=metrics.get(metric.BEST_VAL_ACC1),
+        top5=metrics.get(metric.BEST_VAL_ACC5),
         best_epoch=int(best_epoch) if best_epoch is not None else None,
         epochs=epochs,
-        train_time=metrics.get("train/total_time"),
+        train_time=metrics.get(metric.TRAIN_TOTAL_TIME),
         status=status_of(tags.get("ladder.status", "unknown"), epochs),
         pareto=False,
         run_id=run.info.run_id,
-        activations=metrics.get("model/activations"),
-        throughput=metrics.get("model/infer_images_per_sec"),
-        latency_ms=metrics.get("model/latency_ms"),
-        train_throughput=metrics.get("train/images_per_sec"),
-        peak_memory_mb=metrics.get("model/peak_memory_mb"),
+        activations=metrics.get(metric.MODEL_ACTIVATIONS),
+        throughput=metrics.get(metric.MODEL_INFER_IMAGES_PER_SEC),
+        latency_ms=metrics.get(metric.MODEL_LATENCY_MS),
+        train_throughput=metrics.get(metric.TRAIN_IMAGES_PER_SEC),
+        peak_memory_mb=metrics.get(metric.MODEL_PEAK_MEMORY_MB),
         seeds=[int(params["seed"])] if "seed" in params else [],
-        n=int("best/val/acc1" in metrics),
+        n=int(metric.BEST_VAL_ACC1 in metrics),
     )
 
 

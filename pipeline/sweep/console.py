@@ -27,6 +27,7 @@ from ray.train.v2._internal.execution.callback import ControllerCallback
 from ray.tune import ProgressReporter
 
 from lightning_modules.divergence import METRIC as DIVERGED
+from lightning_modules.metric_names import MODEL_MACS, VAL_ACC1
 from lightning_modules.specs import TrialConfig
 
 VERBOSE_ENV = "LADDER_VERBOSE"
@@ -149,7 +150,7 @@ class TrialTable(ProgressReporter):
         result = trial.last_result
         return (
             f"{trial}  epoch {result['epoch']}/{self.epochs}  "
-            f"val top-1 {cell(result.get('val/acc1'), '.1%')}  "
+            f"val top-1 {cell(result.get(VAL_ACC1), '.1%')}  "
             f"({duration(result.get('time_total_s'))})"
         )
 
@@ -177,9 +178,9 @@ class TrialTable(ProgressReporter):
             str(trial),
             *(str(shown.get(knob, "-")) for knob in knobs),
             str(model.resolution),
-            human(result.get("model/macs")),
+            human(result.get(MODEL_MACS)),
             f"{epoch}/{self.epochs}" if epoch else "-",
-            cell(result.get("val/acc1"), ".1%"),
+            cell(result.get(VAL_ACC1), ".1%"),
             duration(result.get("time_total_s")),
             "diverged" if result.get(DIVERGED) else trial.status.lower(),
         )

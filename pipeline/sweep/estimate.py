@@ -37,6 +37,7 @@ import tune_spaces
 from lightning_modules.errors import InputError
 from lightning_modules.manifest import load_manifest
 from lightning_modules.measure import infer_images_per_sec, train_images_per_sec
+from lightning_modules.metric_names import MODEL_ACTIVATIONS
 from lightning_modules.run import in_chans_of
 from lightning_modules.specs import ModelSpec, Recipe, TrialConfig
 from pipeline.report.leaderboard import duration
@@ -113,7 +114,7 @@ def probe(
     """(train, eval) images/s of one freshly built model, `PROBE_STEPS` steps each, and
     the batch it was probed at."""
     classes, in_chans = len(manifest["classes"]), in_chans_of(manifest)
-    batch = probe_batch(spec.size(classes, in_chans)["model/activations"], recipe, device)
+    batch = probe_batch(spec.size(classes, in_chans)[MODEL_ACTIVATIONS], recipe, device)
     model = spec.build(classes, in_chans).to(device)
     size = (spec.resolution, batch, in_chans, PROBE_STEPS)
     return train_images_per_sec(model, *size), infer_images_per_sec(model, *size), batch

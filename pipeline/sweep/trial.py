@@ -33,13 +33,14 @@ from lightning_modules.cost import MeasureCost
 from lightning_modules.divergence import Divergence
 from lightning_modules.errors import InputError
 from lightning_modules.manifest import load_manifest
+from lightning_modules.metric_names import VAL_ACC1
 from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
 from lightning_modules.specs import TrialConfig
 from pipeline.sweep.console import QuietController, quiet_worker, train_logging, verbose
 from pipeline.sweep.plan import TrialResources
 
 CHECKPOINT_FILE = "model.ckpt"
-METRIC, MODE = "val/acc1", "max"  # what "best" means for checkpoints, schedulers, leaderboards
+METRIC, MODE = VAL_ACC1, "max"  # what "best" means for checkpoints, schedulers, leaderboards
 
 
 def run_trial(config: dict[str, Any], resources: TrialResources) -> None:

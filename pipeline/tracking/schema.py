@@ -17,7 +17,8 @@ How a sweep is laid out in MLflow (the leaderboard, the charts and the UI rely o
   params = every config value, the `model` and `recipe` entries' keys (arch, resolution,
   width, depth, alpha, beta, gamma, phi, ...; epochs, lr, ..., seed) flattened to the top
   level.
-- Child metrics at step 0: counted from the shapes, `model/params`, `model/macs` and
+- Child metrics (their names: the constants of `lightning_modules/metric_names.py`).
+  At step 0, counted from the shapes, `model/params`, `model/macs` and
   `model/activations` (values per image); measured after the last epoch on the device
   that trained it, `model/infer_images_per_sec` (at the trial's resolution, batch 64),
   `model/latency_ms` (batch 1) and `model/peak_memory_mb` (of training). Per epoch, step = the epoch
@@ -48,29 +49,43 @@ from pathlib import Path
 from typing import Any
 
 from lightning_modules.errors import InputError
+from lightning_modules.metric_names import (
+    MODEL_ACTIVATIONS,
+    MODEL_INFER_IMAGES_PER_SEC,
+    MODEL_LATENCY_MS,
+    MODEL_MACS,
+    MODEL_PARAMS,
+    MODEL_PEAK_MEMORY_MB,
+    TRAIN_EPOCH_TIME,
+    TRAIN_IMAGES_PER_SEC,
+    TRAIN_LOSS,
+    VAL_ACC1,
+    VAL_ACC5,
+    VAL_LAST_EPOCH,
+    VAL_LOSS,
+)
 
 DEFAULT_STORE = "mlflow.db"
 SEED_PART = "_seed"  # trial name = point name + SEED_PART + seed, with several seeds
 
 EPOCH_METRICS = (
-    "train/loss",
-    "val/loss",
-    "val/acc1",
-    "val/acc5",
+    TRAIN_LOSS,
+    VAL_LOSS,
+    VAL_ACC1,
+    VAL_ACC5,
     "lr",
-    "train/images_per_sec",
-    "train/epoch_time",
+    TRAIN_IMAGES_PER_SEC,
+    TRAIN_EPOCH_TIME,
 )
-LAST_EPOCH = "val/last_epoch"  # a summary: the last epoch with a top-1
 # logged at an epoch only when it happens: 1 where the loss blew up (divergence.py)
 EVENT_METRICS = ("diverged",)
 MODEL_METRICS = (  # logged once, at step 0
-    "model/params",  # counted
-    "model/macs",
-    "model/activations",
-    "model/infer_images_per_sec",  # measured after training
-    "model/latency_ms",
-    "model/peak_memory_mb",
+    MODEL_PARAMS,  # counted
+    MODEL_MACS,
+    MODEL_ACTIVATIONS,
+    MODEL_INFER_IMAGES_PER_SEC,  # measured after training
+    MODEL_LATENCY_MS,
+    MODEL_PEAK_MEMORY_MB,
 )
 # ladder.status -> MLflow's run status; "stopped": a scheduler (ASHA) ended it early, on purpose
 TRIAL_STATUSES = {
@@ -176,11 +191,11 @@ def epochs_done(client: Any, run: Any) -> int:
     metrics a search already returned; one history request only for a run logged before
     that summary existed, none for a run without any top-1."""
     metrics = run.data.metrics
-    if LAST_EPOCH in metrics:
-        return int(metrics[LAST_EPOCH])
-    if "val/acc1" not in metrics:
+    if VAL_LAST_EPOCH in metrics:
+        return int(metrics[VAL_LAST_EPOCH])
+    if VAL_ACC1 not in metrics:
         return 0
-    history = client.get_metric_history(run.info.run_id, "val/acc1")
+    history = client.get_metric_history(run.info.run_id, VAL_ACC1)
     return max((metric.step for metric in history), default=0)
 
 

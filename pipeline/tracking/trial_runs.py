@@ -15,8 +15,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lightning_modules.metric_names import (
+    BEST_EPOCH,
+    BEST_VAL_ACC1,
+    BEST_VAL_ACC5,
+    TRAIN_EPOCH_TIME,
+    TRAIN_TOTAL_TIME,
+    VAL_ACC1,
+    VAL_ACC5,
+    VAL_LAST_EPOCH,
+)
 from lightning_modules.specs import TrialConfig
-from pipeline.tracking.schema import EPOCH_METRICS, EVENT_METRICS, LAST_EPOCH, MODEL_METRICS
+from pipeline.tracking.schema import EPOCH_METRICS, EVENT_METRICS, MODEL_METRICS
 
 
 def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -86,17 +96,17 @@ class TrialRecord:
         with a top-1 (the leaderboard's `epochs`, without reading the history), and the
         total time."""
         summary = {}
-        acc1 = self.steps("val/acc1")
+        acc1 = self.steps(VAL_ACC1)
         if acc1:
             best_epoch = max(sorted(acc1), key=lambda epoch: acc1[epoch])
-            summary["best/val/acc1"] = acc1[best_epoch]
-            summary["best/epoch"] = float(best_epoch)
-            summary[LAST_EPOCH] = float(max(acc1))
-            if best_epoch in self.steps("val/acc5"):
-                summary["best/val/acc5"] = self.steps("val/acc5")[best_epoch]
-        epoch_times = self.steps("train/epoch_time")
+            summary[BEST_VAL_ACC1] = acc1[best_epoch]
+            summary[BEST_EPOCH] = float(best_epoch)
+            summary[VAL_LAST_EPOCH] = float(max(acc1))
+            if best_epoch in self.steps(VAL_ACC5):
+                summary[BEST_VAL_ACC5] = self.steps(VAL_ACC5)[best_epoch]
+        epoch_times = self.steps(TRAIN_EPOCH_TIME)
         if epoch_times:
-            summary["train/total_time"] = float(sum(epoch_times.values()))
+            summary[TRAIN_TOTAL_TIME] = float(sum(epoch_times.values()))
         return summary
 
     def epoch_metrics(self, epoch: int, metrics: dict[str, Any], timestamp: int) -> list:

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from lightning_modules.metric_names import BEST_VAL_ACC1, MODEL_MACS, MODEL_PARAMS
+
 VIEW_KEY = "ladder"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 KIND_TAG, TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
-TOP1, MACS = "best/val/acc1", "model/macs"
 PARAMS = ("arch", "resolution", "alpha", "beta", "gamma")
 SECTION = "ladder-top1-vs-macs"
 
@@ -38,17 +39,17 @@ def view_state() -> dict[str, Any]:
         "metricSectionId": SECTION,
         "deleted": False,
         "isGenerated": False,
-        "xaxis": {"key": MACS, "type": "METRIC"},
-        "yaxis": {"key": TOP1, "type": "METRIC"},
+        "xaxis": {"key": MODEL_MACS, "type": "METRIC"},
+        "yaxis": {"key": BEST_VAL_ACC1, "type": "METRIC"},
     }
     return {
         "searchFilter": "tags.`ladder.role` = 'trial'",
-        "orderByKey": column("metrics", TOP1),
+        "orderByKey": column("metrics", BEST_VAL_ACC1),
         "orderByAsc": False,
         "selectedColumns": [
-            column("metrics", TOP1),
-            column("metrics", MACS),
-            column("metrics", "model/params"),
+            column("metrics", BEST_VAL_ACC1),
+            column("metrics", MODEL_MACS),
+            column("metrics", MODEL_PARAMS),
             *(column("params", key) for key in PARAMS),
             column("tags", "ladder.status"),
         ],

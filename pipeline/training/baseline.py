@@ -28,6 +28,7 @@ from PIL import Image
 
 from lightning_modules.errors import InputError
 from lightning_modules.manifest import load_manifest
+from lightning_modules.metric_names import VAL_ACC1
 from pipeline.report.baseline_runs import ROLE
 from pipeline.report.leaderboard import latest_sweep_experiment
 from pipeline.report.references import dataset_name
@@ -147,7 +148,7 @@ def log_baseline(args: argparse.Namespace, manifest: dict, result: dict) -> str:
     params |= {key: result[key] for key in ("n_train", "image_size", "max_train")}
     for key, value in params.items():
         client.log_param(run.info.run_id, key, str(value))
-    client.log_metric(run.info.run_id, "val/acc1", result["top1"], step=0)
+    client.log_metric(run.info.run_id, VAL_ACC1, result["top1"], step=0)
     client.log_metric(run.info.run_id, "baseline/seconds", result["seconds"], step=0)
     client.set_terminated(run.info.run_id)
     return name

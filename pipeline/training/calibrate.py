@@ -30,6 +30,7 @@ from timm.optim import create_optimizer_v2
 
 from lightning_modules.errors import InputError
 from lightning_modules.manifest import load_manifest
+from lightning_modules.metric_names import TRAIN_IMAGES_PER_SEC, VAL_ACC1
 from lightning_modules.recipes import named_recipe
 from lightning_modules.run import build_run, in_chans_of, trainer_settings
 from lightning_modules.shard_reader import read_tar
@@ -83,7 +84,7 @@ class _Accuracies(pl.Callback):
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:
-            self.values.append(round(float(trainer.callback_metrics["val/acc1"]), 4))
+            self.values.append(round(float(trainer.callback_metrics[VAL_ACC1]), 4))
 
 
 def pipeline_accuracy(data: Path, manifest: dict, spec: ModelSpec, recipe: Recipe) -> dict:
@@ -141,7 +142,7 @@ def throughput(data: Path, manifest: dict, spec: ModelSpec, recipe: Recipe) -> d
     classifier, module = build_run(data, manifest, spec, two)
     trainer = pl.Trainer(**trainer_settings(two), **_quiet(), limit_val_batches=0)
     trainer.fit(classifier, datamodule=module)
-    lightning = float(trainer.callback_metrics["train/images_per_sec"])
+    lightning = float(trainer.callback_metrics[TRAIN_IMAGES_PER_SEC])
     classifier, module = build_run(data, manifest, spec, two)
     optimizer = create_optimizer_v2(classifier.model, opt=two.optimizer, lr=two.lr,
                                     weight_decay=two.weight_decay)  # fmt: skip

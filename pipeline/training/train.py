@@ -22,6 +22,7 @@ from lightning_modules.cost import MeasureCost
 from lightning_modules.divergence import Divergence
 from lightning_modules.errors import InputError
 from lightning_modules.manifest import load_manifest, upsampling_warning
+from lightning_modules.metric_names import VAL_ACC1
 from lightning_modules.recipes import named_recipe
 from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
 from lightning_modules.specs import ModelSpec, Recipe, resolve_model
@@ -85,7 +86,7 @@ def best_and_last(folder: Path) -> ModelCheckpoint:
         dirpath=folder,
         filename="epoch{epoch:03d}",
         auto_insert_metric_name=False,
-        monitor="val/acc1",
+        monitor=VAL_ACC1,
         mode="max",
         save_top_k=1,
         save_last=True,

@@ -13,10 +13,11 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
+from lightning_modules.metric_names import VAL_LAST_EPOCH
 from pipeline.bench.tracking_load import generate_sweep, load_trials
 from pipeline.report.leaderboard import leaderboard_rows, pareto_front
 from pipeline.report.noise import front_ties
-from pipeline.tracking.schema import LAST_EPOCH, epochs_done, search_all_runs, tag_filter
+from pipeline.tracking.schema import epochs_done, search_all_runs, tag_filter
 from pipeline.tracking.trial_runs import trial_tags
 from tests.pipeline.conftest import MEASURED_TRIALS, log_sweep
 
@@ -85,7 +86,7 @@ def test_a_run_logged_before_the_summary_reads_its_history(store):
         Metric("val/acc1", 0.5, 0, 1), Metric("val/acc1", 0.7, 0, 2), Metric("val/acc1", 0.6, 0, 3),
         Metric("best/val/acc1", 0.7, 0, 3), Metric("best/epoch", 2.0, 0, 3),
     ])  # fmt: skip
-    assert LAST_EPOCH not in client.get_run(old.info.run_id).data.metrics
+    assert VAL_LAST_EPOCH not in client.get_run(old.info.run_id).data.metrics
     row = {row.trial: row for row in leaderboard_rows(client, "sweep-a")}["resnet18_r32"]
     assert (row.epochs, row.status, row.best_epoch, row.top1) == (3, "stopped at epoch 3", 2, 0.7)
 
