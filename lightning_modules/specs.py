@@ -98,11 +98,10 @@ class ModelSpec:
 
 @functools.cache
 def _size(spec: ModelSpec, num_classes: int, in_chans: int) -> dict[str, int]:
-    import torch
 
-    from lightning_modules.measure import profile_model
+    from lightning_modules.measure import on_meta_device, profile_model
 
-    with torch.device("meta"):
+    with on_meta_device():
         net = spec.build(num_classes, in_chans)
     profile = profile_model(net, spec.resolution, in_chans)
     return {

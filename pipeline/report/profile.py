@@ -16,15 +16,13 @@ import argparse
 import json
 from dataclasses import asdict
 
-import torch
-
-from lightning_modules.measure import Profile, profile_model
+from lightning_modules.measure import Profile, on_meta_device, profile_model
 from lightning_modules.specs import resolve_model
 
 
 def main(args: argparse.Namespace) -> int:
     spec = resolve_model(args.arch, args.resolution, args.stem, width=args.width, depth=args.depth)
-    with torch.device("meta"):  # shapes and counts only: no memory, no compute
+    with on_meta_device():  # shapes and counts only: no memory, no compute
         model = spec.build(args.classes, args.in_chans)
     profile = profile_model(model, spec.resolution, args.in_chans)
     if args.json:

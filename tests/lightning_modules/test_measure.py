@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import pytorch_lightning as pl
 import torch
+from torch import nn
 
 from lightning_modules.cost import MeasureCost
 from lightning_modules.manifest import load_manifest
@@ -14,6 +16,7 @@ from lightning_modules.measure import (
     PeakMemory,
     infer_images_per_sec,
     latency_ms,
+    on_meta_device,
     profile_model,
     seconds_per_step,
     train_images_per_sec,
@@ -95,3 +98,29 @@ def test_peak_memory_measures_the_run_in_a_process_that_was_bigger_before():
     memory = PeakMemory(torch.device("cpu")).start()
     train_images_per_sec(model, 64, batch_size=16, steps=1)
     assert 10 * 2**20 < memory.bytes() < 2**30  # activations and gradients of a small run
+
+
+def test_counting_leaves_a_real_model_as_it_was_and_counts_what_its_meta_twin_counts():
+    """Counting skips BatchNorm and a meta build skips the initialisers: neither may show.
+    The real model's forward is the same after profiling, and so are the counts."""
+    spec = resolve_model("resnet18", 64)
+    model = spec.build(10)
+    images = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        before = model.eval()(images)
+        real = profile_model(model, 64)
+        assert torch.equal(model(images), before)  # BatchNorm normalises again
+    with on_meta_device():
+        twin = spec.build(10)
+    assert next(twin.parameters()).is_meta
+    meta = profile_model(twin, 64)
+    assert (meta.params, meta.macs, meta.layers) == (real.params, real.macs, real.layers)
+
+
+def test_a_meta_build_gives_back_the_initialisers_even_when_it_fails():
+    initialisers = (nn.init.normal_, nn.init.kaiming_uniform_, nn.init.zeros_)
+    with pytest.raises(RuntimeError), on_meta_device():
+        assert nn.init.normal_(torch.ones(2, device="cpu")).eq(1).all()  # left as it was
+        raise RuntimeError("a builder failed")
+    assert (nn.init.normal_, nn.init.kaiming_uniform_, nn.init.zeros_) == initialisers
+    assert not nn.init.normal_(torch.ones(1000)).eq(1).all()
