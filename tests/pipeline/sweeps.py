@@ -22,7 +22,7 @@ import pytest
 from tests.pipeline.conftest import RAY_TEST_ENV, ray_processes
 
 LADDER = str(Path(sys.executable).with_name("ladder"))
-SWEEP_TIMEOUT_S = 300
+SWEEP_TIMEOUT_S = 600  # a bound, not a speed target: CI machines are slower than this one
 
 
 def lenet5_sweep(trials: int, epochs: int, data: Path, name: str, storage: Path) -> list[str]:
