@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -146,20 +145,3 @@ def training_workers(ray_tmpdir: str) -> list[int]:
         if command(pid).startswith(b"ray::RayTrainWorker")
         and b"/raylet" in command(parent(pid)).split(b"\0")[0]
     ]
-
-
-def core_share(seconds: float = 1.0) -> float:
-    """The share of a core this process gets now: CPU time over wall time of a busy loop."""
-    wall, cpu = time.perf_counter(), time.thread_time()
-    while time.perf_counter() - wall < seconds:
-        pass
-    return (time.thread_time() - cpu) / (time.perf_counter() - wall)
-
-
-def seconds(text: str) -> float:
-    """'1h02m' or '3m07s' as seconds."""
-    hours = re.fullmatch(r"(\d+)h(\d\d)m", text)
-    if hours:
-        return 3600 * int(hours[1]) + 60 * int(hours[2])
-    minutes = re.fullmatch(r"(\d+)m(\d\d)s", text)
-    return 60 * int(minutes[1]) + int(minutes[2])

@@ -1,15 +1,16 @@
 """A sweep's price before it runs: ASHA's expected epochs, the slots, the budget, the ETA,
-`--dry-run` without Ray. The estimate of a real sweep against its wall time is in
-test_sweep.py, on the sweep it shares with other tests."""
+`--dry-run` without Ray, and the estimate of a small real sweep against its wall time."""
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 import ray
+from mlflow import MlflowClient
 
 from lightning_modules.specs import Recipe, resolve_model
 from pipeline.cli import main
@@ -26,7 +27,8 @@ from pipeline.sweep.estimate import (
     probe_batch,
     wall_seconds,
 )
-from tests.pipeline.sweeps import lenet5_sweep
+from tests.pipeline.conftest import RayCluster
+from tests.pipeline.sweeps import lenet5_sweep, sweep, sweep_env, trial_runs
 
 
 def test_asha_trains_fewer_epochs_in_expectation():
@@ -162,3 +164,53 @@ def test_a_probe_too_big_for_memory_takes_a_smaller_batch(monkeypatch):
     assert probe_batch(10**9, recipe, "cpu") == 1  # never none
     b7 = resolve_model("efficientnet", 600, width=2.0, depth=3.1)  # the paper's B7
     assert b7.size()["model/activations"] > 2.5e8  # ~4.6 GB an image in training
+
+
+def core_share(seconds: float = 1.0) -> float:
+    """The share of a core this process gets now: CPU time over wall time of a busy loop."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+    while time.perf_counter() - wall < seconds:
+        pass
+    return (time.thread_time() - cpu) / (time.perf_counter() - wall)
+
+
+def seconds(text: str) -> float:
+    """'1h02m' or '3m07s' as seconds."""
+    hours = re.fullmatch(r"(\d+)h(\d\d)m", text)
+    if hours:
+        return 3600 * int(hours[1]) + 60 * int(hours[2])
+    minutes = re.fullmatch(r"(\d+)m(\d\d)s", text)
+    return 60 * int(minutes[1]) + int(minutes[2])
+
+
+@pytest.mark.slow
+def test_the_estimate_is_within_2x_of_a_real_sweep(
+    two_node_cluster: RayCluster, digits_shards, store, tmp_path, capsys
+):
+    """The demo sweep (its four EfficientNets, one epoch each) on the two 1-CPU nodes:
+    priced by a dry run on this machine (2 CPUs, 2 slots), then run for real, timed as
+    the user waits for it.
+
+    The price is that of an otherwise idle machine: where other work leaves this process
+    less than half a core, the wall time measures that work instead (on a shared
+    developer box, 76 s and 203 s for the same 57 s estimate, by how busy it was), so
+    the comparison is skipped, saying so."""
+    share = core_share()
+    if share < 0.5:
+        pytest.skip(f"this machine is busy: a busy loop got {share:.0%} of a core")
+    args = ["--space", "demo", "--data", str(digits_shards), "--epochs", "1", "--name", "timed",
+            "--storage", str(tmp_path / "sweeps")]  # fmt: skip
+    assert main(["sweep", *args, "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    estimated = seconds(re.search(r"wall time about (\S+)", printed)[1])
+
+    start = time.monotonic()
+    out = sweep(args, sweep_env(RAY_ADDRESS=two_node_cluster.address), tmp_path / "sweep.log")
+    measured = time.monotonic() - start
+    print(f"dry-run estimate {estimated:.0f} s, measured wall time {measured:.0f} s")
+    assert 0.5 <= measured / estimated <= 2, (estimated, measured)
+    assert "on 2 slot(s) (the cluster's CPUs/GPUs)" in out
+    for run in trial_runs(store, "timed").values():  # each trial measured its cost
+        metrics = MlflowClient(store).get_run(run.info.run_id).data.metrics
+        assert metrics["model/infer_images_per_sec"] > 0 and metrics["model/latency_ms"] > 0
+        assert metrics["model/peak_memory_mb"] >= 0 and metrics["model/activations"] > 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -38,11 +37,9 @@ from tests.pipeline.conftest import (
 )
 from tests.pipeline.sweeps import (
     assert_each_step_once,
-    core_share,
     finish,
     history,
     lenet5_sweep,
-    seconds,
     sweep,
     sweep_env,
     sweeping,
@@ -167,8 +164,6 @@ class ClusterSweep:
     uri: str  # its own sqlite store
     folder: Path  # STORAGE/NAME: Tune's trial folders
     output: str
-    seconds: float  # wall time, as the user waits for it
-    core_share: float  # of a core this process got just before it ran
 
 
 def cluster_sweep(
@@ -179,11 +174,10 @@ def cluster_sweep(
     uri, storage = f"sqlite:///{folder / 'mlflow.db'}", folder / "sweeps"
     args = [*flags, "--data", str(data), "--name", name, "--storage", str(storage)]
     env = sweep_env(MLFLOW_TRACKING_URI=uri, RAY_ADDRESS=cluster.address)
-    share, start = core_share(), time.monotonic()
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)  # the sqlite store's artifacts go to ./mlruns
         output = sweep(args, env, folder / "sweep.log")
-    return ClusterSweep(name, uri, storage / name, output, time.monotonic() - start, share)
+    return ClusterSweep(name, uri, storage / name, output)
 
 
 SEEDS = [0, 1, 2, 3]
@@ -236,27 +230,6 @@ def test_seeds_train_every_point_k_times_and_the_leaderboard_averages_them(
     assert (row["trial"], row["n"], row["seeds"]) == ("lenet5_r32", 4, SEEDS)
     assert row["top1"] == pytest.approx(statistics.fmean(top1))
     assert row["top1_std"] == pytest.approx(statistics.stdev(top1))
-
-
-@pytest.mark.slow
-def test_the_estimate_is_within_2x_of_a_real_sweep(
-    seeded: ClusterSweep, digits_shards, store, capsys
-):
-    """The seeded sweep priced by a dry run on this machine (2 CPUs, 2 slots), against its
-    wall time as the user waited for it.
-
-    The price is that of an otherwise idle machine: where other work leaves this process
-    less than half a core, the wall time measures that work instead (on a shared
-    developer box, 76 s and 203 s for the same 57 s estimate, by how busy it was), so
-    the comparison is skipped, saying so."""
-    if seeded.core_share < 0.5:
-        pytest.skip(f"this machine was busy: a busy loop got {seeded.core_share:.0%} of a core")
-    args = [*SEEDED, "--data", str(digits_shards), "--name", "priced", "--dry-run"]
-    assert main(["sweep", *args]) == 0
-    estimated = seconds(re.search(r"wall time about (\S+)", capsys.readouterr().out)[1])
-    print(f"dry-run estimate {estimated:.0f} s, measured wall time {seeded.seconds:.0f} s")
-    assert 0.5 <= seeded.seconds / estimated <= 2, (estimated, seeded.seconds)
-    assert "on 2 slot(s) (the cluster's CPUs/GPUs)" in seeded.output
 
 
 @pytest.fixture(scope="module")
