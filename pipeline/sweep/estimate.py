@@ -3,8 +3,9 @@
 Each distinct model of the plan is built from its `ModelSpec` in this process and probed
 for a few steps (`lightning_modules.measure`) at the recipe's batch size, or a smaller
 one where that would not fit in half the free memory: training and evaluation images/s
-on this machine, as one Train worker gets it (on a CPU, its `--cpus-per-worker`
-threads; with one, timed in CPU time: the price of a core, not of this moment's load).
+on this machine, as one Train worker gets it (on a CPU, the threads its
+`--cpus-per-worker` leave beside its loader workers, `training_threads`; with one, timed
+in CPU time: the price of a core, not of this moment's load).
 The shards' manifest gives the images per epoch, so
 
     epoch  = train images / (workers x train rate) + val images / (workers x eval rate)
@@ -38,7 +39,7 @@ from lightning_modules.errors import InputError
 from lightning_modules.manifest import load_manifest
 from lightning_modules.measure import infer_images_per_sec, train_images_per_sec
 from lightning_modules.metric_names import MODEL_ACTIVATIONS
-from lightning_modules.run import in_chans_of
+from lightning_modules.run import in_chans_of, training_threads
 from lightning_modules.specs import ModelSpec, Recipe, TrialConfig
 from pipeline.report.leaderboard import duration
 from pipeline.sweep.plan import SweepPlan
@@ -141,7 +142,7 @@ def price_of(plan: SweepPlan) -> Price:
     epochs = expected_epochs(plan.epochs, plan.scheduler)
     models: dict[str, ModelCost] = {}
     specs = tune_spaces.models_of(plan.param_space)
-    with torch_threads(int(res.cpus_per_worker)):
+    with torch_threads(training_threads(int(res.cpus_per_worker), recipe.loader_workers)):
         for spec in specs:
             if spec.name in models:
                 continue
