@@ -22,10 +22,9 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 
-from lightning_modules.metric_names import TRAIN_LOSS
+from lightning_modules.metric_names import DIVERGED, TRAIN_LOSS
 
 FACTOR = 10.0
-METRIC = "diverged"
 
 
 class Divergence(EarlyStopping):
@@ -52,6 +51,6 @@ class Divergence(EarlyStopping):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
         if self.diverged and self.stopped_epoch == trainer.current_epoch:
-            trainer.callback_metrics[METRIC] = torch.tensor(1.0)
+            trainer.callback_metrics[DIVERGED] = torch.tensor(1.0)
             if trainer.logger is not None:
-                trainer.logger.log_metrics({METRIC: 1.0}, step=trainer.global_step)
+                trainer.logger.log_metrics({DIVERGED: 1.0}, step=trainer.global_step)

@@ -21,6 +21,7 @@ BEST_VAL_ACC5 = "best/val/acc5"
 BEST_EPOCH = "best/epoch"
 VAL_LAST_EPOCH = "val/last_epoch"
 TRAIN_TOTAL_TIME = "train/total_time"
+DIVERGED = "diverged"  # 1.0 in a run's last epoch when its loss diverged (divergence.py)
 
 # the model, at step 0: counted from its shapes, then measured after training
 MODEL_PARAMS = "model/params"

@@ -26,8 +26,7 @@ from ray.exceptions import RayTaskError
 from ray.train.v2._internal.execution.callback import ControllerCallback
 from ray.tune import ProgressReporter
 
-from lightning_modules.divergence import METRIC as DIVERGED
-from lightning_modules.metric_names import MODEL_MACS, VAL_ACC1
+from lightning_modules.metric_names import DIVERGED, MODEL_MACS, VAL_ACC1
 from lightning_modules.specs import TrialConfig
 
 VERBOSE_ENV = "LADDER_VERBOSE"

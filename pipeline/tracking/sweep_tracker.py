@@ -14,8 +14,8 @@ from typing import Any
 from ray import tune
 
 import tune_spaces
-from lightning_modules.divergence import METRIC as DIVERGED
 from lightning_modules.errors import InputError
+from lightning_modules.metric_names import DIVERGED
 from lightning_modules.specs import TrialConfig
 from pipeline.sweep.plan import SweepPlan
 from pipeline.tracking.journal import shared_journal

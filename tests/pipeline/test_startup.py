@@ -69,3 +69,20 @@ def test_flag_errors_load_no_heavy_package(argv):
 def test_the_probe_sees_a_heavy_import():
     """The probe is not blind: a command that does work (profile counts with torch) loads it."""
     assert "torch" in start("profile", "lenet5", "--json")["heavy"]
+
+
+def test_a_trials_actor_and_controller_load_no_lightning():
+    """Ray's trial actor and Train controller import the trainable's module and unpickle its
+    callbacks; Lightning, timm and torchmetrics (~5 s each time on 2 cores) are for the
+    Train workers, which import `pipeline.sweep.worker`."""
+    probe = """
+import sys
+from ray import cloudpickle
+from pipeline.sweep import console, trial
+cloudpickle.dumps((trial.run_trial, trial.train_worker, console.QuietController()))
+print(sorted(m for m in ("pytorch_lightning", "timm", "torchmetrics", "torch") if m in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.split() == ["['torch']"], done.stderr[-2000:]

@@ -120,7 +120,7 @@ def test_a_sweep_resumes_after_its_driver_is_killed(digits_shards, store, tmp_pa
 
     try:
         # Tune then saves the sweep's state only as it starts: the worst of its lag, where
-        # the trial that finished is restored as running (see trial.ReportEveryEpoch).
+        # the trial that finished is restored as running (see worker.ReportEveryEpoch).
         lagging = {**env, "TUNE_GLOBAL_CHECKPOINT_S": "3600"}
         with sweeping(args, lagging, tmp_path / "1.log") as driver:
             finished, interrupted = wait_for(one_finished_one_midway, driver, tmp_path / "1.log")
