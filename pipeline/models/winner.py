@@ -119,7 +119,7 @@ def load_checkpoint(checkpoint: Any, run: Any, folder: Path) -> dict[str, Any]:
     another model than the trial trained (a storage that is not this sweep's)."""
     import torch
 
-    from pipeline.sweep.trial import CHECKPOINT_FILE
+    from pipeline.sweep.plan import CHECKPOINT_FILE
 
     local = Path(checkpoint.to_directory(str(folder))) / CHECKPOINT_FILE
     contents = torch.load(local, map_location="cpu", weights_only=True)

@@ -19,6 +19,7 @@ from lightning_modules.errors import InputError
 
 SWEEP_FILE = "ladder_sweep.json"
 TRAIN_FOLDER = "train"  # <storage>/<name>/train/: the Ray Train runs of the sweep's trials
+CHECKPOINT_FILE = "model.ckpt"  # the Lightning checkpoint in each of their checkpoint_*/
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ from lightning_modules.metric_names import VAL_ACC1
 from pipeline.sweep.console import QuietController, train_logging, verbose
 from pipeline.sweep.plan import TrialResources
 
-CHECKPOINT_FILE = "model.ckpt"
 METRIC, MODE = VAL_ACC1, "max"  # what "best" means for checkpoints, schedulers, leaderboards
 
 

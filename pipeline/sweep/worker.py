@@ -24,7 +24,7 @@ from lightning_modules.manifest import load_manifest
 from lightning_modules.run import build_run, in_chans_of, model_size, trainer_settings
 from lightning_modules.specs import TrialConfig
 from pipeline.sweep.console import quiet_worker
-from pipeline.sweep.trial import CHECKPOINT_FILE
+from pipeline.sweep.plan import CHECKPOINT_FILE
 
 
 def run_worker(config: dict[str, Any]) -> None:
