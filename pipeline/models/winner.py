@@ -3,10 +3,12 @@
 MLflow knows a sweep's trials (the schema of `pipeline.tracking.schema`): a trial run's
 `ladder.sweep` and `ladder.trial_id` tags, its params (the model spec, `data`) and
 `best/epoch`, the epoch with the best `val/acc1`. It does not know where the weights are:
-they live in the sweep's storage (`--storage`, a path or s3:// URI), in the Ray Train run
-of the trial (`<storage>/<sweep>/train/train-<trial id>/`), whose checkpoint manager
-kept the best checkpoints by `val/acc1` (`pipeline.sweep.trial`), each with the metrics of
-its epoch. `ray.train.Result.from_path` reads that run from any storage Ray supports.
+they live in the sweep's storage (`--storage`, a path or s3:// URI), where a checkpoint
+manager kept the best by `val/acc1` (`pipeline.sweep.trial`), each with the metrics of its
+epoch: Tune's, in the trial's folder (`<storage>/<sweep>/<trial>_<trial id>/`), for a
+one-worker trial; Ray Train's, in the trial's Train run
+(`<storage>/<sweep>/train/train-<trial id>/`), for a DDP trial. `ray.tune.Result` and
+`ray.train.Result` read them from any storage Ray supports.
 """
 
 from __future__ import annotations
@@ -71,10 +73,11 @@ def best_epoch(run: Any) -> int:
     return int(run.data.metrics[BEST_EPOCH])
 
 
-def train_run_path(run: Any, storage: str) -> str:
-    """Where the trial's Ray Train run lives in `storage`, wherever the sweep first ran
-    (a storage copied or moved since is read where it is now)."""
-    from pipeline.sweep.plan import TRAIN_FOLDER, storage_root, sweep_exists
+def checkpoints_path(run: Any, storage: str) -> tuple[str, bool]:
+    """Where the trial's checkpoints live in `storage`, wherever the sweep first ran (a
+    storage copied or moved since is read where it is now), and whether Tune kept them
+    (a one-worker trial) rather than Ray Train."""
+    from pipeline.sweep.plan import TRAIN_FOLDER, load_plan, storage_root, sweep_exists
     from pipeline.sweep.trial import train_run_name
 
     sweep, root = run.data.tags["ladder.sweep"], storage_root(storage)
@@ -82,27 +85,45 @@ def train_run_path(run: Any, storage: str) -> str:
         raise InputError(
             f"--storage {storage}: no sweep {sweep!r} there; give the sweep's --storage"
         )
-    return f"{root}/{sweep}/{TRAIN_FOLDER}/{train_run_name(run.data.tags['ladder.trial_id'])}"
+    trial_id = run.data.tags["ladder.trial_id"]
+    if load_plan(root, sweep).resources.in_trial_actor:
+        return f"{root}/{sweep}/{trial_folder_of(root, sweep, trial_id)}", True
+    return f"{root}/{sweep}/{TRAIN_FOLDER}/{train_run_name(trial_id)}", False
 
 
-def kept_checkpoints(path: str) -> list[tuple[Any, dict[str, Any]]]:
-    """The (checkpoint, metrics) pairs Ray Train kept for the run at `path`."""
+def trial_folder_of(root: str, sweep: str, trial_id: str) -> str:
+    """The trial's folder (`pipeline.sweep.plan.trial_folder`), found by its trial id."""
+    import pyarrow.fs
+
+    fs, path = pyarrow.fs.FileSystem.from_uri(root)
+    found = fs.get_file_info(pyarrow.fs.FileSelector(f"{path}/{sweep}"))
+    names = [info.base_name for info in found if info.type == pyarrow.fs.FileType.Directory]
+    folders = [name for name in names if name.endswith(f"_{trial_id}")]
+    if len(folders) != 1:
+        raise InputError(f"{root}/{sweep}: no folder of trial {trial_id} there")
+    return folders[0]
+
+
+def kept_checkpoints(path: str, by_tune: bool) -> list[tuple[Any, dict[str, Any]]]:
+    """The (checkpoint, metrics) pairs Tune or Ray Train kept for the trial at `path`."""
     import ray.train
+    import ray.tune
 
     # Result.from_path logs at INFO that it found a snapshot: the expected case here
     logging.getLogger("ray.train").setLevel(logging.WARNING)
     try:
-        return ray.train.Result.from_path(path).best_checkpoints
+        result = (ray.tune.Result if by_tune else ray.train.Result).from_path(path)
     except RuntimeError as error:
-        raise InputError(f"{path}: no Ray Train run with checkpoints there ({error})") from None
+        raise InputError(f"{path}: no Ray run with checkpoints there ({error})") from None
+    return result.best_checkpoints
 
 
 def best_checkpoint(run: Any, storage: str) -> tuple[Any, dict[str, Any]]:
     """The checkpoint of the trial's best epoch and its metrics. Where Ray kept another
     epoch of the same top-1 instead (a tie it broke the other way), that one: the same
     number either way."""
-    epoch, path = best_epoch(run), train_run_path(run, storage)
-    kept = kept_checkpoints(path)
+    epoch, (path, by_tune) = best_epoch(run), checkpoints_path(run, storage)
+    kept = kept_checkpoints(path, by_tune)
     top1 = run.data.metrics.get(BEST_VAL_ACC1)
     for wanted in (lambda m: int(m["epoch"]) == epoch, lambda m: m.get(VAL_ACC1) == top1):
         for checkpoint, metrics in kept:

@@ -10,15 +10,16 @@ The shards' manifest gives the images per epoch, so
 
     epoch  = train images / (workers x train rate) + val images / (workers x eval rate)
              + EPOCH_OVERHEAD_S
-    trial  = TRIAL_STARTUP_S + expected epochs x epoch
+    trial  = trial start-up + expected epochs x epoch
     wall   = SWEEP_STARTUP_S + the trials laid greedily, in grid order, on the slots
     price  = the sum of trial times x each trial's share of a node, in node-hours
 
 where the slots are the trials that run at once (`--max-concurrent`, the cluster's fit,
 or for a dry run this machine's CPUs / (cpus-per-worker x workers)), and the expected
 epochs count ASHA's rungs under `--scheduler asha`. The overheads are what a trial and a
-sweep cost beside the images on a small CPU box (Ray starting a worker group, Lightning,
-loader processes), measured on the digits demo; on GPUs they are a smaller share.
+sweep cost beside the images on a small CPU box (a Tune actor reused across trials, or for
+a DDP trial a Ray Train worker group started for it; Lightning, loader processes),
+measured on the digits demo; on GPUs they are a smaller share.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ from pipeline.sweep.plan import SweepPlan
 PROBE_STEPS = 2
 BYTES_PER_ACTIVATION = 16  # fp32, saved for backward with the norm and activation outputs
 SWEEP_STARTUP_S = 30.0  # Ray, the driver's imports, MLflow, and the leaderboard + charts
-TRIAL_STARTUP_S = 20.0  # a trial's Ray Train worker group, Lightning, the model's build
+TRIAL_STARTUP_S = 6.0  # a one-worker trial: the model's build, its cost measured, loaders
+DDP_TRIAL_STARTUP_S = 20.0  # a DDP trial's Ray Train controller and workers, Lightning
 EPOCH_OVERHEAD_S = 3.0  # loader processes started twice an epoch, checkpoint, report
 ETA_EVERY_S = 30.0
 ASHA_GRACE_PERIOD, ASHA_REDUCTION_FACTOR = 1, 2  # as `pipeline.sweep.launch.build_tuner` sets
@@ -63,6 +65,7 @@ class ModelCost:
     epoch_s: float
     trial_s: float
     batch: int  # probed at: the recipe's, unless it would not fit in memory
+    startup_s: float = TRIAL_STARTUP_S  # of its trials, before the first epoch
 
 
 @dataclass(frozen=True)
@@ -151,8 +154,11 @@ def price_of(plan: SweepPlan) -> Price:
                 EPOCH_OVERHEAD_S
                 + (counts["train"] / train_rate + counts["val"] / eval_rate) / res.workers
             )
-            trial_s = TRIAL_STARTUP_S + epochs * epoch_s
-            models[spec.name] = ModelCost(spec.name, train_rate, eval_rate, epoch_s, trial_s, batch)
+            startup_s = TRIAL_STARTUP_S if res.in_trial_actor else DDP_TRIAL_STARTUP_S
+            models[spec.name] = ModelCost(
+                spec.name, train_rate, eval_rate, epoch_s, startup_s + epochs * epoch_s, batch,
+                startup_s,
+            )  # fmt: skip
     seeds = tune_spaces.seeds_of(plan.param_space)
     trials = tuple(spec.name for _ in seeds for spec in specs)  # Tune's grid order
     busy = os.getloadavg()[0] / (os.cpu_count() or 1)
@@ -275,7 +281,7 @@ class EtaCallback(tune.Callback):
             cost = models.get(self.model[trial_id])
             if cost is None:
                 continue
-            worked = TRIAL_STARTUP_S + epochs * cost.epoch_s
+            worked = cost.startup_s + epochs * cost.epoch_s
             done += worked
             if trial_id in self.ended:  # its unspent expected epochs are no longer work
                 total -= cost.trial_s - worked

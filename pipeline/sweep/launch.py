@@ -5,9 +5,10 @@ the search space (`tune_spaces.<name>.space()`), and the run config built here. 
 input is checked before Ray starts, so bad input launches nothing.
 
 A sweep lives in `<storage>/<name>/`: Tune's experiment state, the plan
-(`pipeline.sweep.plan`, what `--resume` needs to rebuild the trainable), the Ray Train runs
-with their checkpoints under `train/`. `--storage` must be reachable from every node: a shared
-path or a URI such as `s3://bucket/sweeps` on a cluster.
+(`pipeline.sweep.plan`, what `--resume` needs to rebuild the trainable), each trial's folder
+(a one-worker trial's checkpoints in it), and the Ray Train runs of DDP trials with their
+checkpoints under `train/`. `--storage` must be reachable from every node: a shared path or a
+URI such as `s3://bucket/sweeps` on a cluster.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from pipeline.sweep.plan import (
     load_plan,
     storage_root,
     sweep_exists,
+    trial_folder,
 )
 from pipeline.sweep.ray_cluster import (
     check_cluster,
@@ -94,6 +96,7 @@ def resources_from(args: argparse.Namespace, sweep_dir: str) -> TrialResources:
         gpus_per_worker=args.gpus_per_trial / workers,
         train_storage=f"{sweep_dir}/{TRAIN_FOLDER}",
         max_failures=args.max_failures,
+        in_trial_actor=workers == 1,
     )
 
 
@@ -210,6 +213,12 @@ def max_concurrent(plan: SweepPlan) -> int:
 
 
 def trainable(plan: SweepPlan):
+    res = plan.resources
+    if res.in_trial_actor:  # it trains there: it holds the worker's CPUs and GPUs
+        gpus = {"GPU": res.gpus_per_worker} if res.gpus_per_worker else {}
+        return tune.with_resources(
+            tune.with_parameters(run_trial, resources=res), {"CPU": res.cpus_per_worker, **gpus}
+        )
     if plan.scheduler == "asha" and (problem := state_api_problem()):
         raise InputError(
             "--scheduler asha needs Ray's State API (the dashboard of ray[default]; a "
@@ -220,16 +229,26 @@ def trainable(plan: SweepPlan):
     # (0.01) leaves a node 1.99 of 2 CPUs, one worker short, and the trials then run one
     # at a time. Tune needs a non-empty reservation: the memory the actor does hold.
     return tune.with_resources(
-        tune.with_parameters(run_trial, resources=plan.resources),
-        {"CPU": 0, "memory": TRIAL_ACTOR_MEMORY},
+        tune.with_parameters(run_trial, resources=res), {"CPU": 0, "memory": TRIAL_ACTOR_MEMORY}
+    )
+
+
+def checkpoints_kept(res: TrialResources) -> tune.CheckpointConfig:
+    """A one-worker trial's checkpoints, kept by Tune as Ray Train keeps a DDP trial's
+    (`pipeline.sweep.trial`): the best `checkpoints_to_keep` by val/acc1, and the latest."""
+    return tune.CheckpointConfig(
+        num_to_keep=res.checkpoints_to_keep,
+        checkpoint_score_attribute=METRIC,
+        checkpoint_score_order=MODE,
     )
 
 
 def build_tuner(plan: SweepPlan, extra_callbacks: Sequence[tune.Callback] = ()) -> tune.Tuner:
     scheduler = (
         # stop_last_trials=False: a trial that reaches max_t ends as under FIFO, by its
-        # function returning once Ray Train has shut its workers down; only the trials ASHA
-        # stops early are killed; Ray Train's cleaner frees their CPUs (`state_api_problem`).
+        # function returning; only the trials ASHA stops early are stopped: a one-worker
+        # trial at its next report, freeing its actor's CPUs; a DDP trial's Train workers
+        # are freed by Ray Train's cleaner (`state_api_problem`).
         ASHAScheduler(
             time_attr="epoch",
             max_t=plan.epochs,
@@ -249,8 +268,8 @@ def build_tuner(plan: SweepPlan, extra_callbacks: Sequence[tune.Callback] = ()) 
             scheduler=scheduler,
             max_concurrent_trials=max_concurrent(plan),
             trial_name_creator=lambda trial: trial_name(plan, trial.config),
-            trial_dirname_creator=lambda trial: (
-                f"{trial_name(plan, trial.config)}_{trial.trial_id}"
+            trial_dirname_creator=lambda trial: trial_folder(
+                trial_name(plan, trial.config), trial.trial_id
             ),
         ),
         run_config=tune.RunConfig(
@@ -258,6 +277,7 @@ def build_tuner(plan: SweepPlan, extra_callbacks: Sequence[tune.Callback] = ()) 
             storage_path=plan.storage,
             callbacks=[TrackingCallback(plan), *extra_callbacks],
             failure_config=tune.FailureConfig(max_failures=plan.resources.max_failures),
+            checkpoint_config=checkpoints_kept(plan.resources),
             progress_reporter=None if verbose() else TrialTable(plan.epochs),
             verbose=1,  # the table; Tune's own (--verbose): every ~30 s, and every trial's end
         ),

@@ -18,20 +18,29 @@ import pyarrow.fs
 from lightning_modules.errors import InputError
 
 SWEEP_FILE = "ladder_sweep.json"
-TRAIN_FOLDER = "train"  # <storage>/<name>/train/: the Ray Train runs of the sweep's trials
-CHECKPOINT_FILE = "model.ckpt"  # the Lightning checkpoint in each of their checkpoint_*/
+TRAIN_FOLDER = "train"  # <storage>/<name>/train/: the Ray Train runs of DDP trials
+CHECKPOINT_FILE = "model.ckpt"  # the Lightning checkpoint in each checkpoint_*/ folder
 
 
 @dataclass(frozen=True)
 class TrialResources:
-    """How each trial runs: its Ray Train workers and where their runs and checkpoints go."""
+    """How each trial runs: in its own Tune actor, or as a Ray Train job of DDP workers,
+    and where the checkpoints go.
+
+    `in_trial_actor`: a one-worker trial trains in the Tune trial actor itself, which
+    Tune reuses for the next trial, so Lightning is imported once per actor rather than
+    in a Ray Train controller and worker started for every trial (~20 s a trial on a
+    2-core node, against ~1 s of LeNet-5's training). False for DDP trials, and in plans
+    saved before it existed, whose trials resume where their checkpoints are.
+    """
 
     workers: int = 1  # DDP processes per trial
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
-    train_storage: str = ""  # a shared path or URI every node can reach
-    max_failures: int = 2  # worker-group restarts from the latest checkpoint
+    train_storage: str = ""  # a shared path or URI every node can reach (Ray Train runs)
+    max_failures: int = 2  # restarts from the latest checkpoint (worker group or trial)
     checkpoints_to_keep: int = 2
+    in_trial_actor: bool = False
 
     def trials_that_fit(self, cluster: dict[str, float]) -> int:
         """How many trials the cluster's CPUs (and GPUs) hold at once; 0 if not one."""
@@ -77,6 +86,12 @@ class SweepPlan:
         fs.create_dir(f"{path}/{self.name}", recursive=True)
         with fs.open_output_stream(f"{path}/{self.name}/{SWEEP_FILE}") as out:
             out.write(self.to_json().encode())
+
+
+def trial_folder(trial_name: str, trial_id: str) -> str:
+    """A trial's folder in the sweep's: Tune's results, and a one-worker trial's
+    checkpoints (`checkpoint_*/model.ckpt`)."""
+    return f"{trial_name}_{trial_id}"
 
 
 def storage_root(storage: str) -> str:

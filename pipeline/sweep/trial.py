@@ -1,21 +1,27 @@
-"""One sweep trial: a Ray Tune function that runs a Ray Train (V2) job of Lightning workers.
+"""One sweep trial: a Ray Tune function that trains one Lightning model, reporting metrics
+and a checkpoint every epoch.
 
 What runs where:
   sweep driver  `tune.Tuner(...).fit()` (pipeline/sweep/launch.py), logging to MLflow off the
                 trial results (no trial needs a route to the tracking store);
-  trial actor   `run_trial(config)`: launches a `TorchTrainer` and waits for it;
+  trial actor   `run_trial(config)`. A one-worker trial (`TrialResources.in_trial_actor`)
+                trains right there (`pipeline.sweep.worker.run_in_trial_actor`), and Tune
+                reuses the actor for the next trial: Lightning, timm and the data loader's
+                code are imported once per actor, not once per trial. A DDP trial launches
+                a Ray Train (V2) `TorchTrainer` and waits for it;
   Train workers `train_worker(config)` (pipeline/sweep/worker.py): one Lightning `Trainer`
-                per worker, DDP through Ray's strategy, reporting metrics and a
-                checkpoint every epoch.
+                per worker, DDP through Ray's strategy.
 
 This module is what the trial actor and Ray Train's controller import: Ray, and torch
-through `TorchTrainer`, but not Lightning, timm or torchmetrics, which only the Train
-workers need.
+through `TorchTrainer`, but not Lightning, timm or torchmetrics, which only the process
+that trains imports.
 
-Recovery comes from Ray Train: the Train run is named after the Tune trial and lives in
-the sweep's storage, so when a worker dies (FailureConfig) or the whole sweep is resumed
-(`Tuner.restore`), the workers find the latest checkpoint with `ray.train.get_checkpoint()`
-and Lightning continues from it, epoch count included.
+Recovery: a one-worker trial's checkpoints are Tune's, in the trial's folder, so when its
+actor dies (Tune's FailureConfig) or the whole sweep is resumed (`Tuner.restore`), the
+new actor finds the latest with `ray.tune.get_checkpoint()`. A DDP trial's Train run is
+named after the Tune trial and lives in the sweep's storage; its workers find the latest
+with `ray.train.get_checkpoint()`. Either way Lightning continues from it, epoch count
+included.
 """
 
 from __future__ import annotations
@@ -36,7 +42,13 @@ METRIC, MODE = VAL_ACC1, "max"  # what "best" means for checkpoints, schedulers,
 
 
 def run_trial(config: dict[str, Any], resources: TrialResources) -> None:
-    """The Tune trainable: one Ray Train job, named after the trial so it can be resumed."""
+    """The Tune trainable: training here, or one Ray Train job named after the trial so it
+    can be resumed."""
+    if resources.in_trial_actor:
+        from pipeline.sweep.worker import run_in_trial_actor
+
+        run_in_trial_actor(config)
+        return
     trainer = TorchTrainer(
         train_worker,
         train_loop_config=config,

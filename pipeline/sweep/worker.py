@@ -1,7 +1,10 @@
-"""A sweep trial's Ray Train worker: one Lightning `Trainer` wired to Ray, from the config.
+"""What trains a sweep trial: one Lightning `Trainer` wired to Ray, from the config.
 
-What `pipeline.sweep.trial.train_worker` runs on each worker, in a module of its own so
-that Lightning, timm and torchmetrics are imported by the Train workers only. See
+Where it trains decides which Ray API it reports through (`session`): `ray.tune` in the
+trial actor of a one-worker trial (`run_in_trial_actor`), `ray.train` on each Ray Train
+worker of a DDP trial (`run_worker`, with Ray's DDP strategy). Both have `report`,
+`Checkpoint` and `get_checkpoint`, so the rest is one code path. A module of its own so
+that Lightning, timm and torchmetrics are imported where a trial trains only. See
 `pipeline/sweep/trial.py` for what runs where and how a trial recovers.
 """
 
@@ -11,10 +14,13 @@ import contextlib
 import os
 import socket
 import tempfile
+from types import ModuleType
 from typing import Any
 
+import pyarrow.fs
 import pytorch_lightning as pl
 import ray.train
+import ray.tune
 from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment, prepare_trainer
 
 from lightning_modules.cost import MeasureCost
@@ -28,11 +34,43 @@ from pipeline.sweep.plan import CHECKPOINT_FILE
 
 
 def run_worker(config: dict[str, Any]) -> None:
-    """Runs on every Ray Train worker: resume from the run's latest checkpoint if any."""
+    """Runs on every Ray Train worker of a DDP trial."""
+    train(config, ray.train)
+
+
+def run_in_trial_actor(config: dict[str, Any]) -> None:
+    """Runs in the Tune trial actor of a one-worker trial."""
+    train(config, ray.tune)
+
+
+def train(config: dict[str, Any], session: ModuleType) -> None:
+    """Resume from the trial's latest checkpoint if any, and train."""
     quiet_worker()
-    checkpoint = ray.train.get_checkpoint()
+    checkpoint = session.get_checkpoint() if session is ray.train else newest_tune_checkpoint()
     with checkpoint.as_directory() if checkpoint else contextlib.nullcontext() as folder:
-        fit(config, os.path.join(folder, CHECKPOINT_FILE) if folder else None)
+        fit(config, os.path.join(folder, CHECKPOINT_FILE) if folder else None, session)
+
+
+def newest_tune_checkpoint() -> ray.tune.Checkpoint | None:
+    """The newest `checkpoint_*` in this trial's folder, local or in remote storage.
+
+    Tune's saved state lags the trial's reports: after a driver crash, `Tuner.restore`
+    may hand a trial an older checkpoint than its last, or none, and it would train those
+    epochs again (Ray Train keeps its own state beside its checkpoints, so a DDP trial
+    does not need this)."""
+    from ray.train._internal.session import get_session
+
+    known, storage = ray.tune.get_checkpoint(), get_session().storage
+    fs, folder = storage.storage_filesystem, storage.trial_fs_path
+    found = fs.get_file_info(pyarrow.fs.FileSelector(folder, allow_not_found=True))
+    names = [
+        info.base_name
+        for info in found
+        if info.type == pyarrow.fs.FileType.Directory and info.base_name.startswith("checkpoint_")
+    ]
+    if not names or (known and os.path.basename(known.path) >= max(names)):
+        return known
+    return ray.tune.Checkpoint(f"{folder}/{max(names)}", filesystem=fs)
 
 
 def shards_on_this_node(data: str) -> dict[str, Any]:
@@ -51,19 +89,19 @@ def shards_on_this_node(data: str) -> dict[str, Any]:
         ) from None
 
 
-def fit(config: dict[str, Any], checkpoint_path: str | None) -> None:
+def fit(config: dict[str, Any], checkpoint_path: str | None, session: ModuleType) -> None:
     """Build data, model and a Lightning Trainer wired to Ray from a trial config; train."""
     trial = TrialConfig.of(config)
     manifest = shards_on_this_node(trial.data)
     spec, recipe = trial.model, trial.recipe
     pl.seed_everything(trial.seed, workers=True)  # before the weights are drawn
     classifier, data = build_run(trial.data, manifest, spec, recipe)
-    reporter = ReportEveryEpoch(extra=model_size(spec, manifest))
+    reporter = ReportEveryEpoch(session, extra=model_size(spec, manifest))
+    ddp = session is ray.train
     trainer = pl.Trainer(
         **trainer_settings(recipe),
-        devices="auto",
-        strategy=RayDDPStrategy(),
-        plugins=[RayLightningEnvironment()],
+        # in the trial actor: the one device Ray gave it (its CUDA_VISIBLE_DEVICES)
+        **(ddp_wiring() if ddp else {"devices": 1}),
         callbacks=[
             MeasureCost(spec.resolution, in_chans_of(manifest)),
             Divergence(len(manifest["classes"])),  # puts `diverged` in the last report
@@ -75,12 +113,23 @@ def fit(config: dict[str, Any], checkpoint_path: str | None) -> None:
         logger=False,  # the sweep driver logs to MLflow off the reports
         num_sanity_val_steps=0,
     )
-    prepare_trainer(trainer).fit(classifier, datamodule=data, ckpt_path=checkpoint_path)
+    (prepare_trainer(trainer) if ddp else trainer).fit(
+        classifier, datamodule=data, ckpt_path=checkpoint_path
+    )
     reporter.report_if_silent()
 
 
+def ddp_wiring() -> dict[str, Any]:
+    """A Ray Train worker's Trainer settings: DDP among the trial's workers, through Ray."""
+    return {
+        "devices": "auto",
+        "strategy": RayDDPStrategy(),
+        "plugins": [RayLightningEnvironment()],
+    }
+
+
 class ReportEveryEpoch(pl.callbacks.Checkpoint):
-    """After each epoch (validation included): `ray.train.report` metrics + a checkpoint.
+    """After each epoch (validation included): `session.report` metrics + a checkpoint.
 
     A `Checkpoint` callback, so Lightning calls it after the module's own epoch-end hook
     (where `train/epoch_time` and `train/images_per_sec` are logged), not before.
@@ -94,7 +143,8 @@ class ReportEveryEpoch(pl.callbacks.Checkpoint):
     nothing, leaving Tune without the trial's result; `report_if_silent` reports it again.
     """
 
-    def __init__(self, extra: dict[str, float]) -> None:
+    def __init__(self, session: ModuleType, extra: dict[str, float]) -> None:
+        self.session = session  # ray.train or ray.tune
         self.extra = extra
         self.last_metrics: dict[str, float] = {}
         self.reported = False  # in this session
@@ -105,7 +155,7 @@ class ReportEveryEpoch(pl.callbacks.Checkpoint):
         self.last_metrics = metrics  # saved with the checkpoint below
         with tempfile.TemporaryDirectory() as folder:
             trainer.save_checkpoint(os.path.join(folder, CHECKPOINT_FILE))  # a barrier too
-            checkpoint = ray.train.Checkpoint.from_directory(folder)
+            checkpoint = self.session.Checkpoint.from_directory(folder)
             self._report(checkpoint if trainer.is_global_zero else None)
 
     def report_if_silent(self) -> None:
@@ -113,9 +163,9 @@ class ReportEveryEpoch(pl.callbacks.Checkpoint):
         if not self.reported and self.last_metrics:
             self._report(None)
 
-    def _report(self, checkpoint: ray.train.Checkpoint | None) -> None:
+    def _report(self, checkpoint: Any) -> None:
         node = ray.get_runtime_context().get_node_id()
-        ray.train.report({**self.last_metrics, "worker_node": node}, checkpoint=checkpoint)
+        self.session.report({**self.last_metrics, "worker_node": node}, checkpoint=checkpoint)
         self.reported = True
 
     def state_dict(self) -> dict[str, Any]:

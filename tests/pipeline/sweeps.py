@@ -124,7 +124,8 @@ def tune_results(sweep_dir: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def training_workers(ray_tmpdir: str) -> list[int]:
-    """The Ray Train worker processes of that Ray: the ones a raylet started (their
+    """The processes that train in that Ray: a DDP trial's Ray Train workers, else a
+    one-worker trial's Tune actor (`ImplicitFunc`); the ones a raylet started (their
     DataLoader workers are forks with the same title, and outlive them for a while)."""
 
     def command(pid: int) -> bytes:
@@ -139,9 +140,10 @@ def training_workers(ray_tmpdir: str) -> list[int]:
         except OSError:
             return 0
 
-    return [
+    started = [
         pid
         for pid in ray_processes(ray_tmpdir)
-        if command(pid).startswith(b"ray::RayTrainWorker")
-        and b"/raylet" in command(parent(pid)).split(b"\0")[0]
+        if b"/raylet" in command(parent(pid)).split(b"\0")[0]
     ]
+    ddp = [pid for pid in started if command(pid).startswith(b"ray::RayTrainWorker")]
+    return ddp or [pid for pid in started if command(pid).startswith(b"ray::ImplicitFunc")]

@@ -189,11 +189,11 @@ def test_the_sweep_registered_its_best_as_champion_and_the_alias_evaluates(
 
 @pytest.mark.slow
 def test_a_checkpoint_of_another_architecture_is_one_line(winners, tmp_path, capsys):
-    """A storage whose Train runs are not the trials' (here: two trials' runs swapped)."""
+    """A storage whose checkpoints are not the trials' (here: two trials' folders swapped)."""
     storage = tmp_path / "sweeps"
     shutil.copytree(winners.storage, storage)
     lenet_run, effnet_run = (
-        next((storage / SWEEP / "train").glob(f"train-{trial_id(winners, name)}"))
+        next((storage / SWEEP).glob(f"*_{trial_id(winners, name)}"))
         for name in (LENET, EFFICIENTNET)
     )
     lenet_run.rename(tmp_path / "swap")
