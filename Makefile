@@ -47,7 +47,9 @@ bench: install
 # How costs grow with scale (pipeline/bench/scale.py), JSON + PNG curves in docs/scale/:
 # the leaderboard over generated sweeps of SCALE_RUNS trials (stores kept in build/scale-stores,
 # so only the first run writes them; SCALE_RUNS=100,1000,10000 adds ~14 min the first time),
-# and a rerun of `ladder shards` into SCALE_SHARDS finished shards. About 4 min here.
+# a rerun of `ladder shards` into SCALE_SHARDS finished shards, and which reader of 8, 64
+# and 512 ranks x 4 workers owns which of 1,000 ImageNet-like shards (pipeline/bench/
+# rank_split.py, the data module's own split; ~30 s). About 4.5 min here.
 SCALE_RUNS ?= 100,300,1000
 SCALE_SHARDS ?= 100,300,1000
 
@@ -56,6 +58,7 @@ bench-scale: install
 	$(BIN)/ladder bench tracking --runs $(SCALE_RUNS) --store build/scale-stores \
 	  --out docs/scale/tracking.json
 	$(BIN)/ladder bench shards-rerun --shards $(SCALE_SHARDS) --out docs/scale/shards_rerun.json
+	$(BIN)/ladder bench rank-split --out docs/scale/rank_split.json
 
 # The GPU path on a bare GPU machine without network (pipeline/bench/gpu_check.py, <= 8 min):
 # torch, timm and pytorch-lightning as that machine has them, webdataset from the wheels

@@ -262,6 +262,25 @@ class ShardDataModule(pl.LightningDataModule):
             raise InputError(f"split {split!r}: expected one of {', '.join(held_out)}")
         return self._loader(split)
 
+    def shard_reader(self, split: str) -> ShardReader:
+        """This rank's reader of `split`: its shards on disk split among ranks x workers
+        (`ReaderSplit.plan`); `owned(worker)` lists what each worker reads."""
+        training = split == "train"
+        rank, world_size = self.placement()
+        workers = max(1, self.loader_workers)
+        records = [  # not all-bad shards (no samples), nor missing ones (damage allowed)
+            r
+            for r in self.manifest["shards"][split]
+            if r["count"] and (self.data_dir / r["name"]).is_file()
+        ]
+        return ShardReader(
+            urls=tuple(str(self.data_dir / r["name"]) for r in records),
+            counts=tuple(r["count"] for r in records),
+            split=ReaderSplit.plan(len(records), world_size, workers, training=training),
+            rank=rank,
+            training=training,
+        )
+
     def _loader(self, split: str) -> wds.WebLoader:
         batches = self.batches_per_epoch(split)
         if batches == 0:
@@ -271,20 +290,8 @@ class ShardDataModule(pl.LightningDataModule):
                 f"needs at least {world_size} rank(s) x batch size {self.batch_size}"
             )
         training = split == "train"
-        rank, world_size = self.placement()
         workers = max(1, self.loader_workers)
-        records = [  # not all-bad shards (no samples), nor missing ones (damage allowed)
-            r
-            for r in self.manifest["shards"][split]
-            if r["count"] and (self.data_dir / r["name"]).is_file()
-        ]
-        reader = ShardReader(
-            urls=tuple(str(self.data_dir / r["name"]) for r in records),
-            counts=tuple(r["count"] for r in records),
-            split=ReaderSplit.plan(len(records), world_size, workers, training=training),
-            rank=rank,
-            training=training,
-        )
+        reader = self.shard_reader(split)
         stages = [reader]
         if training and self.shuffle_buffer > 1:
             stages.append(partial(_shuffled, buffer=self.shuffle_buffer))

@@ -1,4 +1,4 @@
-"""`ladder bench tracking` and `ladder bench shards-rerun`: how costs grow with scale.
+"""`ladder bench tracking`, `shards-rerun` and `sweep`: how costs grow with scale.
 
 A pipeline that is quick on the demo can still grow badly: a request per trial, a pass
 over every pair of trials, a read of every byte of data that did not change. These two
@@ -13,13 +13,14 @@ quadratic; a constant start-up flattens it at small sizes), written as JSON and,
   shards-rerun   `ladder shards` rerun into a finished `--out` of each of `--shards` shard
                  counts (`--per-shard` tiny PNGs each): the default rerun (name + size) and
                  `--verify` (every sha256), beside the first write
+  sweep          real `ladder sweep`s of each of `--trials` trivial trials: the per-trial
+                 cost beside training, by phase (`pipeline.bench.sweep_scale`)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ from functools import partial
 from pathlib import Path
 
 from lightning_modules.errors import InputError
+from pipeline.bench.curves import curves
 
 TINY_SIDE = 8  # pixels: the images' cost is not what a rerun should measure
 CLASSES = 10
@@ -40,8 +42,7 @@ def main(args: argparse.Namespace) -> int:
     sizes = sizes_of(args)
     if args.rounds < 1:
         raise InputError(f"--rounds {args.rounds}: expected >= 1")
-    bench = bench_tracking if args.what == "tracking" else bench_shards_rerun
-    result = bench(args, sizes)
+    result = benchmark(args.what)(args, sizes)
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:
@@ -51,9 +52,18 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def benchmark(what: str) -> Callable[[argparse.Namespace, list[int]], dict]:
+    if what == "sweep":
+        from pipeline.bench.sweep_scale import bench_sweep
+
+        return bench_sweep
+    return bench_tracking if what == "tracking" else bench_shards_rerun
+
+
 def sizes_of(args: argparse.Namespace) -> list[int]:
-    """The sizes `--runs` (tracking) or `--shards` (shards-rerun) names, checked."""
-    flag = "runs" if args.what == "tracking" else "shards"
+    """The sizes `--runs` (tracking), `--trials` (sweep) or `--shards` (shards-rerun)
+    names, checked."""
+    flag = {"tracking": "runs", "sweep": "trials"}.get(args.what, "shards")
     text = getattr(args, flag)
     try:
         sizes = sorted({int(part) for part in text.split(",")})
@@ -71,25 +81,6 @@ def median_seconds(action: Callable[[], object], rounds: int) -> float:
         action()
         times.append(time.perf_counter() - start)
     return round(statistics.median(times), 4)
-
-
-def slope(sizes: list[int], seconds: list[float]) -> float | None:
-    """The least-squares slope of log(seconds) over log(size): the growth's exponent."""
-    if len(sizes) < 2:
-        return None
-    xs, ys = [math.log(n) for n in sizes], [math.log(max(t, 1e-6)) for t in seconds]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    covariance = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    return round(covariance / sum((x - mx) ** 2 for x in xs), 3)
-
-
-def curves(series: dict[str, dict[int, float]]) -> dict[str, dict]:
-    """Each named series of {size: seconds} with its fitted slope."""
-    return {
-        name: {"seconds": {str(n): t for n, t in points.items()},
-               "loglog_slope": slope(list(points), list(points.values()))}
-        for name, points in series.items()
-    }  # fmt: skip
 
 
 # ------------------------------------------------------------------ tracking

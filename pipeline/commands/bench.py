@@ -2,8 +2,11 @@
 
 `data` and `model` go through pipeline/bench/suite.py (model: model_speed.py); `tracking`
 (the leaderboard over generated sweeps of `--runs` trials) and `shards-rerun` (a rerun of
-`ladder shards` over `--shards` finished shards) are pipeline/bench/scale.py's, which
-`make bench-scale` runs.
+`ladder shards` over `--shards` finished shards) and `sweep` (real sweeps of `--trials`
+trivial trials, pipeline/bench/sweep_scale.py) are pipeline/bench/scale.py's, and
+`rank-split` (which reader of `--ranks` x `--workers` reads which of `--shards` shards,
+by the data module's own rule) is pipeline/bench/rank_split.py's; `make bench-scale`
+runs these.
 """
 
 from __future__ import annotations
@@ -12,34 +15,54 @@ import argparse
 from pathlib import Path
 
 SUITE = ("data", "model")  # the keys of pipeline.bench.suite.BENCHMARKS
-SCALE = ("tracking", "shards-rerun")  # pipeline.bench.scale's
-BENCHMARKS = SUITE + SCALE
+SCALE = ("tracking", "shards-rerun", "sweep")  # pipeline.bench.scale's
+SPLIT = ("rank-split",)  # pipeline.bench.rank_split's
+BENCHMARKS = SUITE + SCALE + SPLIT
+DEFAULTS = {  # flags whose default depends on the benchmark ("": the others')
+    "batch_size": {"": 64, "rank-split": 256},
+    "loader_workers": {"": 2, "rank-split": 4},
+    "shards": {"": "100,300,1000", "rank-split": "1000"},
+    "per_shard": {"": 10, "rank-split": 1250},
+}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=BENCHMARKS, help="what to benchmark")
-    parser.add_argument("--data", type=Path, help="data: shard folder (from `ladder shards`)")
+    parser.add_argument("--data", type=Path, help="data: shards (`ladder shards`); sweep: digits'")
     parser.add_argument("--src", type=Path, help="data: the original tree (train/<class>/...)")
     parser.add_argument("--synthetic", type=int, metavar="N", help="data: N synthetic photos")
     parser.add_argument("--resolutions", default="224,128,64", help="data: comma-separated")
     parser.add_argument("--rounds", type=int, default=3, help="measurements per variant")
     parser.add_argument("--arch", default="lenet5,resnet18", help="model: comma-separated archs")
     parser.add_argument("--steps", type=int, default=5, help="model: timed steps per mode")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--loader-workers", type=int, default=2, help="DataLoader workers")
+    parser.add_argument("--batch-size", type=int, help="per rank (default 64; rank-split 256)")
+    parser.add_argument("--loader-workers", "--workers", type=int,
+                        help="DataLoader workers per rank (default 2; rank-split 4)")  # fmt: skip
     parser.add_argument("--resolution", type=int, default=224, help="model: input size")
     parser.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
                         help="model: channels-last memory format (auto: on CUDA)")  # fmt: skip
     parser.add_argument("--compile", action="store_true", help="model: torch.compile each model")
     parser.add_argument("--batches", type=int, default=20, help="data: timed batches per loader")
     parser.add_argument("--runs", default="100,1000", help="tracking: trial counts")
+    parser.add_argument("--trials", default="8,32,128", help="sweep: trial counts")
     parser.add_argument("--store", type=Path, help="tracking: keep the generated stores here")
-    parser.add_argument("--shards", default="100,300,1000", help="shards-rerun: shard counts")
-    parser.add_argument("--per-shard", type=int, default=10, help="shards-rerun: images per shard")
+    parser.add_argument("--shards", help="shards-rerun: shard counts (default 100,300,1000); "
+                        "rank-split: train shards (default 1000)")  # fmt: skip
+    parser.add_argument("--per-shard", type=int,
+                        help="images per shard (default 10; rank-split 1250)")  # fmt: skip
+    parser.add_argument("--val-shards", type=int, default=40, help="rank-split: val shards")
+    parser.add_argument("--ranks", default="8,64,512", help="rank-split: DDP rank counts")
     parser.add_argument("--out", type=Path, help="also write the JSON here (scale: and a PNG)")
 
 
 def run(args: argparse.Namespace) -> int:
+    for dest, defaults in DEFAULTS.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, defaults.get(args.what, defaults[""]))
+    if args.what in SPLIT:
+        from pipeline.bench import rank_split
+
+        return rank_split.main(args)
     if args.what in SCALE:  # no torch to import for these
         from pipeline.bench import scale
 

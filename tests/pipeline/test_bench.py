@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
 from pipeline.cli import main
+from tests.pipeline.conftest import private_ray_tmpdir, stop_ray_processes
+from tests.pipeline.sweeps import sweep_env
 
 FAST = ["--batch-size", "4", "--loader-workers", "1", "--batches", "2", "--rounds", "2"]
 
@@ -102,8 +105,37 @@ def test_bench_shards_rerun_times_the_rerun_with_and_without_verify(capsys):
         (["tracking", "--runs", "100,x"], "--runs '100,x': expected counts >= 1"),
         (["shards-rerun", "--shards", "0"], "--shards '0': expected counts >= 1"),
         (["shards-rerun", "--per-shard", "0"], "--per-shard 0: expected >= 1"),
+        (["sweep", "--trials", "0"], "--trials '0': expected counts >= 1"),
+        (["sweep", "--trials", "-8"], "--trials '-8': expected counts >= 1"),
+        (["sweep", "--trials", "8,x"], "--trials '8,x': expected counts >= 1"),
     ],
 )
 def test_bench_scale_usage_errors(argv, message, capsys):
     assert main(["bench", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bench_sweep_breaks_a_real_sweep_down_by_phase(digits_shards, tmp_path, capsys):
+    """Two sizes of real sweeps of trivial trials on a local Ray of this test's own."""
+    ray_tmpdir = private_ray_tmpdir()
+    out = tmp_path / "sweep.json"
+    argv = ["bench", "sweep", "--trials", "1,3", "--data", str(digits_shards), "--out", str(out)]
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            for key, value in sweep_env(RAY_TMPDIR=ray_tmpdir).items():
+                env.setenv(key, value)
+            assert main(argv) == 0
+    finally:
+        stop_ray_processes(ray_tmpdir)
+        shutil.rmtree(ray_tmpdir, ignore_errors=True)
+    result = json.loads(capsys.readouterr().out)
+    assert json.loads(out.read_text()) == result and out.with_suffix(".png").stat().st_size > 0
+    assert set(result["points"]) == {"1", "3"} and set(result["curves"]) == {"wall", "per trial"}
+    for point in result["points"].values():
+        assert 0 < point["training_s"] < point["in_trial_s"]
+        assert point["per_trial_s"] >= point["in_trial_s"] - 1  # Tune's times: whole seconds
+        assert point["sweep_startup_s"] > 0 and point["sweep_end_s"] >= 0
+        assert point["wall_s"] > point["sweep_startup_s"] + point["per_trial_s"]
+        assert 100 < point["driver_peak_mb"] < 8192  # torch, Ray and MLflow in one process
+    assert result["points"]["3"]["wall_s"] > result["points"]["1"]["wall_s"]

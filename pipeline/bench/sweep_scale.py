@@ -1,0 +1,125 @@
+"""`ladder bench sweep`: what a sweep costs beside training, at growing trial counts.
+
+Each size is a real `ladder sweep` (a fresh process, its own local Ray, a sqlite MLflow
+store, as `make sweep` runs) of N identical LeNet-5 trials of one epoch on the digits:
+about a second of training each, so what is left is the bookkeeping that grows with N.
+From the process and each trial's Tune results (`result.json`) it reads:
+
+  wall                 the whole command, start-up and leaderboard included
+  per trial            (wall - sweep start-up - sweep end) x slots / N: a slot's time per
+                       trial, what N more trials cost
+  in the trial         Tune's time in the trial function (median), of which training is
+                       `train/epoch_time` and the rest, before the first report, the
+                       model's build, its cost measured, the loaders, validation and, in a
+                       fresh actor, the imports
+  between trials       per trial - in the trial: Tune scheduling, an actor started or
+                       reset, reports and their tracking
+  sweep start-up/end   process start to the first trial's start (Ray, imports, MLflow,
+                       the plan's price); the last trial's end to exit (leaderboard, charts)
+  driver peak memory   the `ladder sweep` process's peak RSS (VmHWM), sampled
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lightning_modules.metric_names import TRAIN_EPOCH_TIME
+from pipeline.bench.curves import curves
+
+
+def bench_sweep(args: argparse.Namespace, sizes: list[int]) -> dict:
+    """One sweep of each size in `sizes`, measured as the module docstring says."""
+    from pipeline.data.demo import demo_shards
+
+    data = demo_shards(args.data) if args.data else demo_shards()
+    slots = os.cpu_count() or 1  # a local Ray's CPUs, one trial on each
+    points = {}
+    with tempfile.TemporaryDirectory(prefix="ladder-scale-") as scratch:
+        for count in sizes:
+            print(f"ladder bench sweep: {count} trials ...", file=sys.stderr, flush=True)
+            points[count] = one_sweep(Path(scratch), data, count, slots)
+    return {
+        "benchmark": "sweep",
+        "x": "trials",
+        "slots": slots,
+        "trial": "lenet5, 1 epoch of the digits (1437 images), local Ray, sqlite MLflow",
+        "points": {str(n): point for n, point in points.items()},
+        "curves": curves({
+            "wall": {n: p["wall_s"] for n, p in points.items()},
+            "per trial": {n: p["per_trial_s"] for n, p in points.items()},
+        }),
+    }  # fmt: skip
+
+
+def one_sweep(scratch: Path, data: Path, count: int, slots: int) -> dict:
+    name, storage = f"scale-{count}", scratch / "sweeps"
+    argv = [sys.executable, "-m", "pipeline", "sweep", "--space", "ladder",
+            "--set", "archs=" + ",".join(["lenet5"] * count), "--epochs", "1",
+            "--data", str(data), "--name", name, "--storage", str(storage)]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{scratch / f'{name}.db'}"}
+    env.pop("RAY_ADDRESS", None)
+    start = time.time()
+    with (scratch / f"{name}.log").open("w") as log:
+        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        peak_kb = peak_rss_kb(process)
+    end = time.time()
+    if process.returncode != 0:
+        tail = (scratch / f"{name}.log").read_text()[-2000:]
+        raise RuntimeError(f"ladder sweep of {count} trials exited {process.returncode}: {tail}")
+    return breakdown(trial_rows(storage / name), start, end, count, slots, peak_kb)
+
+
+def peak_rss_kb(process: subprocess.Popen) -> int:
+    """The process's peak resident memory, sampled from /proc until it exits."""
+    peak = 0
+    while process.poll() is None:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            peak = max(peak, int(status.split("VmHWM:")[1].split()[0]))
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.5)
+    return peak
+
+
+def trial_rows(folder: Path) -> list[list[dict]]:
+    """Each trial's Tune results, in order."""
+    trials = []
+    for path in sorted(folder.glob("*/result.json")):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if rows:
+            trials.append(rows)
+    return trials
+
+
+def breakdown(
+    trials: list[list[dict]], start: float, end: float, count: int, slots: int, peak_kb: int
+) -> dict:
+    """The phases of the module docstring, in seconds (medians over trials)."""
+    if len(trials) != count:
+        raise RuntimeError(f"a sweep of {count} trials left {len(trials)} results")
+    began = [rows[-1]["timestamp"] - rows[-1]["time_total_s"] for rows in trials]
+    ended = [rows[-1]["timestamp"] for rows in trials]
+    startup, finish = min(began) - start, end - max(ended)
+    per_trial = (end - start - startup - finish) * min(slots, count) / count
+    in_trial = statistics.median(rows[-1]["time_total_s"] for rows in trials)
+    training = statistics.median(rows[0][TRAIN_EPOCH_TIME] for rows in trials)
+    return {
+        "wall_s": round(end - start, 1),
+        "sweep_startup_s": round(startup, 1),
+        "sweep_end_s": round(finish, 1),
+        "per_trial_s": round(per_trial, 2),
+        "in_trial_s": round(in_trial, 2),
+        "training_s": round(training, 2),
+        "in_trial_not_training_s": round(in_trial - training, 2),
+        "between_trials_s": round(per_trial - in_trial, 2),
+        "driver_peak_mb": round(peak_kb / 1024),
+    }
