@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
+from pathlib import Path
 
 
 def slope(sizes: list[int], seconds: list[float]) -> float | None:
@@ -24,3 +26,12 @@ def curves(series: dict[str, dict[int, float]]) -> dict[str, dict]:
                "loglog_slope": slope(list(points), list(points.values()))}
         for name, points in series.items()
     }  # fmt: skip
+
+
+def publish(text: str, result: dict, out: Path | None, plot: Callable[[dict, Path], None]) -> None:
+    """The benchmark's JSON on stdout and, with `--out`, in that file with a PNG beside."""
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        plot(result, out.with_suffix(".png"))

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lightning_modules.errors import InputError
+from pipeline.bench.curves import publish
 
 SPLITS = ("train", "val")
 MAX_SAMPLES = 10_000_000  # per split: ImageNet's train split is 1.28 M
@@ -58,11 +59,7 @@ def main(args: argparse.Namespace) -> int:
     setup = setup_of(args)
     result = bench_rank_split(setup)
     text = compact(json.dumps(result, indent=1))
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-        plot(result, args.out.with_suffix(".png"))
+    publish(text, result, args.out, plot)
     return 0
 
 

@@ -32,7 +32,7 @@ from functools import partial
 from pathlib import Path
 
 from lightning_modules.errors import InputError
-from pipeline.bench.curves import curves
+from pipeline.bench.curves import curves, publish
 
 TINY_SIDE = 8  # pixels: the images' cost is not what a rerun should measure
 CLASSES = 10
@@ -44,11 +44,7 @@ def main(args: argparse.Namespace) -> int:
         raise InputError(f"--rounds {args.rounds}: expected >= 1")
     result = benchmark(args.what)(args, sizes)
     text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-        plot(result, args.out.with_suffix(".png"))
+    publish(text, result, args.out, plot)
     return 0
 
 
