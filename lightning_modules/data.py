@@ -149,6 +149,7 @@ class ShardDataModule(pl.LightningDataModule):
         self.rank = rank
         self.world_size = world_size
         self._scaled_stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._torch_loaders: list[torch.utils.data.DataLoader] = []  # see `teardown`
 
     @property
     def classes(self) -> list[str]:
@@ -262,6 +263,20 @@ class ShardDataModule(pl.LightningDataModule):
             raise InputError(f"split {split!r}: expected one of {', '.join(held_out)}")
         return self._loader(split)
 
+    def teardown(self, stage: str) -> None:
+        """Stop the loaders' worker processes now that Lightning is done with them.
+
+        Left to the garbage collector (the loaders sit in reference cycles), a persistent
+        worker's stop message can be lost: the collector may finalize the loader's queues
+        before the iterator whose `__del__` sends it, and then torch waits 5 s for each
+        worker before killing it, 20 s a run here, paid by whatever runs next in the
+        process: the next trial in a reused Tune actor, the next test in pytest."""
+        for torch_loader in self._torch_loaders:
+            if torch_loader._iterator is not None:  # a persistent workers' iterator
+                torch_loader._iterator._shutdown_workers()
+                torch_loader._iterator = None
+        self._torch_loaders.clear()
+
     def shard_reader(self, split: str) -> ShardReader:
         """This rank's reader of `split`: its shards on disk split among ranks x workers
         (`ReaderSplit.plan`); `owned(worker)` lists what each worker reads."""
@@ -307,6 +322,7 @@ class ShardDataModule(pl.LightningDataModule):
             persistent_workers=self.loader_workers > 0,
             pin_memory=torch.cuda.is_available(),  # uint8 batches copy to the GPU asynchronously
         )
+        self._torch_loaders.append(loader.pipeline[0])  # the DataLoader it wraps
         if training:
             # each worker with samples yields its share; the loader cuts at exactly `batches`
             active = sum(1 for worker in range(workers) if reader.owned(worker))

@@ -76,6 +76,7 @@ def score(model: Any, data: Any, split: str, device: Any) -> Scores:
                 metric.update(logits, targets)
             labels.append(targets.cpu())
             predictions.append(logits.argmax(1).cpu())
+    data.teardown("validate")  # its loader's workers, as Lightning would after validating
     seconds = time.perf_counter() - start
     top1, top5 = (float(metric.compute()) for metric in metrics)
     labels, predictions = torch.cat(labels).numpy(), torch.cat(predictions).numpy()

@@ -267,6 +267,9 @@ def build_tuner(plan: SweepPlan, extra_callbacks: Sequence[tune.Callback] = ()) 
             mode=MODE,
             scheduler=scheduler,
             max_concurrent_trials=max_concurrent(plan),
+            # a one-worker trial trains in its actor: the next trial finds Lightning, timm
+            # and torch imported there (Tune's default starts a fresh actor every trial)
+            reuse_actors=plan.resources.in_trial_actor,
             trial_name_creator=lambda trial: trial_name(plan, trial.config),
             trial_dirname_creator=lambda trial: trial_folder(
                 trial_name(plan, trial.config), trial.trial_id

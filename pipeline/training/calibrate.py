@@ -157,6 +157,7 @@ def throughput(data: Path, manifest: dict, spec: ModelSpec, recipe: Recipe) -> d
             optimizer.step()
             images += len(y)
         bare = images / (time.perf_counter() - start)
+    module.teardown("fit")  # the loader's workers, as Lightning's fit did for the other
     return {"lightning_images_per_sec": round(lightning), "bare_images_per_sec": round(bare),
             "ratio": round(lightning / bare, 3), "epoch": 2}  # fmt: skip
 

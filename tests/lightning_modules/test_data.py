@@ -299,3 +299,26 @@ def test_lightning_ddp_on_cpu_runs_equal_epochs_on_both_ranks(digits_shards, tmp
             "val_samples": 2 * 180,
         }
     )
+
+
+def test_a_finished_fit_leaves_no_loader_worker_running(digits_shards):
+    """Persistent workers stop when Lightning is done, not when the garbage collector gets
+    to the loaders: it can finalize their queues first, and torch then waits 5 s for each
+    worker, which the next trial in a reused Tune actor paid (20 s a trial)."""
+    from multiprocessing import active_children
+
+    from lightning_modules.run import build_run
+    from lightning_modules.specs import ModelSpec, Recipe
+
+    spec, recipe = ModelSpec(arch="lenet5", resolution=32), Recipe(epochs=1)
+    classifier, data = build_run(digits_shards, load_manifest(digits_shards), spec, recipe)
+    assert data.loader_workers > 0
+    before = {child.pid for child in active_children()}
+    trainer = pl.Trainer(
+        max_epochs=1, limit_train_batches=3, limit_val_batches=2, accelerator="cpu",
+        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(classifier, datamodule=data)
+    left = {child.pid for child in active_children()} - before
+    assert not left, f"loader workers still running after fit: {sorted(left)}"

@@ -199,6 +199,8 @@ def test_trials_spread_over_both_nodes(seeded: ClusterSweep, two_node_cluster: R
     results = tune_results(seeded.folder)
     assert len(results) == 4
     assert {rows[-1]["worker_node"] for rows in results.values()} == two_node_cluster.node_ids
+    # one-worker trials train in their Tune actor, which the next trial reuses (imports done)
+    assert len({rows[-1]["pid"] for rows in results.values()}) < len(results)
     runs = trial_runs(seeded.uri, seeded.name)
     assert sorted(runs) == sorted(results)
     for run in runs.values():
