@@ -14,7 +14,7 @@ GPUS_PER_TRIAL ?= 0
 WORKERS_PER_TRIAL ?= 1
 SWEEP_FLAGS ?=
 
-.PHONY: install test test-fast lint bench bench-scale sweep resume demo-data chart leaderboard ui mlflow-server clean \
+.PHONY: install test test-fast test-scenarios lint bench bench-scale sweep resume demo-data chart leaderboard ui mlflow-server clean \
 	calibrate fashion-data \
 	images cluster-up cluster-down cluster-test cluster-constraints gpu-check gpu-wheels
 
@@ -26,11 +26,17 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
+# test: every test but the scenarios (whole stories of minutes: a driver, a node or the
+# tracking server lost, the calibration, the estimate against a real sweep), which
+# test-scenarios runs; CI runs both, then cluster-test (the compose stack).
 test: install
 	$(BIN)/python -m pytest
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow and not docker"
+	$(BIN)/python -m pytest -m "not slow and not docker and not scenario"
+
+test-scenarios: install
+	$(BIN)/python -m pytest -m "scenario and not docker"
 
 lint: install
 	$(BIN)/ruff check .

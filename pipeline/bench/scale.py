@@ -42,6 +42,8 @@ def main(args: argparse.Namespace) -> int:
     sizes = sizes_of(args)
     if args.rounds < 1:
         raise InputError(f"--rounds {args.rounds}: expected >= 1")
+    if args.asha_trials < 0 or args.asha_trials % 4:
+        raise InputError(f"--asha-trials {args.asha_trials}: expected 0 or a multiple of 4")
     result = benchmark(args.what)(args, sizes)
     text = json.dumps(result, indent=1)
     publish(text, result, args.out, plot)

@@ -17,6 +17,14 @@ From the process and each trial's Tune results (`result.json`) it reads:
   sweep start-up/end   process start to the first trial's start (Ray, imports, MLflow,
                        the plan's price); the last trial's end to exit (leaderboard, charts)
   driver peak memory   the `ladder sweep` process's peak RSS (VmHWM), sampled
+
+Then, unless `--asha-trials 0`, one ASHA sweep (`--scheduler asha`) of that many LeNet-5
+trials of up to ASHA_EPOCHS epochs, seeds 0-3, so that the rungs have losers to stop: the
+regression test, at scale, of the deadlock where a stopped trial kept its CPUs and the
+trials after it waited for ever. It reports how many finished, were stopped early, or
+never ran (`never_ran`: none, or the sweep is stuck), the most trials that ran at once
+(at most the slots) and how busy the slots were from the first trial's start to the last
+one's end (`slots_busy`: a slot a stopped trial kept would leave it idle).
 """
 
 from __future__ import annotations
@@ -29,10 +37,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from itertools import accumulate
 from pathlib import Path
 
 from lightning_modules.metric_names import TRAIN_EPOCH_TIME
 from pipeline.bench.curves import curves
+
+ASHA_EPOCHS = 4  # rungs at epochs 1 and 2 (grace period 1, reduction factor 2)
+ASHA_SEEDS = 4
 
 
 def bench_sweep(args: argparse.Namespace, sizes: list[int]) -> dict:
@@ -41,17 +53,24 @@ def bench_sweep(args: argparse.Namespace, sizes: list[int]) -> dict:
 
     data = demo_shards(args.data) if args.data else demo_shards()
     slots = os.cpu_count() or 1  # a local Ray's CPUs, one trial on each
-    points = {}
+    points, asha = {}, {}
     with tempfile.TemporaryDirectory(prefix="ladder-scale-") as scratch:
         for count in sizes:
             print(f"ladder bench sweep: {count} trials ...", file=sys.stderr, flush=True)
-            points[count] = one_sweep(Path(scratch), data, count, slots)
+            trials, start, end, peak_kb = one_sweep(Path(scratch), data, count)
+            points[count] = breakdown(trials, start, end, count, slots, peak_kb)
+        if args.asha_trials:
+            count = args.asha_trials
+            print(f"ladder bench sweep: {count} trials, ASHA ...", file=sys.stderr, flush=True)
+            trials, start, end, _ = one_sweep(Path(scratch), data, count, asha=True)
+            asha = asha_outcome(trials, start, end, count, slots)
     return {
         "benchmark": "sweep",
         "x": "trials",
         "slots": slots,
         "trial": "lenet5, 1 epoch of the digits (1437 images), local Ray, sqlite MLflow",
         "points": {str(n): point for n, point in points.items()},
+        **({"asha": asha} if asha else {}),
         "curves": curves({
             "wall": {n: p["wall_s"] for n, p in points.items()},
             "per trial": {n: p["per_trial_s"] for n, p in points.items()},
@@ -59,11 +78,18 @@ def bench_sweep(args: argparse.Namespace, sizes: list[int]) -> dict:
     }  # fmt: skip
 
 
-def one_sweep(scratch: Path, data: Path, count: int, slots: int) -> dict:
-    name, storage = f"scale-{count}", scratch / "sweeps"
+def one_sweep(
+    scratch: Path, data: Path, count: int, asha: bool = False
+) -> tuple[list[list[dict]], float, float, int]:
+    """Run a `ladder sweep` of `count` LeNet-5 trials (one epoch; or under ASHA, seeds
+    0-3 of up to ASHA_EPOCHS); its trials' Tune results, start, end and peak memory (KB)."""
+    name, storage = f"scale-{count}{'-asha' if asha else ''}", scratch / "sweeps"
+    models = count // ASHA_SEEDS if asha else count
     argv = [sys.executable, "-m", "pipeline", "sweep", "--space", "ladder",
-            "--set", "archs=" + ",".join(["lenet5"] * count), "--epochs", "1",
-            "--data", str(data), "--name", name, "--storage", str(storage)]  # fmt: skip
+            "--set", "archs=" + ",".join(["lenet5"] * models), "--data", str(data),
+            "--name", name, "--storage", str(storage), "--epochs", "1"]  # fmt: skip
+    if asha:
+        argv[-1:] = [str(ASHA_EPOCHS), "--scheduler", "asha", "--seeds", str(ASHA_SEEDS)]
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{scratch / f'{name}.db'}"}
     env.pop("RAY_ADDRESS", None)
     start = time.time()
@@ -74,7 +100,7 @@ def one_sweep(scratch: Path, data: Path, count: int, slots: int) -> dict:
     if process.returncode != 0:
         tail = (scratch / f"{name}.log").read_text()[-2000:]
         raise RuntimeError(f"ladder sweep of {count} trials exited {process.returncode}: {tail}")
-    return breakdown(trial_rows(storage / name), start, end, count, slots, peak_kb)
+    return trial_rows(storage / name), start, end, peak_kb
 
 
 def peak_rss_kb(process: subprocess.Popen) -> int:
@@ -98,6 +124,29 @@ def trial_rows(folder: Path) -> list[list[dict]]:
         if rows:
             trials.append(rows)
     return trials
+
+
+def asha_outcome(
+    trials: list[list[dict]], start: float, end: float, count: int, slots: int
+) -> dict:
+    """What became of an ASHA sweep's trials, and whether its slots stayed busy."""
+    spans = sorted((rows[-1]["timestamp"] - rows[-1]["time_total_s"], rows[-1]["timestamp"])
+                   for rows in trials)  # fmt: skip
+    edges = sorted([(begin, 1) for begin, _ in spans] + [(stop, -1) for _, stop in spans])
+    running = list(accumulate(step for _, step in edges))  # an end before a start at a tie
+    first, last = spans[0][0], max(stop for _, stop in spans)
+    epochs = [rows[-1]["epoch"] for rows in trials]
+    return {
+        "trials": count,
+        "max_epochs": ASHA_EPOCHS,
+        "finished": sum(epoch == ASHA_EPOCHS for epoch in epochs),
+        "stopped_early": sum(epoch < ASHA_EPOCHS for epoch in epochs),
+        "never_ran": count - len(trials),
+        "epochs_trained": sum(epochs),
+        "max_running": max(running),
+        "slots_busy": round(sum(b - a for a, b in spans) / (slots * (last - first)), 2),
+        "wall_s": round(end - start, 1),
+    }
 
 
 def breakdown(

@@ -45,6 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batches", type=int, default=20, help="data: timed batches per loader")
     parser.add_argument("--runs", default="100,1000", help="tracking: trial counts")
     parser.add_argument("--trials", default="8,32,128", help="sweep: trial counts")
+    parser.add_argument("--asha-trials", type=int, default=128,
+                        help="sweep: then an ASHA sweep of this many (4k; 0: none)")  # fmt: skip
     parser.add_argument("--store", type=Path, help="tracking: keep the generated stores here")
     parser.add_argument("--shards", help="shards-rerun: shard counts (default 100,300,1000); "
                         "rank-split: train shards (default 1000)")  # fmt: skip

@@ -113,9 +113,12 @@ def fit(config: dict[str, Any], checkpoint_path: str | None, session: ModuleType
         logger=False,  # the sweep driver logs to MLflow off the reports
         num_sanity_val_steps=0,
     )
-    (prepare_trainer(trainer) if ddp else trainer).fit(
-        classifier, datamodule=data, ckpt_path=checkpoint_path
-    )
+    try:
+        (prepare_trainer(trainer) if ddp else trainer).fit(
+            classifier, datamodule=data, ckpt_path=checkpoint_path
+        )
+    finally:  # a trial the scheduler stops ends in its report, past Lightning's teardown:
+        data.teardown("fit")  # its loader workers would hold up the actor's next trial
     reporter.report_if_silent()
 
 

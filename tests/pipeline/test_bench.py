@@ -108,6 +108,8 @@ def test_bench_shards_rerun_times_the_rerun_with_and_without_verify(capsys):
         (["sweep", "--trials", "0"], "--trials '0': expected counts >= 1"),
         (["sweep", "--trials", "-8"], "--trials '-8': expected counts >= 1"),
         (["sweep", "--trials", "8,x"], "--trials '8,x': expected counts >= 1"),
+        (["sweep", "--asha-trials", "-4"], "--asha-trials -4: expected 0 or a multiple of 4"),
+        (["sweep", "--asha-trials", "6"], "--asha-trials 6: expected 0 or a multiple of 4"),
     ],
 )
 def test_bench_scale_usage_errors(argv, message, capsys):
@@ -116,11 +118,14 @@ def test_bench_scale_usage_errors(argv, message, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # a whole story, minutes long: `make test-scenarios`, CI
 def test_bench_sweep_breaks_a_real_sweep_down_by_phase(digits_shards, tmp_path, capsys):
-    """Two sizes of real sweeps of trivial trials on a local Ray of this test's own."""
+    """Two sizes of real sweeps of trivial trials, then an ASHA sweep of 8 (seeds 0-3 of
+    two LeNet-5s), on a local Ray of this test's own."""
     ray_tmpdir = private_ray_tmpdir()
     out = tmp_path / "sweep.json"
-    argv = ["bench", "sweep", "--trials", "1,3", "--data", str(digits_shards), "--out", str(out)]
+    argv = ["bench", "sweep", "--trials", "1,3", "--asha-trials", "8", "--data",
+            str(digits_shards), "--out", str(out)]  # fmt: skip
     try:
         with pytest.MonkeyPatch.context() as env:
             for key, value in sweep_env(RAY_TMPDIR=ray_tmpdir).items():
@@ -139,3 +144,9 @@ def test_bench_sweep_breaks_a_real_sweep_down_by_phase(digits_shards, tmp_path, 
         assert point["wall_s"] > point["sweep_startup_s"] + point["per_trial_s"]
         assert 100 < point["driver_peak_mb"] < 8192  # torch, Ray and MLflow in one process
     assert result["points"]["3"]["wall_s"] > result["points"]["1"]["wall_s"]
+    asha = result["asha"]  # every trial ran, and ASHA ended some at a rung: epoch 1 or 2
+    assert (asha["trials"], asha["never_ran"]) == (8, 0)
+    assert asha["finished"] >= 1 and asha["stopped_early"] >= 1
+    assert asha["finished"] + asha["stopped_early"] == 8
+    assert asha["epochs_trained"] < 8 * asha["max_epochs"]
+    assert 1 <= asha["max_running"] <= result["slots"] and 0 < asha["slots_busy"] <= 1

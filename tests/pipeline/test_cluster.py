@@ -315,6 +315,7 @@ def node_of(pid: int, nodes: list[RayNode]) -> RayNode:
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # a whole story, minutes long: `make test-scenarios`, CI
 def test_a_sweep_survives_losing_the_node_that_trains_it(
     loopback_cluster: LoopbackCluster, team_server: TeamServer, digits_shards, tmp_path
 ):

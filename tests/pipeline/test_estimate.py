@@ -184,6 +184,7 @@ def seconds(text: str) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # a whole story, minutes long: `make test-scenarios`, CI
 def test_the_estimate_is_within_2x_of_a_real_sweep(
     two_node_cluster: RayCluster, digits_shards, store, tmp_path, capsys
 ):

@@ -23,6 +23,7 @@ EPOCHS = 10
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.scenario,  # the calibration, minutes long: `make test-scenarios`, CI
     pytest.mark.skipif(
         not idx.is_idx_folder(FASHION), reason="apt-get install dataset-fashion-mnist"
     ),

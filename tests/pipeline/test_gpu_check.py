@@ -66,6 +66,7 @@ def test_published_figures_are_those_of_the_same_gpu_class():
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # a whole story, minutes long: `make test-scenarios`, CI
 def test_the_gpu_check_runs_where_there_is_no_gpu(tmp_path: Path, capsys):
     out = tmp_path / "gpu-check.json"
     argv = ["gpu-check", "--cpu", "--out", str(out)]  # lenet5, 32 px, batch 16, 320 photos

@@ -30,7 +30,8 @@ from pipeline.tracking.sweep_tracker import journal_folder
 from tests.pipeline.conftest import TRIALS, MlflowProcess, PlannedTrial, wait_until
 from tests.pipeline.sweeps import assert_each_step_once, history, trial_runs
 
-pytestmark = pytest.mark.slow  # each test starts or restarts an MLflow server
+# each test starts or restarts an MLflow server and waits out an outage
+pytestmark = [pytest.mark.slow, pytest.mark.scenario]
 EPOCHS = 2
 
 

@@ -100,6 +100,7 @@ def test_bad_input_is_one_line_and_launches_nothing(
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # a whole story, minutes long: `make test-scenarios`, CI
 def test_a_sweep_resumes_after_its_driver_is_killed(digits_shards, store, tmp_path):
     """The laptop case: SIGKILL the driver and the local Ray it started, then --resume."""
     storage = tmp_path / "sweeps"
@@ -280,6 +281,7 @@ def test_asha_stops_a_trial_early_and_the_next_one_gets_its_cpus(asha: ClusterSw
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # a whole story, minutes long: `make test-scenarios`, CI
 def test_a_killed_training_worker_resumes_from_its_checkpoint(
     two_node_cluster: RayCluster, digits_shards, store, tmp_path
 ):

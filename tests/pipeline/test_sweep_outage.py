@@ -30,6 +30,7 @@ NOISE = ("TrainingReport(", "litlogger", "LeafSpec", "PreemptionWatcher", "Trial
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # a whole story, minutes long: `make test-scenarios`, CI
 def test_a_sweep_outlives_its_tracking_server_and_ladder_sync_sends_the_rest(
     digits_shards, tmp_path
 ):

@@ -16,6 +16,7 @@ EPOCHS = 3
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # a whole story, minutes long: `make test-scenarios`, CI
 def test_a_training_run_outlives_its_tracking_server(digits_shards, tmp_path):
     server = MlflowProcess(tmp_path)
     server.start()
