@@ -132,7 +132,9 @@ def asha_outcome(
     """What became of an ASHA sweep's trials, and whether its slots stayed busy."""
     spans = sorted((rows[-1]["timestamp"] - rows[-1]["time_total_s"], rows[-1]["timestamp"])
                    for rows in trials)  # fmt: skip
-    edges = sorted([(begin, 1) for begin, _ in spans] + [(stop, -1) for _, stop in spans])
+    # Tune's timestamps are whole seconds: a trial may seem to start up to 1 s before the
+    # one it followed on its slot ended, so a start counts 1 s late here
+    edges = sorted([(begin + 1, 1) for begin, _ in spans] + [(stop, -1) for _, stop in spans])
     running = list(accumulate(step for _, step in edges))  # an end before a start at a tie
     first, last = spans[0][0], max(stop for _, stop in spans)
     epochs = [rows[-1]["epoch"] for rows in trials]

@@ -11,7 +11,8 @@ The shards' manifest gives the images per epoch, so
     epoch  = train images / (workers x train rate) + val images / (workers x eval rate)
              + EPOCH_OVERHEAD_S
     trial  = trial start-up + expected epochs x epoch
-    wall   = SWEEP_STARTUP_S + the trials laid greedily, in grid order, on the slots
+    wall   = SWEEP_STARTUP_S + the trials laid greedily, in grid order, on the slots,
+             each slot starting with its actor's start (ACTOR_START_S, one-worker trials)
     price  = the sum of trial times x each trial's share of a node, in node-hours
 
 where the slots are the trials that run at once (`--max-concurrent`, the cluster's fit,
@@ -19,7 +20,7 @@ or for a dry run this machine's CPUs / (cpus-per-worker x workers)), and the exp
 epochs count ASHA's rungs under `--scheduler asha`. The overheads are what a trial and a
 sweep cost beside the images on a small CPU box (a Tune actor reused across trials, or for
 a DDP trial a Ray Train worker group started for it; Lightning, loader processes),
-measured on the digits demo; on GPUs they are a smaller share.
+measured on the digits demo (`ladder bench sweep`); on GPUs they are a smaller share.
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ from pipeline.sweep.plan import SweepPlan
 PROBE_STEPS = 2
 BYTES_PER_ACTIVATION = 16  # fp32, saved for backward with the norm and activation outputs
 SWEEP_STARTUP_S = 30.0  # Ray, the driver's imports, MLflow, and the leaderboard + charts
-TRIAL_STARTUP_S = 6.0  # a one-worker trial: the model's build, its cost measured, loaders
+TRIAL_STARTUP_S = 1.0  # a one-worker trial: the model's build, its cost measured, loaders
+ACTOR_START_S = 7.0  # the first one-worker trial of each slot: its Tune actor's imports
 DDP_TRIAL_STARTUP_S = 20.0  # a DDP trial's Ray Train controller and workers, Lightning
-EPOCH_OVERHEAD_S = 3.0  # loader processes started twice an epoch, checkpoint, report
+EPOCH_OVERHEAD_S = 1.0  # loader processes started twice an epoch, checkpoint, report
 ETA_EVERY_S = 30.0
 ASHA_GRACE_PERIOD, ASHA_REDUCTION_FACTOR = 1, 2  # as `pipeline.sweep.launch.build_tuner` sets
 
@@ -79,6 +81,7 @@ class Price:
     node_share: float  # of one node (of this machine's kind) a trial holds
     device: str
     busy: float = 0.0  # this machine's load average per CPU while it probed
+    actor_start_s: float = 0.0  # once per slot (Tune reuses a one-worker trial's actor)
 
     @property
     def node_hours(self) -> float:
@@ -162,7 +165,8 @@ def price_of(plan: SweepPlan) -> Price:
     seeds = tune_spaces.seeds_of(plan.param_space)
     trials = tuple(spec.name for _ in seeds for spec in specs)  # Tune's grid order
     busy = os.getloadavg()[0] / (os.cpu_count() or 1)
-    return Price(models, trials, plan.epochs, epochs, node_share(plan), device, busy)
+    actor_start_s = ACTOR_START_S if res.in_trial_actor else 0.0  # else in DDP's start-up
+    return Price(models, trials, plan.epochs, epochs, node_share(plan), device, busy, actor_start_s)
 
 
 def node_share(plan: SweepPlan) -> float:
@@ -185,8 +189,9 @@ def local_slots(plan: SweepPlan) -> int:
 
 
 def wall_seconds(price: Price, slots: int) -> float:
-    """The sweep's startup, then each trial in grid order on the slot that frees first."""
-    free_at = [0.0] * max(1, slots)
+    """The sweep's startup, each slot's actor start, then each trial in grid order on the
+    slot that frees first."""
+    free_at = [price.actor_start_s] * max(1, slots)
     for name in price.trials:
         slot = free_at.index(min(free_at))
         free_at[slot] += price.models[name].trial_s
