@@ -56,10 +56,12 @@ bench: install
 # a rerun of `ladder shards` into SCALE_SHARDS finished shards, and which reader of 8, 64
 # and 512 ranks x 4 workers owns which of 1,000 ImageNet-like shards (pipeline/bench/
 # rank_split.py, the data module's own split; ~30 s), and real sweeps of SCALE_TRIALS
-# trivial trials (pipeline/bench/sweep_scale.py; ~10 min). About 15 min here.
+# trivial trials, then an ASHA sweep of SCALE_ASHA_TRIALS (pipeline/bench/sweep_scale.py;
+# ~14 min). About 20 min here.
 SCALE_RUNS ?= 100,300,1000
 SCALE_SHARDS ?= 100,300,1000
 SCALE_TRIALS ?= 8,32,128
+SCALE_ASHA_TRIALS ?= 128
 
 bench-scale: install
 	mkdir -p docs/scale build
@@ -67,7 +69,8 @@ bench-scale: install
 	  --out docs/scale/tracking.json
 	$(BIN)/ladder bench shards-rerun --shards $(SCALE_SHARDS) --out docs/scale/shards_rerun.json
 	$(BIN)/ladder bench rank-split --out docs/scale/rank_split.json
-	$(BIN)/ladder bench sweep --trials $(SCALE_TRIALS) --out docs/scale/sweep.json
+	$(BIN)/ladder bench sweep --trials $(SCALE_TRIALS) --asha-trials $(SCALE_ASHA_TRIALS) \
+	  --out docs/scale/sweep.json
 
 # The GPU path on a bare GPU machine without network (pipeline/bench/gpu_check.py, <= 8 min):
 # torch, timm and pytorch-lightning as that machine has them, webdataset from the wheels

@@ -3,7 +3,8 @@
 Sweeps run as `ladder sweep` subprocesses, as a user runs them, so this process never
 joins a Ray: they attach to the two-node cluster of `two_node_cluster` (RAY_ADDRESS) or
 start a local Ray of their own. LeNet-5 trains an epoch of digits in about a second; the
-time goes to Ray starting processes, ~20 s per trial on this 2-core box.
+time goes to Ray starting processes: a sweep's Ray, each slot's Tune actor (~7 s of
+imports here), a DDP trial's Ray Train workers (~20 s a trial on this 2-core box).
 """
 
 from __future__ import annotations
