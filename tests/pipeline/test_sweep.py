@@ -253,6 +253,7 @@ ASHA_EPOCHS = 2
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # a whole story, minutes long: `make test-scenarios`, CI
 def test_a_trial_of_two_ddp_workers_finishes(asha: ClusterSweep):
     assert "WorkerGroupStartupTimeoutError" not in asha.output
     for rows in tune_results(asha.folder).values():
@@ -265,6 +266,7 @@ def test_a_trial_of_two_ddp_workers_finishes(asha: ClusterSweep):
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # a whole story, minutes long: `make test-scenarios`, CI
 def test_asha_stops_a_trial_early_and_the_next_one_gets_its_cpus(asha: ClusterSweep):
     results = tune_results(asha.folder)
     done = {trial: rows[-1]["epoch"] for trial, rows in results.items()}
