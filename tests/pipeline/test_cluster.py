@@ -335,14 +335,21 @@ def test_a_sweep_survives_losing_the_node_that_trains_it(
     with sweeping(lenet5_sweep(1, 5, digits_shards, name, storage), env, log) as driver:
         wait_for(checkpointed, driver, log)
         (worker,) = training_workers(env["RAY_TMPDIR"])
-        node_of(worker, alive).kill()
+        killed = node_of(worker, alive)
+        killed.kill()
         output = finish(driver, log)
 
     # Local --storage on a 3-node cluster: one warning (here every node shares the disk).
     assert output.count("warning: --storage") == 1
     (rows,) = tune_results(storage / name).values()
-    assert [row["epoch"] for row in rows] == [1, 2, 3, 4, 5]  # on from a checkpoint, not epoch 1
-    assert rows[0]["worker_node"] != rows[-1]["worker_node"]  # finished on the other node
+    # On from a checkpoint, not epoch 1. Tune's own log of the trial may start over with
+    # the restart (it restores result.json from the storage copy, which can predate epoch
+    # 1's row); MLflow's history below is the sweep's record, and holds every epoch once.
+    epochs = [row["epoch"] for row in rows]
+    assert epochs[-4:] == [2, 3, 4, 5] and epochs.count(1) <= 1, epochs
+    # finished by another actor while that node stayed dead: on the other node (the head
+    # has no CPU)
+    assert rows[-1]["pid"] != worker and killed.process.poll() is not None
     (run,) = trial_runs(team_server.url, name).values()
     assert run.data.tags["ladder.status"] == "finished"
     assert [metric.step for metric in history(team_server.url, run)] == [1, 2, 3, 4, 5]
