@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import NoReturn
 
@@ -34,6 +35,9 @@ COMMANDS = (
     "ui",
     "server",
 )
+# stdout is the command's output (JSON, tables): MLflow's client writes a "View run NAME
+# at: URL" line to it for each run it closes on a server, one a trial in a sweep.
+QUIET_MLFLOW = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -70,6 +74,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = [a for a in argv if not a.startswith("-")][:1]  # [] for a bare `ladder`
+    for key, value in QUIET_MLFLOW.items():
+        os.environ.setdefault(key, value)  # a value the user set wins
     try:
         args = build_parser(argv).parse_args(argv)
         return int(args.run(args) or 0)

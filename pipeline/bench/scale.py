@@ -1,4 +1,4 @@
-"""`ladder bench tracking`, `shards-rerun` and `sweep`: how costs grow with scale.
+"""`ladder bench tracking`, `shards`, `shards-rerun` and `sweep`: how costs grow with scale.
 
 A pipeline that is quick on the demo can still grow badly: a request per trial, a pass
 over every pair of trials, a read of every byte of data that did not change. These two
@@ -6,10 +6,18 @@ benchmarks measure the time at several sizes and fit the log-log slope (1: linea
 quadratic; a constant start-up flattens it at small sizes), written as JSON and, with
 `--out`, as a PNG of the measured points beside it.
 
-  tracking       `ladder leaderboard` (the whole command, a fresh process each round, and
-                 `leaderboard_rows` alone) over a generated sweep of each of `--runs` trial
-                 counts (`pipeline.bench.tracking_load`) in a sqlite store; the stores are
-                 kept in `--store` (default: a temporary folder) and reused by later runs
+  tracking       over a generated sweep of each of `--runs` trial counts
+                 (`pipeline.bench.tracking_load`): `ladder leaderboard` (the whole command,
+                 a fresh process each round, and `leaderboard_rows` alone), `ladder chart`
+                 (a fresh process) and the query `ladder ui`'s trials page makes (its saved
+                 view's first page of 100 runs). In sqlite stores kept in `--store`
+                 (default: a temporary folder), or in the store of the server at
+                 `--tracking-uri` (`ladder server` on PostgreSQL, reached over HTTP as a
+                 team's clients reach it); a sweep generated once is reused by later runs
+  shards         `ladder shards` (a fresh process) on an ImageNet-layout tree of each of
+                 `--images` counts of tiny PNGs in CLASSES classes, `--per-shard` (default
+                 1,000, ImageNet's) a shard, `--workers` writers: seconds, the largest
+                 process's peak memory (the command or a writer), the shards' bytes on disk
   shards-rerun   `ladder shards` rerun into a finished `--out` of each of `--shards` shard
                  counts (`--per-shard` tiny PNGs each): the default rerun (name + size) and
                  `--verify` (every sha256), beside the first write
@@ -22,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -55,13 +64,13 @@ def benchmark(what: str) -> Callable[[argparse.Namespace, list[int]], dict]:
         from pipeline.bench.sweep_scale import bench_sweep
 
         return bench_sweep
-    return bench_tracking if what == "tracking" else bench_shards_rerun
+    return {"tracking": bench_tracking, "shards": bench_shards}.get(what, bench_shards_rerun)
 
 
 def sizes_of(args: argparse.Namespace) -> list[int]:
-    """The sizes `--runs` (tracking), `--trials` (sweep) or `--shards` (shards-rerun)
-    names, checked."""
-    flag = {"tracking": "runs", "sweep": "trials"}.get(args.what, "shards")
+    """The sizes `--runs` (tracking), `--trials` (sweep), `--images` (shards) or `--shards`
+    (shards-rerun) names, checked."""
+    flag = {"tracking": "runs", "sweep": "trials", "shards": "images"}.get(args.what, "shards")
     text = getattr(args, flag)
     try:
         sizes = sorted({int(part) for part in text.split(",")})
@@ -85,34 +94,44 @@ def median_seconds(action: Callable[[], object], rounds: int) -> float:
 
 
 def bench_tracking(args: argparse.Namespace, sizes: list[int]) -> dict:
-    """The leaderboard's time at each trial count, in stores generated once and kept."""
+    """What reads a sweep back, timed at each trial count, in stores generated once."""
+    timed = {"ladder leaderboard": leaderboard_process, "leaderboard_rows": leaderboard_in_process,
+             "ladder chart": chart_process, "ui trials page": ui_page_query}  # fmt: skip
+    seconds: dict[str, dict[int, float]] = {name: {} for name in timed}
+    generated = {}
     with tempfile.TemporaryDirectory(prefix="ladder-scale-") as scratch:
         folder = args.store or Path(scratch)
-        command, rows, generated = {}, {}, {}
         for count in sizes:
-            uri, generated[str(count)] = load_store(folder, count)
-            command[count] = median_seconds(partial(leaderboard_process, uri, count), args.rounds)
-            rows[count] = median_seconds(partial(leaderboard_in_process, uri, count), args.rounds)
+            print(f"ladder bench tracking: {count} runs ...", file=sys.stderr, flush=True)
+            uri, generated[str(count)] = load_store(args.tracking_uri or folder, count)
+            for name, action in timed.items():
+                seconds[name][count] = median_seconds(partial(action, uri, count), args.rounds)
     return {
         "benchmark": "tracking",
         "x": "trial runs",
         "rounds": args.rounds,
-        "store": "sqlite",
-        "curves": curves({"ladder leaderboard": command, "leaderboard_rows": rows}),
+        "store": "server " + args.tracking_uri if args.tracking_uri else "sqlite",
+        "curves": curves(seconds),
         "generate_seconds": generated,
     }
 
 
-def load_store(folder: Path, count: int) -> tuple[str, float | None]:
-    """The store of a `count`-trial sweep under `folder` (written the first time), and the
-    seconds writing it took (None: it was there)."""
+def load_store(where: Path | str, count: int) -> tuple[str, float | None]:
+    """The tracking URI holding sweep `load-{count}`: a sqlite store in folder `where`, or
+    the server at URI `where`, the sweep written there if it is not yet; and the seconds
+    writing took (None: it was there)."""
+    from mlflow import MlflowClient
+
     from pipeline.bench.tracking_load import generate_sweep
 
-    path = folder / f"runs-{count}" / "mlflow.db"
-    uri = f"sqlite:///{path.resolve()}"
-    if path.is_file():
+    if isinstance(where, Path):
+        path = where / f"runs-{count}" / "mlflow.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{path.resolve()}"
+    else:
+        uri = where
+    if MlflowClient(tracking_uri=uri).get_experiment_by_name(f"load-{count}") is not None:
         return uri, None
-    path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     generate_sweep(uri, count, f"load-{count}")
     return uri, round(time.perf_counter() - start, 1)
@@ -132,6 +151,74 @@ def leaderboard_in_process(uri: str, count: int) -> None:
     from pipeline.report.leaderboard import leaderboard_rows
 
     leaderboard_rows(MlflowClient(tracking_uri=uri), f"load-{count}")
+
+
+def chart_process(uri: str, count: int) -> None:
+    """`ladder chart` as a user runs it: a fresh interpreter, the sweep's charts (PNG and
+    HTML) into a scratch folder."""
+    with tempfile.TemporaryDirectory(prefix="ladder-scale-") as out:
+        argv = [sys.executable, "-m", "pipeline", "chart", "--experiment", f"load-{count}",
+                "--out", out]  # fmt: skip
+        env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def ui_page_query(uri: str, count: int) -> None:
+    """The runs search the trials page of `ladder ui` sends first: the saved view's filter
+    and order, one page of 100 runs (the MLflow UI's page)."""
+    from mlflow import MlflowClient
+
+    from pipeline.tracking.ui_view import view_state
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(f"load-{count}")
+    state = view_state()
+    order = f"{state['orderByKey']} {'ASC' if state['orderByAsc'] else 'DESC'}"
+    client.search_runs([experiment.experiment_id], state["searchFilter"], order_by=[order],
+                       max_results=100)  # fmt: skip
+
+
+# ------------------------------------------------------------------ shards
+
+
+def bench_shards(args: argparse.Namespace, sizes: list[int]) -> dict:
+    """`ladder shards` on trees of growing size: one tree, grown from one size to the next,
+    each size sharded into an empty folder once."""
+    if args.per_shard < 1:
+        raise InputError(f"--per-shard {args.per_shard}: expected >= 1")
+    seconds, peak_mb, disk_bytes = {}, {}, {}
+    with tempfile.TemporaryDirectory(prefix="ladder-scale-") as scratch:
+        src, out, written = Path(scratch) / "src", Path(scratch) / "out", 0
+        for count in sizes:
+            print(f"ladder bench shards: {count} images ...", file=sys.stderr, flush=True)
+            write_tiny_tree(src, count, start=written)
+            written = count
+            start = time.perf_counter()
+            peak_mb[count] = round(peak_rss_kb(shards_argv(src, out, args)) / 1024)
+            seconds[count] = round(time.perf_counter() - start, 1)
+            disk_bytes[count] = sum(path.stat().st_size for path in out.iterdir())
+            shutil.rmtree(out)
+    return {
+        "benchmark": "shards",
+        "x": "images",
+        "image": f"{TINY_SIDE}x{TINY_SIDE} PNG, {CLASSES} classes",
+        "images_per_shard": args.per_shard,
+        "workers": args.loader_workers,
+        "peak_memory_mb": peak_mb,
+        "disk_bytes": disk_bytes,
+        "curves": curves({"ladder shards": seconds}),
+    }
+
+
+def peak_rss_kb(argv: list[str]) -> int:
+    """Run argv; the peak resident memory of it or of any process it waited for (Linux's
+    wait4 reports the largest of them), in KiB."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise subprocess.CalledProcessError(process.returncode, argv)
+    return usage.ru_maxrss
 
 
 # ------------------------------------------------------------------ shards-rerun
@@ -160,25 +247,30 @@ def bench_shards_rerun(args: argparse.Namespace, sizes: list[int]) -> dict:
     }
 
 
-def write_tiny_tree(src: Path, count: int) -> None:
-    """`count` tiny PNGs in CLASSES class folders under src/train."""
+def write_tiny_tree(src: Path, count: int, start: int = 0) -> None:
+    """Tiny PNGs number `start` to `count` - 1 in CLASSES class folders under src/train
+    (a tree of `start` grows into one of `count`)."""
     import numpy as np
     from PIL import Image
 
-    rng = np.random.default_rng(0)
-    for index in range(count):
-        folder = src / "train" / f"class{index % CLASSES}"
+    rng = np.random.default_rng(start)
+    folders = [src / "train" / f"class{label}" for label in range(CLASSES)]
+    for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
+    for index in range(start, count):
         pixels = rng.integers(0, 256, (TINY_SIDE, TINY_SIDE, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(folder / f"{index:07d}.png")
+        Image.fromarray(pixels).save(folders[index % CLASSES] / f"{index:07d}.png")
+
+
+def shards_argv(src: Path, out: Path, args: argparse.Namespace, *flags: str) -> list[str]:
+    """`ladder shards` as a user runs it, in a fresh interpreter."""
+    return [sys.executable, "-m", "pipeline", "shards", "--src", str(src), "--out", str(out),
+            "--shard-size", str(args.per_shard), "--workers", str(args.loader_workers),
+            *flags]  # fmt: skip
 
 
 def shards_process(src: Path, out: Path, args: argparse.Namespace, *flags: str) -> None:
-    """`ladder shards` as a user runs it, in a fresh interpreter."""
-    argv = [sys.executable, "-m", "pipeline", "shards", "--src", str(src), "--out", str(out),
-            "--shard-size", str(args.per_shard), "--workers", str(args.loader_workers),
-            *flags]  # fmt: skip
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(shards_argv(src, out, args, *flags), check=True, stdout=subprocess.DEVNULL)
 
 
 # ------------------------------------------------------------------ the curve

@@ -8,7 +8,9 @@ From the process and each trial's Tune results (`result.json`) it reads:
   wall                 the whole command, start-up and leaderboard included
   per trial            (wall - sweep start-up - sweep end) x slots / N: a slot's time per
                        trial, what N more trials cost
-  in the trial         Tune's time in the trial function (median), of which training is
+  in the trial         Tune's time in the trial function (mean over trials, so that it
+                       and `between` add up to `per trial`: a median would leave out the
+                       actor start-ups a few trials pay), of which training is
                        `train/epoch_time` and the rest, before the first report, the
                        model's build, its cost measured, the loaders, validation and, in a
                        fresh actor, the imports
@@ -154,15 +156,15 @@ def asha_outcome(
 def breakdown(
     trials: list[list[dict]], start: float, end: float, count: int, slots: int, peak_kb: int
 ) -> dict:
-    """The phases of the module docstring, in seconds (medians over trials)."""
+    """The phases of the module docstring, in seconds (means over trials)."""
     if len(trials) != count:
         raise RuntimeError(f"a sweep of {count} trials left {len(trials)} results")
     began = [rows[-1]["timestamp"] - rows[-1]["time_total_s"] for rows in trials]
     ended = [rows[-1]["timestamp"] for rows in trials]
     startup, finish = min(began) - start, end - max(ended)
     per_trial = (end - start - startup - finish) * min(slots, count) / count
-    in_trial = statistics.median(rows[-1]["time_total_s"] for rows in trials)
-    training = statistics.median(rows[0][TRAIN_EPOCH_TIME] for rows in trials)
+    in_trial = statistics.fmean(rows[-1]["time_total_s"] for rows in trials)
+    training = statistics.fmean(rows[0][TRAIN_EPOCH_TIME] for rows in trials)
     return {
         "wall_s": round(end - start, 1),
         "sweep_startup_s": round(startup, 1),

@@ -1,7 +1,8 @@
 """`ladder bench`: benchmarks (JSON): data loading, models, and how costs grow with scale.
 
 `data` and `model` go through pipeline/bench/suite.py (model: model_speed.py); `tracking`
-(the leaderboard over generated sweeps of `--runs` trials) and `shards-rerun` (a rerun of
+(the leaderboard over generated sweeps of `--runs` trials), `shards` (`ladder shards` on
+`--images` synthetic images), `shards-rerun` (a rerun of
 `ladder shards` over `--shards` finished shards) and `sweep` (real sweeps of `--trials`
 trivial trials, pipeline/bench/sweep_scale.py) are pipeline/bench/scale.py's, and
 `rank-split` (which reader of `--ranks` x `--workers` reads which of `--shards` shards,
@@ -15,14 +16,14 @@ import argparse
 from pathlib import Path
 
 SUITE = ("data", "model")  # the keys of pipeline.bench.suite.BENCHMARKS
-SCALE = ("tracking", "shards-rerun", "sweep")  # pipeline.bench.scale's
+SCALE = ("tracking", "shards", "shards-rerun", "sweep")  # pipeline.bench.scale's
 SPLIT = ("rank-split",)  # pipeline.bench.rank_split's
 BENCHMARKS = SUITE + SCALE + SPLIT
 DEFAULTS = {  # flags whose default depends on the benchmark ("": the others')
     "batch_size": {"": 64, "rank-split": 256},
     "loader_workers": {"": 2, "rank-split": 4},
     "shards": {"": "100,300,1000", "rank-split": "1000"},
-    "per_shard": {"": 10, "rank-split": 1250},
+    "per_shard": {"": 10, "rank-split": 1250, "shards": 1000},
 }
 
 
@@ -45,13 +46,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batches", type=int, default=20, help="data: timed batches per loader")
     parser.add_argument("--runs", default="100,1000", help="tracking: trial counts")
     parser.add_argument("--trials", default="8,32,128", help="sweep: trial counts")
+    parser.add_argument("--images", default="10000,100000,1000000",
+                        help="shards: synthetic image counts")  # fmt: skip
     parser.add_argument("--asha-trials", type=int, default=128,
                         help="sweep: then an ASHA sweep of this many (4k; 0: none)")  # fmt: skip
     parser.add_argument("--store", type=Path, help="tracking: keep the generated stores here")
+    parser.add_argument("--tracking-uri", metavar="URL",
+                        help="tracking: a server (`ladder server`), not sqlite")  # fmt: skip
     parser.add_argument("--shards", help="shards-rerun: shard counts (default 100,300,1000); "
                         "rank-split: train shards (default 1000)")  # fmt: skip
     parser.add_argument("--per-shard", type=int,
-                        help="images per shard (default 10; rank-split 1250)")  # fmt: skip
+                        help="a shard's images (10; rank-split 1250; shards 1000)")  # fmt: skip
     parser.add_argument("--val-shards", type=int, default=40, help="rank-split: val shards")
     parser.add_argument("--ranks", default="8,64,512", help="rank-split: DDP rank counts")
     parser.add_argument("--out", type=Path, help="also write the JSON here (scale: and a PNG)")

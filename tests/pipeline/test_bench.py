@@ -6,11 +6,13 @@ import json
 import shutil
 
 import pytest
+from mlflow import MlflowClient
 
 from pipeline.cli import main
-from tests.pipeline.conftest import private_ray_tmpdir, stop_ray_processes
+from tests.pipeline.conftest import MlflowProcess, private_ray_tmpdir, stop_ray_processes
 from tests.pipeline.sweeps import sweep_env
 
+TRACKING_CURVES = ("ladder leaderboard", "leaderboard_rows", "ladder chart", "ui trials page")
 FAST = ["--batch-size", "4", "--loader-workers", "1", "--batches", "2", "--rounds", "2"]
 
 
@@ -83,12 +85,37 @@ def test_bench_tracking_times_the_leaderboard_and_keeps_its_stores(tmp_path, cap
     assert main([*argv, "--out", str(out)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert json.loads(out.read_text()) == result and out.with_suffix(".png").stat().st_size > 0
+    assert set(result["curves"]) == set(TRACKING_CURVES) and result["store"] == "sqlite"
     for curve in result["curves"].values():
         assert set(curve["seconds"]) == {"4", "8"} and all(t > 0 for t in curve["seconds"].values())
         assert isinstance(curve["loglog_slope"], float)
     assert all(seconds > 0 for seconds in result["generate_seconds"].values())
     assert main([*argv]) == 0  # the stores are reused, not written again
     assert json.loads(capsys.readouterr().out)["generate_seconds"] == {"4": None, "8": None}
+
+
+@pytest.mark.slow
+def test_bench_tracking_measures_a_servers_store_over_http(tmp_path, capsys):
+    """`--tracking-uri`: the sweep is written through the server once and read back
+    through it, as a team's clients do (`ladder server` serves PostgreSQL the same way)."""
+    server = MlflowProcess(tmp_path)
+    server.start()
+    try:
+        argv = ["bench", "tracking", "--runs", "6", "--rounds", "1", "--tracking-uri", server.url]
+        assert main(argv) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["store"] == f"server {server.url}" and set(result["curves"]) == set(
+            TRACKING_CURVES
+        )
+        assert result["generate_seconds"]["6"] > 0
+        runs = MlflowClient(tracking_uri=server.url).search_runs(
+            [MlflowClient(tracking_uri=server.url).get_experiment_by_name("load-6").experiment_id]
+        )
+        assert len(runs) == 7  # the parent and 6 trials, on the server
+        assert main(argv) == 0  # the server's sweep is reused
+        assert json.loads(capsys.readouterr().out)["generate_seconds"] == {"6": None}
+    finally:
+        server.kill()
 
 
 def test_bench_shards_rerun_times_the_rerun_with_and_without_verify(capsys):
@@ -99,12 +126,28 @@ def test_bench_shards_rerun_times_the_rerun_with_and_without_verify(capsys):
     assert all(set(curve["seconds"]) == {"2", "3"} for curve in curves.values())
 
 
+def test_bench_shards_reports_time_memory_and_disk_per_size(tmp_path, capsys):
+    out = tmp_path / "shards.json"
+    argv = ["bench", "shards", "--images", "60,20", "--per-shard", "10", "--out", str(out)]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert json.loads(out.read_text()) == result and out.with_suffix(".png").stat().st_size > 0
+    assert set(result["curves"]["ladder shards"]["seconds"]) == {"20", "60"}
+    assert all(seconds > 0 for seconds in result["curves"]["ladder shards"]["seconds"].values())
+    assert all(100 < mb < 4096 for mb in result["peak_memory_mb"].values())  # a Python, PIL
+    disk = result["disk_bytes"]  # 2 and 6 shards of tiny PNGs (~1.5 kB each in a tar)
+    assert 20 * 200 < disk["20"] < disk["60"] < 60 * 4096
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["tracking", "--runs", "100,x"], "--runs '100,x': expected counts >= 1"),
         (["shards-rerun", "--shards", "0"], "--shards '0': expected counts >= 1"),
         (["shards-rerun", "--per-shard", "0"], "--per-shard 0: expected >= 1"),
+        (["shards", "--images", "0,100"], "--images '0,100': expected counts >= 1"),
+        (["shards", "--images", "1e6"], "--images '1e6': expected counts >= 1"),
+        (["shards", "--per-shard", "-1"], "--per-shard -1: expected >= 1"),
         (["sweep", "--trials", "0"], "--trials '0': expected counts >= 1"),
         (["sweep", "--trials", "-8"], "--trials '-8': expected counts >= 1"),
         (["sweep", "--trials", "8,x"], "--trials '8,x': expected counts >= 1"),
@@ -143,10 +186,29 @@ def test_bench_sweep_breaks_a_real_sweep_down_by_phase(digits_shards, tmp_path, 
         assert point["sweep_startup_s"] > 0 and point["sweep_end_s"] >= 0
         assert point["wall_s"] > point["sweep_startup_s"] + point["per_trial_s"]
         assert 100 < point["driver_peak_mb"] < 8192  # torch, Ray and MLflow in one process
-    assert result["points"]["3"]["wall_s"] > result["points"]["1"]["wall_s"]
+    slot_seconds = {n: point["per_trial_s"] * int(n) for n, point in result["points"].items()}
+    assert slot_seconds["3"] > slot_seconds["1"]  # (walls: the start-up's noise hides it)
     asha = result["asha"]  # every trial ran, and ASHA ended some at a rung: epoch 1 or 2
     assert (asha["trials"], asha["never_ran"]) == (8, 0)
     assert asha["finished"] >= 1 and asha["stopped_early"] >= 1
     assert asha["finished"] + asha["stopped_early"] == 8
     assert asha["epochs_trained"] < 8 * asha["max_epochs"]
     assert 1 <= asha["max_running"] <= result["slots"] and 0 < asha["slots_busy"] <= 1
+
+
+def test_the_sweep_breakdown_adds_up_when_a_few_trials_start_actors():
+    """3 trials on 2 slots: two pay a fresh actor's imports (5 s), one reuses an actor
+    (2 s). The time in the trial and between trials add up to a slot's time per trial,
+    which a median of the trial times (5 s) would not: it leaves out the cheap one."""
+    from pipeline.bench.sweep_scale import TRAIN_EPOCH_TIME, breakdown
+
+    def trial(begin, seconds):
+        return [{"timestamp": begin + seconds, "time_total_s": seconds, TRAIN_EPOCH_TIME: 1.0}]
+
+    trials = [trial(100, 5.0), trial(100, 5.0), trial(105, 2.0)]
+    point = breakdown(trials, start=80, end=110, count=3, slots=2, peak_kb=1024 * 900)
+    assert (point["sweep_startup_s"], point["sweep_end_s"], point["wall_s"]) == (20, 3, 30)
+    assert point["per_trial_s"] == pytest.approx(14 / 3, abs=0.01)  # 7 s on each slot
+    assert point["in_trial_s"] == pytest.approx(4.0) and point["training_s"] == 1.0
+    assert point["between_trials_s"] == pytest.approx(2 / 3, abs=0.01)
+    assert point["driver_peak_mb"] == 900
