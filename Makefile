@@ -52,13 +52,17 @@ bench: install
 
 # How costs grow with scale (pipeline/bench/scale.py), JSON + PNG curves in docs/scale/:
 # the leaderboard over generated sweeps of SCALE_RUNS trials (stores kept in build/scale-stores,
-# so only the first run writes them; SCALE_RUNS=100,1000,10000 adds ~14 min the first time),
-# a rerun of `ladder shards` into SCALE_SHARDS finished shards, and which reader of 8, 64
+# so only the first run writes them; SCALE_RUNS=100,1000,10000 adds ~4 min the first time),
+# `ladder sync` of journals of SCALE_RECORDS records, `ladder shards` on SCALE_IMAGES tiny
+# images (SCALE_IMAGES=10000,100000,1000000 adds ~7 min), a rerun of `ladder shards` into
+# SCALE_SHARDS finished shards, and which reader of 8, 64
 # and 512 ranks x 4 workers owns which of 1,000 ImageNet-like shards (pipeline/bench/
 # rank_split.py, the data module's own split; ~30 s), and real sweeps of SCALE_TRIALS
 # trivial trials, then an ASHA sweep of SCALE_ASHA_TRIALS (pipeline/bench/sweep_scale.py;
-# ~14 min). About 20 min here.
+# ~14 min). About 27 min here.
 SCALE_RUNS ?= 100,300,1000
+SCALE_RECORDS ?= 100,1000,10000
+SCALE_IMAGES ?= 10000,100000
 SCALE_SHARDS ?= 100,300,1000
 SCALE_TRIALS ?= 8,32,128
 SCALE_ASHA_TRIALS ?= 128
@@ -67,6 +71,8 @@ bench-scale: install
 	mkdir -p docs/scale build
 	$(BIN)/ladder bench tracking --runs $(SCALE_RUNS) --store build/scale-stores \
 	  --out docs/scale/tracking.json
+	$(BIN)/ladder bench sync --records $(SCALE_RECORDS) --out docs/scale/sync.json
+	$(BIN)/ladder bench shards --images $(SCALE_IMAGES) --out docs/scale/shards.json
 	$(BIN)/ladder bench shards-rerun --shards $(SCALE_SHARDS) --out docs/scale/shards_rerun.json
 	$(BIN)/ladder bench rank-split --out docs/scale/rank_split.json
 	$(BIN)/ladder bench sweep --trials $(SCALE_TRIALS) --asha-trials $(SCALE_ASHA_TRIALS) \

@@ -1,4 +1,4 @@
-"""`ladder bench tracking`, `shards`, `shards-rerun` and `sweep`: how costs grow with scale.
+"""`ladder bench tracking`, `sync`, `shards`, `shards-rerun`, `sweep`: how costs grow with scale.
 
 A pipeline that is quick on the demo can still grow badly: a request per trial, a pass
 over every pair of trials, a read of every byte of data that did not change. These two
@@ -21,6 +21,8 @@ quadratic; a constant start-up flattens it at small sizes), written as JSON and,
   shards-rerun   `ladder shards` rerun into a finished `--out` of each of `--shards` shard
                  counts (`--per-shard` tiny PNGs each): the default rerun (name + size) and
                  `--verify` (every sha256), beside the first write
+  sync           `ladder sync` of a sweep's journal of each of `--records` counts
+                 (`pipeline.bench.sync_scale`)
   sweep          real `ladder sweep`s of each of `--trials` trivial trials: the per-trial
                  cost beside training, by phase (`pipeline.bench.sweep_scale`)
 """
@@ -64,13 +66,18 @@ def benchmark(what: str) -> Callable[[argparse.Namespace, list[int]], dict]:
         from pipeline.bench.sweep_scale import bench_sweep
 
         return bench_sweep
+    if what == "sync":
+        from pipeline.bench.sync_scale import bench_sync
+
+        return bench_sync
     return {"tracking": bench_tracking, "shards": bench_shards}.get(what, bench_shards_rerun)
 
 
 def sizes_of(args: argparse.Namespace) -> list[int]:
-    """The sizes `--runs` (tracking), `--trials` (sweep), `--images` (shards) or `--shards`
-    (shards-rerun) names, checked."""
-    flag = {"tracking": "runs", "sweep": "trials", "shards": "images"}.get(args.what, "shards")
+    """The sizes `--runs` (tracking), `--trials` (sweep), `--images` (shards), `--records`
+    (sync) or `--shards` (shards-rerun) names, checked."""
+    flags = {"tracking": "runs", "sweep": "trials", "shards": "images", "sync": "records"}
+    flag = flags.get(args.what, "shards")
     text = getattr(args, flag)
     try:
         sizes = sorted({int(part) for part in text.split(",")})

@@ -1,7 +1,8 @@
 """`ladder bench`: benchmarks (JSON): data loading, models, and how costs grow with scale.
 
 `data` and `model` go through pipeline/bench/suite.py (model: model_speed.py); `tracking`
-(the leaderboard over generated sweeps of `--runs` trials), `shards` (`ladder shards` on
+(the leaderboard over generated sweeps of `--runs` trials), `sync` (`ladder sync` of a
+journal of `--records` records, pipeline/bench/sync_scale.py), `shards` (`ladder shards` on
 `--images` synthetic images), `shards-rerun` (a rerun of
 `ladder shards` over `--shards` finished shards) and `sweep` (real sweeps of `--trials`
 trivial trials, pipeline/bench/sweep_scale.py) are pipeline/bench/scale.py's, and
@@ -16,7 +17,7 @@ import argparse
 from pathlib import Path
 
 SUITE = ("data", "model")  # the keys of pipeline.bench.suite.BENCHMARKS
-SCALE = ("tracking", "shards", "shards-rerun", "sweep")  # pipeline.bench.scale's
+SCALE = ("tracking", "sync", "shards", "shards-rerun", "sweep")  # pipeline.bench.scale's
 SPLIT = ("rank-split",)  # pipeline.bench.rank_split's
 BENCHMARKS = SUITE + SCALE + SPLIT
 DEFAULTS = {  # flags whose default depends on the benchmark ("": the others')
@@ -51,8 +52,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--asha-trials", type=int, default=128,
                         help="sweep: then an ASHA sweep of this many (4k; 0: none)")  # fmt: skip
     parser.add_argument("--store", type=Path, help="tracking: keep the generated stores here")
+    parser.add_argument("--records", default="100,1000,10000", help="sync: journal records")
     parser.add_argument("--tracking-uri", metavar="URL",
-                        help="tracking: a server (`ladder server`), not sqlite")  # fmt: skip
+                        help="tracking, sync: a server (`ladder server`), not sqlite")  # fmt: skip
     parser.add_argument("--shards", help="shards-rerun: shard counts (default 100,300,1000); "
                         "rank-split: train shards (default 1000)")  # fmt: skip
     parser.add_argument("--per-shard", type=int,

@@ -44,7 +44,9 @@ import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,9 @@ TRIAL_STATUSES = {
 def tracking_uri() -> str:
     """`MLFLOW_TRACKING_URI` if set, else the sqlite store `mlflow.db` here (absolute)."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(DEFAULT_STORE).resolve()}"
+
+
+SERVER_SEARCH_THREADS = 4  # `ladder server`'s workers (`--workers`, default 4)
 
 
 def is_server(uri: str) -> bool:
@@ -163,15 +168,60 @@ def search_all_runs(client: Any, experiment_ids: list[str], filter_string: str) 
     runs held each full collection rescans them all, again and again; that was over half
     the time of reading 10,000 runs here (13.6 s against 6.0 s paused). What the pages
     leave as garbage is collected once, after.
+
+    From a server, SERVER_SEARCH_THREADS searches of disjoint start-time ranges run at
+    once: a page costs a server ~2.7 s here (PostgreSQL, 1,000 runs), most of it MLflow
+    turning runs into JSON, and pages one after another took 10,000 runs 26 s.
     """
-    runs, token = [], None
     with gc_paused():
-        while True:
-            page = client.search_runs(experiment_ids, filter_string=filter_string, page_token=token)
-            runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
+        if not is_server(client.tracking_uri):
+            return all_pages(client, experiment_ids, filter_string)
+        ranges = start_time_ranges(client, experiment_ids, filter_string)
+        with ThreadPoolExecutor(SERVER_SEARCH_THREADS) as pool:
+            parts = pool.map(
+                lambda bounds: all_pages(client, experiment_ids, within(filter_string, *bounds)),
+                ranges,
+            )
+            return [run for part in parts for run in part]
+
+
+def all_pages(client: Any, experiment_ids: list[str], filter_string: str) -> list:
+    """The runs of every page of one search, one page after another."""
+    runs, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string=filter_string, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def start_time_ranges(
+    client: Any, experiment_ids: list[str], filter_string: str
+) -> list[tuple[int, int]]:
+    """Start-time ranges [from, to) that together hold every matching run (none: no run),
+    SERVER_SEARCH_THREADS x 2 of them, equally wide from the first run's to the last's."""
+    first, last = (
+        client.search_runs(
+            experiment_ids,
+            filter_string,
+            max_results=1,
+            order_by=[f"attributes.start_time {order}"],
+        )  # fmt: skip
+        for order in ("ASC", "DESC")
+    )
+    if not first:
+        return []
+    low, high = first[0].info.start_time, last[0].info.start_time + 1
+    count = SERVER_SEARCH_THREADS * 2
+    edges = [low + (high - low) * index // count for index in range(count)] + [high]
+    return [(a, b) for a, b in pairwise(edges) if a < b]
+
+
+def within(filter_string: str, start: int, end: int) -> str:
+    """The filter, limited to runs started in [start, end) (milliseconds)."""
+    limit = f"attributes.start_time >= {start} AND attributes.start_time < {end}"
+    return f"{filter_string} AND {limit}" if filter_string else limit
 
 
 @contextmanager

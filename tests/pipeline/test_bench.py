@@ -118,6 +118,26 @@ def test_bench_tracking_measures_a_servers_store_over_http(tmp_path, capsys):
         server.kill()
 
 
+@pytest.mark.slow
+def test_bench_sync_sends_a_whole_generated_journal(tmp_path, capsys):
+    """30 records: the sweep's start and end, and 5 trials of 3 epochs; synced into the
+    store at `--tracking-uri`, where the sweep is then whole and closed, its charts logged."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(["bench", "sync", "--records", "30", "--tracking-uri", uri]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["trials"] == {"30": 5} and result["curves"]["ladder sync"]["seconds"]["30"] > 0
+    client = MlflowClient(tracking_uri=uri)
+    (experiment,) = [e for e in client.search_experiments() if e.name.startswith("sync-30-")]
+    runs = client.search_runs([experiment.experiment_id])
+    roles = sorted(run.data.tags["ladder.role"] for run in runs)
+    assert roles == ["sweep"] + ["trial"] * 5
+    assert all(run.info.status == "FINISHED" for run in runs)
+    assert all(len(client.get_metric_history(run.info.run_id, "val/acc1")) == 3
+               for run in runs if run.data.tags["ladder.role"] == "trial")  # fmt: skip
+    (parent,) = [run for run in runs if run.data.tags["ladder.role"] == "sweep"]
+    assert "charts" in {artifact.path for artifact in client.list_artifacts(parent.info.run_id)}
+
+
 def test_bench_shards_rerun_times_the_rerun_with_and_without_verify(capsys):
     argv = ["bench", "shards-rerun", "--shards", "2,3", "--per-shard", "2", "--rounds", "1"]
     assert main(argv) == 0
@@ -146,6 +166,8 @@ def test_bench_shards_reports_time_memory_and_disk_per_size(tmp_path, capsys):
         (["shards-rerun", "--shards", "0"], "--shards '0': expected counts >= 1"),
         (["shards-rerun", "--per-shard", "0"], "--per-shard 0: expected >= 1"),
         (["shards", "--images", "0,100"], "--images '0,100': expected counts >= 1"),
+        (["sync", "--records", "-10"], "--records '-10': expected counts >= 1"),
+        (["sync", "--records", ""], "--records '': expected counts >= 1"),
         (["shards", "--images", "1e6"], "--images '1e6': expected counts >= 1"),
         (["shards", "--per-shard", "-1"], "--per-shard -1: expected >= 1"),
         (["sweep", "--trials", "0"], "--trials '0': expected counts >= 1"),

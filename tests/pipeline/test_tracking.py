@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from pipeline.tracking.schema import tag_filter
+from pipeline.tracking.schema import search_all_runs, tag_filter
 from pipeline.tracking.sweep_tracker import SweepTracker, flatten_config
 
 CONFIG = {
@@ -146,3 +146,23 @@ def test_artifacts_go_to_the_parent_run(store, tmp_path: Path):
     sweep.log_artifact(note)
     names = [a.path for a in MlflowClient(store).list_artifacts(sweep.parent_run_id)]
     assert names == ["notes.md"]
+
+
+def test_a_servers_runs_are_each_found_once_by_the_parallel_search(mlflow_server):
+    """From a server, `search_all_runs` splits the search into start-time ranges read at
+    once: runs sharing a start time, the first and the last included, are each found once,
+    with the filter applied, and an empty result is empty."""
+    client = MlflowClient(tracking_uri=mlflow_server)
+    experiment_id = client.create_experiment("parallel-search")
+    starts = [1000, 1000, 1001, 1500, 1999, 2000, 2000, 2000, *range(3000, 3030), 3030, 3030]
+    parity = {}
+    for index, start in enumerate(starts):
+        run = client.create_run(experiment_id, start_time=start, tags={"probe": str(index % 2)})
+        parity[run.info.run_id] = str(index % 2)
+    found = [run.info.run_id for run in search_all_runs(client, [experiment_id], "")]
+    assert sorted(found) == sorted(parity)
+    odd = [
+        run.info.run_id for run in search_all_runs(client, [experiment_id], tag_filter(probe="1"))
+    ]
+    assert sorted(odd) == sorted(run_id for run_id, value in parity.items() if value == "1")
+    assert search_all_runs(client, [experiment_id], tag_filter(probe="2")) == []
