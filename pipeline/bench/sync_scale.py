@@ -39,12 +39,14 @@ def bench_sync(args: argparse.Namespace, sizes: list[int]) -> dict:
             name = f"sync-{count}-{time.strftime('%Y%m%d-%H%M%S')}"  # new on a server too
             uri = args.tracking_uri or f"sqlite:///{scratch}/{name}.db"
             storage = Path(scratch) / "sweeps"
-            trials[count] = write_journal(saved_plan(name, storage, uri), count)
+            plan = saved_plan(name, storage, uri)
+            trials[count] = write_journal(plan, count)
             start = time.perf_counter()
             argv = [sys.executable, "-m", "pipeline", "sync", name, "--storage", str(storage)]
             env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-            subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+            done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL)
             seconds[count] = round(time.perf_counter() - start, 1)
+            check_sent(plan, done.returncode)
     return {
         "benchmark": "sync",
         "x": "journal records",
@@ -52,6 +54,17 @@ def bench_sync(args: argparse.Namespace, sizes: list[int]) -> dict:
         "trials": trials,
         "curves": curves({"ladder sync": seconds}),
     }
+
+
+def check_sent(plan: SweepPlan, exit_code: int) -> None:
+    """Every record was sent. (`ladder sync` exits 1 also when all was sent but some trials
+    did not finish, as the generated sweep's errors and running trials do not.)"""
+    from pipeline.tracking.journal import Journal
+    from pipeline.tracking.sweep_tracker import journal_folder
+
+    waiting = Journal(journal_folder(plan)).waiting
+    if waiting or exit_code not in (0, 1):
+        raise RuntimeError(f"ladder sync {plan.name}: exit {exit_code}, {waiting} records unsent")
 
 
 def saved_plan(name: str, storage: Path, uri: str) -> SweepPlan:

@@ -105,6 +105,7 @@ def tracking_uri() -> str:
 
 
 SERVER_SEARCH_THREADS = 4  # `ladder server`'s workers (`--workers`, default 4)
+SEARCH_PAGE = 1000  # runs a search request returns: MLflow's default
 
 
 def is_server(uri: str) -> bool:
@@ -161,7 +162,7 @@ def tag_filter(**tags: str) -> str:
 
 
 def search_all_runs(client: Any, experiment_ids: list[str], filter_string: str) -> list:
-    """Every run matching the filter, following MLflow's pages of 1000.
+    """Every run matching the filter, following pages of SEARCH_PAGE runs.
 
     Python's cyclic garbage collector is paused meanwhile: a run read from a sqlite store
     is some 35 ORM objects (its latest metrics, params and tags), and with thousands of
@@ -169,27 +170,43 @@ def search_all_runs(client: Any, experiment_ids: list[str], filter_string: str) 
     the time of reading 10,000 runs here (13.6 s against 6.0 s paused). What the pages
     leave as garbage is collected once, after.
 
-    From a server, SERVER_SEARCH_THREADS searches of disjoint start-time ranges run at
-    once: a page costs a server ~2.7 s here (PostgreSQL, 1,000 runs), most of it MLflow
-    turning runs into JSON, and pages one after another took 10,000 runs 26 s.
+    From a server, past the first page (the latest-started runs), SERVER_SEARCH_THREADS
+    searches of disjoint start-time ranges run at once: a page costs a server ~2.7 s here
+    (PostgreSQL, 1,000 runs), most of it MLflow turning runs into JSON, and pages one
+    after another took 10,000 runs 26 s.
     """
     with gc_paused():
         if not is_server(client.tracking_uri):
             return all_pages(client, experiment_ids, filter_string)
-        ranges = start_time_ranges(client, experiment_ids, filter_string)
+        latest = client.search_runs(
+            experiment_ids, filter_string, max_results=SEARCH_PAGE,
+            order_by=["attributes.start_time DESC"],
+        )  # fmt: skip
+        if not latest.token:
+            return list(latest)
+        # every run started after the page's last one is on the page; the rest started
+        # at or before it, some of those (its ties) on the page too
+        ranges = start_time_ranges(
+            client, experiment_ids, filter_string, end=latest[-1].info.start_time + 1
+        )
         with ThreadPoolExecutor(SERVER_SEARCH_THREADS) as pool:
             parts = pool.map(
                 lambda bounds: all_pages(client, experiment_ids, within(filter_string, *bounds)),
                 ranges,
             )
-            return [run for part in parts for run in part]
+            seen = {run.info.run_id for run in latest}
+            return [
+                *latest,
+                *(run for part in parts for run in part if run.info.run_id not in seen),
+            ]
 
 
 def all_pages(client: Any, experiment_ids: list[str], filter_string: str) -> list:
     """The runs of every page of one search, one page after another."""
     runs, token = [], None
     while True:
-        page = client.search_runs(experiment_ids, filter_string=filter_string, page_token=token)
+        page = client.search_runs(experiment_ids, filter_string, max_results=SEARCH_PAGE,
+                                  page_token=token)  # fmt: skip
         runs.extend(page)
         token = page.token
         if not token:
@@ -197,24 +214,15 @@ def all_pages(client: Any, experiment_ids: list[str], filter_string: str) -> lis
 
 
 def start_time_ranges(
-    client: Any, experiment_ids: list[str], filter_string: str
+    client: Any, experiment_ids: list[str], filter_string: str, end: int
 ) -> list[tuple[int, int]]:
-    """Start-time ranges [from, to) that together hold every matching run (none: no run),
-    SERVER_SEARCH_THREADS x 2 of them, equally wide from the first run's to the last's."""
-    first, last = (
-        client.search_runs(
-            experiment_ids,
-            filter_string,
-            max_results=1,
-            order_by=[f"attributes.start_time {order}"],
-        )  # fmt: skip
-        for order in ("ASC", "DESC")
+    """Start-time ranges [from, to) that together hold every matching run started before
+    `end`, SERVER_SEARCH_THREADS x 2 of them, equally wide from the first run's start."""
+    (first,) = client.search_runs(
+        experiment_ids, filter_string, max_results=1, order_by=["attributes.start_time ASC"]
     )
-    if not first:
-        return []
-    low, high = first[0].info.start_time, last[0].info.start_time + 1
-    count = SERVER_SEARCH_THREADS * 2
-    edges = [low + (high - low) * index // count for index in range(count)] + [high]
+    low, count = first.info.start_time, SERVER_SEARCH_THREADS * 2
+    edges = [low + (end - low) * index // count for index in range(count)] + [end]
     return [(a, b) for a, b in pairwise(edges) if a < b]
 
 

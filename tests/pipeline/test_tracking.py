@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
+from pipeline.tracking import schema
 from pipeline.tracking.schema import search_all_runs, tag_filter
 from pipeline.tracking.sweep_tracker import SweepTracker, flatten_config
 
@@ -148,13 +150,18 @@ def test_artifacts_go_to_the_parent_run(store, tmp_path: Path):
     assert names == ["notes.md"]
 
 
-def test_a_servers_runs_are_each_found_once_by_the_parallel_search(mlflow_server):
-    """From a server, `search_all_runs` splits the search into start-time ranges read at
-    once: runs sharing a start time, the first and the last included, are each found once,
-    with the filter applied, and an empty result is empty."""
+@pytest.mark.parametrize("page", [1000, 7, 2])
+def test_a_servers_runs_are_each_found_once_by_the_parallel_search(
+    mlflow_server, page, monkeypatch
+):
+    """From a server, past its first page, `search_all_runs` splits the search into
+    start-time ranges read at once: runs sharing a start time (the page's last one's
+    included), the first and the last, are each found once, with the filter applied, and
+    an empty result is empty. (Pages of 7 and 2 runs stand for MLflow's 1,000.)"""
+    monkeypatch.setattr(schema, "SEARCH_PAGE", page)
     client = MlflowClient(tracking_uri=mlflow_server)
-    experiment_id = client.create_experiment("parallel-search")
-    starts = [1000, 1000, 1001, 1500, 1999, 2000, 2000, 2000, *range(3000, 3030), 3030, 3030]
+    experiment_id = client.create_experiment(f"parallel-search-{page}")
+    starts = [1000, 1000, 1001, 1500, 1999, 2000, 2000, 2000, *range(3000, 3030), *[3030] * 3]
     parity = {}
     for index, start in enumerate(starts):
         run = client.create_run(experiment_id, start_time=start, tags={"probe": str(index % 2)})
