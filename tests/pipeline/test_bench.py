@@ -16,6 +16,7 @@ TRACKING_CURVES = ("ladder leaderboard", "leaderboard_rows", "ladder chart", "ui
 FAST = ["--batch-size", "4", "--loader-workers", "1", "--batches", "2", "--rounds", "2"]
 
 
+@pytest.mark.slow
 def test_bench_data_on_synthetic_photos_reports_each_goal(tmp_path, capsys):
     out = tmp_path / "bench.json"
     argv = ["bench", "data", "--synthetic", "24", "--resolutions", "160,32", *FAST]
@@ -79,6 +80,7 @@ def test_model_bench_rejects_unknown_arch(capsys):
 # ---- how costs grow with scale (pipeline/bench/scale.py): real stores, real commands
 
 
+@pytest.mark.slow
 def test_bench_tracking_times_the_leaderboard_and_keeps_its_stores(tmp_path, capsys):
     out, store = tmp_path / "scale" / "tracking.json", tmp_path / "stores"
     argv = ["bench", "tracking", "--runs", "4,8", "--rounds", "1", "--store", str(store)]
@@ -138,6 +140,7 @@ def test_bench_sync_sends_a_whole_generated_journal(tmp_path, capsys):
     assert "charts" in {artifact.path for artifact in client.list_artifacts(parent.info.run_id)}
 
 
+@pytest.mark.slow
 def test_bench_shards_rerun_times_the_rerun_with_and_without_verify(capsys):
     argv = ["bench", "shards-rerun", "--shards", "2,3", "--per-shard", "2", "--rounds", "1"]
     assert main(argv) == 0
@@ -146,6 +149,7 @@ def test_bench_shards_rerun_times_the_rerun_with_and_without_verify(capsys):
     assert all(set(curve["seconds"]) == {"2", "3"} for curve in curves.values())
 
 
+@pytest.mark.slow
 def test_bench_shards_reports_time_memory_and_disk_per_size(tmp_path, capsys):
     out = tmp_path / "shards.json"
     argv = ["bench", "shards", "--images", "60,20", "--per-shard", "10", "--out", str(out)]

@@ -145,6 +145,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     assert len(stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_console_script():
     ladder = Path(sys.executable).with_name("ladder")
     done = subprocess.run(

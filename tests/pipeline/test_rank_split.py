@@ -15,6 +15,7 @@ def rank_split(capsys, *flags: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_1000_shards_over_8_64_512_ranks_give_every_rank_data_and_equal_batches(tmp_path, capsys):
     out = tmp_path / "scale" / "rank_split.json"
     # ImageNet-like train (1,000 shards x 1,250); a small val keeps the test short

@@ -122,6 +122,7 @@ def test_bad_idx_input_is_one_line(tmp_path, capsys, imagenet_tree, case, expect
 
 
 @pytest.mark.skipif(not idx.is_idx_folder(FASHION), reason="apt-get install dataset-fashion-mnist")
+@pytest.mark.slow
 def test_fashion_mnist_demo_reads_the_debian_package(tmp_path):
     out = tmp_path / "fashion"
     assert main(["shards", "--demo", "fashion-mnist", "--out", str(out), "--workers", "2"]) == 0

@@ -25,7 +25,8 @@ TRIALS = 200
 
 
 class CountingClient:
-    """A real `MlflowClient` whose every method call is counted by name."""
+    """A real `MlflowClient` whose every method call is counted by name (its attributes,
+    such as `tracking_uri`, read through)."""
 
     def __init__(self, client: MlflowClient) -> None:
         self.client = client
@@ -33,6 +34,8 @@ class CountingClient:
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self.client, name)
+        if not callable(method):
+            return method
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] = self.calls.get(name, 0) + 1
