@@ -66,6 +66,7 @@ def test_flag_errors_load_no_heavy_package(argv):
     assert start(*argv) == {"code": 2, "heavy": []}
 
 
+@pytest.mark.slow
 def test_the_probe_sees_a_heavy_import():
     """The probe is not blind: a command that does work (profile counts with torch) loads it."""
     assert "torch" in start("profile", "lenet5", "--json")["heavy"]

@@ -150,6 +150,7 @@ def test_artifacts_go_to_the_parent_run(store, tmp_path: Path):
     assert names == ["notes.md"]
 
 
+@pytest.mark.slow  # a real server (the session's, ~10 s to start)
 @pytest.mark.parametrize("page", [1000, 7, 2])
 def test_a_servers_runs_are_each_found_once_by_the_parallel_search(
     mlflow_server, page, monkeypatch
