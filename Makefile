@@ -27,8 +27,8 @@ $(INSTALLED): pyproject.toml constraints.txt
 	touch $@
 
 # test: every test but the scenarios (whole stories of minutes: a driver, a node or the
-# tracking server lost, the calibration, the estimate against a real sweep), which
-# test-scenarios runs; CI runs both, then cluster-test (the compose stack).
+# tracking server lost, the calibration, the estimate against a real sweep, a winner
+# exported, the UI in a browser, the benchmarks at scale), which test-scenarios runs; CI runs both, then cluster-test (the compose stack).
 test: install
 	$(BIN)/python -m pytest
 

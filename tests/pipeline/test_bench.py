@@ -81,6 +81,7 @@ def test_model_bench_rejects_unknown_arch(capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # generated stores, real commands: `make test-scenarios`
 def test_bench_tracking_times_the_leaderboard_and_keeps_its_stores(tmp_path, capsys):
     out, store = tmp_path / "scale" / "tracking.json", tmp_path / "stores"
     argv = ["bench", "tracking", "--runs", "4,8", "--rounds", "1", "--store", str(store)]
@@ -97,6 +98,7 @@ def test_bench_tracking_times_the_leaderboard_and_keeps_its_stores(tmp_path, cap
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # generated stores, real commands: `make test-scenarios`
 def test_bench_tracking_measures_a_servers_store_over_http(tmp_path, capsys):
     """`--tracking-uri`: the sweep is written through the server once and read back
     through it, as a team's clients do (`ladder server` serves PostgreSQL the same way)."""
@@ -121,6 +123,7 @@ def test_bench_tracking_measures_a_servers_store_over_http(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # generated stores, real commands: `make test-scenarios`
 def test_bench_sync_sends_a_whole_generated_journal(tmp_path, capsys):
     """30 records: the sweep's start and end, and 5 trials of 3 epochs; synced into the
     store at `--tracking-uri`, where the sweep is then whole and closed, its charts logged."""

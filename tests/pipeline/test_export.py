@@ -97,6 +97,7 @@ def one_error_line(capsys, command: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # the module's sweep: `make test-scenarios`, CI
 def test_export_best_then_evaluate_reproduces_the_leaderboards_top1(winners, tmp_path, capsys):
     best = leaderboard(capsys)[0]
     config = export(winners, tmp_path / "best", "--best")
@@ -120,6 +121,7 @@ def test_export_best_then_evaluate_reproduces_the_leaderboards_top1(winners, tmp
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # the module's sweep: `make test-scenarios`, CI
 def test_plain_timm_loads_the_exported_efficientnet_with_the_logits_validation_scored(
     winners, tmp_path
 ):
@@ -160,6 +162,7 @@ def test_plain_timm_loads_the_exported_efficientnet_with_the_logits_validation_s
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # the module's sweep: `make test-scenarios`, CI
 def test_the_sweep_registered_its_best_as_champion_and_the_alias_evaluates(
     winners, tmp_path, capsys, monkeypatch
 ):
@@ -188,6 +191,7 @@ def test_the_sweep_registered_its_best_as_champion_and_the_alias_evaluates(
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # the module's sweep: `make test-scenarios`, CI
 def test_a_checkpoint_of_another_architecture_is_one_line(winners, tmp_path, capsys):
     """A storage whose checkpoints are not the trials' (here: two trials' folders swapped)."""
     storage = tmp_path / "sweeps"
@@ -217,6 +221,7 @@ def trial_id(winners: Sweep, name: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # the module's sweep: `make test-scenarios`, CI
 def test_a_model_whose_classes_differ_from_the_shards_is_one_line(
     winners, imagenet_shards, tmp_path, capsys
 ):

@@ -21,6 +21,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.scenario,  # a browser on the UI, a minute: `make test-scenarios`, CI
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin"),
 ]
 
