@@ -55,6 +55,10 @@ def main(args: argparse.Namespace) -> int:
         raise InputError(f"--rounds {args.rounds}: expected >= 1")
     if args.asha_trials < 0 or args.asha_trials % 4:
         raise InputError(f"--asha-trials {args.asha_trials}: expected 0 or a multiple of 4")
+    if args.tracking_uri:  # MLflow would retry an absent server for minutes
+        from pipeline.tracking.schema import check_reachable
+
+        check_reachable(args.tracking_uri)
     result = benchmark(args.what)(args, sizes)
     text = json.dumps(result, indent=1)
     publish(text, result, args.out, plot)

@@ -174,6 +174,8 @@ def test_bench_shards_reports_time_memory_and_disk_per_size(tmp_path, capsys):
         (["shards-rerun", "--per-shard", "0"], "--per-shard 0: expected >= 1"),
         (["shards", "--images", "0,100"], "--images '0,100': expected counts >= 1"),
         (["sync", "--records", "-10"], "--records '-10': expected counts >= 1"),
+        (["sync", "--tracking-uri", "http://127.0.0.1:1"], "http://127.0.0.1:1 is unreachable"),
+        (["tracking", "--tracking-uri", "http://127.0.0.1:1"], "http://127.0.0.1:1 is unreachable"),
         (["sync", "--records", ""], "--records '': expected counts >= 1"),
         (["shards", "--images", "1e6"], "--images '1e6': expected counts >= 1"),
         (["shards", "--per-shard", "-1"], "--per-shard -1: expected >= 1"),
