@@ -179,8 +179,10 @@ def ui_page_query(uri: str, count: int) -> None:
     and order, one page of 100 runs (the MLflow UI's page)."""
     from mlflow import MlflowClient
 
+    from pipeline.tracking.schema import refresh_query_statistics
     from pipeline.tracking.ui_view import view_state
 
+    refresh_query_statistics(uri)  # as `ladder ui` does when it starts
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(f"load-{count}")
     state = view_state()

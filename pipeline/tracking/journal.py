@@ -9,9 +9,12 @@ delivered; a killed process loses nothing that reached the journal, and the next
 
 Records are sent at least once, so whatever applies them must be idempotent (the
 trackers find a run by its tags before creating it and skip a metric's logged steps).
-A record the server refuses as bad input (HTTP 4xx) is skipped with one line; any other
-failure is an outage: one line when it begins, one when the backlog is sent, and retries
-on the sender's own schedule, with MLflow's own HTTP retries cut short (`quick_http`).
+They go in windows of up to `WINDOW` records, which the applier may send as one request a
+run (a backlog of thousands of records then costs a few requests a trial, not one a
+record); a window is marked sent when all of it was. A record the server refuses as bad
+input (HTTP 4xx) is skipped with one line; any other failure is an outage: one line when
+it begins, one when the backlog is sent, and retries on the sender's own schedule, with
+MLflow's own HTTP retries cut short (`quick_http`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from lightning_modules.errors import InputError
 JOURNAL_FILE = "journal.jsonl"
 SENT_FILE = "journal.sent"
 LOCK_FILE = "journal.lock"
+WINDOW = 500  # records applied together at most; a window is resent whole after a failure
 RETRY_S = (1.0, 2.0, 4.0, 8.0)  # waits between tries during an outage; the last repeats
 HTTP_SETTINGS = {  # MLflow retries 7 times over ~4 minutes by default, blocking the sender
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
@@ -125,7 +129,9 @@ def is_refusal(error: BaseException) -> bool:
 class Sender:
     """Delivers a journal's records in order through `apply`, retrying through outages.
 
-    `apply(record)` sends one record; `reset()` is called after any failure, so cached
+    `apply(records)` sends a window of consecutive records; `reset()` is called after any
+    failure (the window is then sent again, or one record at a time to find the one the
+    server refuses), so cached
     knowledge of what the server holds is read again rather than trusted. Holding the
     journal's lock file, it is the only sender of that journal on this machine.
     """
@@ -133,7 +139,7 @@ class Sender:
     def __init__(
         self,
         journal: Journal,
-        apply: Callable[[dict[str, Any]], None],
+        apply: Callable[[list[dict[str, Any]]], None],
         reset: Callable[[], None],
         out: TextIO | None = None,
     ) -> None:
@@ -165,19 +171,24 @@ class Sender:
 
     def send_pending(self) -> bool:
         """Send every record not yet delivered; False when the server is away."""
-        while (index := self.journal.sent) < len(self.journal.records):
-            record = self.journal.records[index]
+        one_by_one_until = 0  # after a refused window: its records one at a time
+        while (start := self.journal.sent) < len(self.journal.records):
+            size = 1 if start < one_by_one_until else WINDOW
+            window = self.journal.records[start : start + size]
             try:
-                self.apply(record)
+                self.apply(window)
             except Exception as error:  # noqa: BLE001 - whatever MLflow raises, the sender lives
                 self.reset()
                 if not is_refusal(error):
                     self._went_down(error)
                     return False
-                self.say(f"tracking: record {index + 1} ({record['op']}) refused: {error}")
-            self.journal.mark_sent(index + 1)
+                if len(window) > 1:
+                    one_by_one_until = start + len(window)
+                    continue
+                self.say(f"tracking: record {start + 1} ({window[0]['op']}) refused: {error}")
+            self.journal.mark_sent(start + len(window))
             if self.down_since is not None:
-                self.sent_in_outage += 1
+                self.sent_in_outage += len(window)
         if self.down_since is not None:
             self.say(f"tracking server is back; sent {self.sent_in_outage} records")
             self.down_since, self.sent_in_outage = None, 0

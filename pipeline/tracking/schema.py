@@ -45,7 +45,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,25 @@ def open_client(uri: str) -> Any:
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
+
+
+def refresh_query_statistics(uri: str) -> None:
+    """Give a sqlite store's query planner its tables' sizes (`ANALYZE`; 0.4 s at 10,000
+    runs). Without them sqlite joins the metric a page is ordered by to each run by a scan:
+    the UI's trials page, best top-1 first, took 8 s at 10,000 runs and 0.1 s after. The
+    statistics are kept in the file; a store that is missing, busy or read-only is left as
+    it is (the page is then only slower)."""
+    path = uri.removeprefix("sqlite:///")
+    if path == uri or not Path(path).is_file():
+        return
+    import sqlite3
+
+    try:
+        with closing(sqlite3.connect(path, timeout=2.0)) as store:
+            store.execute("ANALYZE")
+            store.commit()
+    except sqlite3.Error:
+        pass
 
 
 def tag_filter(**tags: str) -> str:

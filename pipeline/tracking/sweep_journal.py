@@ -30,9 +30,13 @@ class SweepReplay:
         self.tracker = tracker_for(plan)
         self.rows: list[Any] | None = None  # the leaderboard, once `sweep_finished` is sent
 
-    def apply(self, record: dict[str, Any]) -> None:
-        args = {key: value for key, value in record.items() if key != "op"}
-        getattr(self, f"_{record['op']}")(**args)
+    def apply(self, records: list[dict[str, Any]]) -> None:
+        """Apply a window of records, each run's params, metrics and tags held for one
+        `log_batch` (`SweepTracker.batched`)."""
+        with self.tracker.batched():
+            for record in records:
+                args = {key: value for key, value in record.items() if key != "op"}
+                getattr(self, f"_{record['op']}")(**args)
 
     def _sweep_started(self) -> None:
         self.tracker.parent_run_id = None  # found again: a resumed sweep's run runs again
@@ -53,6 +57,7 @@ class SweepReplay:
         from pipeline.report.leaderboard import leaderboard_rows, write_leaderboard
 
         tracker = self.tracker
+        tracker.flush()  # the leaderboard reads what the store holds
         rows = leaderboard_rows(tracker.client, self.plan.experiment)
         write_leaderboard(tracker.client, tracker.start(), rows)
         with tempfile.TemporaryDirectory() as charts:

@@ -8,6 +8,9 @@ tracking store and no outage of it reaches Tune; `pipeline.tracking.sweep_journa
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,8 @@ class SweepTracker:
     """Logs one Ray Tune sweep to MLflow in the schema above; every method is idempotent.
 
     It talks to the store through its own `MlflowClient` (no global `mlflow` state), so the
-    driver-side Ray callback that owns it can share a process with other sweeps.
+    driver-side Ray callback that owns it can share a process with other sweeps. Inside
+    `batched()` a run's params, metrics and tags wait for one `log_batch`.
     """
 
     def __init__(
@@ -63,6 +67,8 @@ class SweepTracker:
         self.experiment_id: str | None = None
         self.parent_run_id: str | None = None
         self._trials: dict[str, TrialRecord] = {}
+        self._children: dict[str, Any] | None = None  # trial id -> its run; None: not read yet
+        self._held: dict[str, HeldWrites] | None = None  # run id -> writes, while batched
 
     def start(self) -> str:
         """Find or create the experiment and the sweep's parent run; returns the parent id."""
@@ -76,8 +82,10 @@ class SweepTracker:
         if found:
             run = min(found, key=lambda run: run.info.start_time)
             self.client.update_run(run.info.run_id, status="RUNNING")
+            self._children = None  # read from the store when a trial first needs them
         else:
             run = self.client.create_run(self.experiment_id, tags=tags, run_name=self.sweep)
+            self._children = {}  # a new parent has none
         self._log_missing_params(run, self.settings)
         self.parent_run_id = run.info.run_id
         return self.parent_run_id
@@ -90,6 +98,7 @@ class SweepTracker:
             tags = trial_tags(self.sweep, self.space, trial_id, parent_id, config)
             run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
             record = TrialRecord(run.info.run_id)
+            self._known_children()[trial_id] = run
         else:
             run = self.client.get_run(record.run_id)
             self._set_status(record.run_id, "running")
@@ -108,8 +117,7 @@ class SweepTracker:
         """
         record = self._record(trial_id)
         batch = record.epoch_metrics(epoch, metrics, timestamp or now_ms())
-        if batch:
-            self.client.log_batch(record.run_id, metrics=batch)
+        self._log(record.run_id, metrics=batch)
 
     def trial_ended(self, trial_id: str, status: str) -> None:
         """Close the child run: `status` is "finished", "stopped" (early, by the scheduler),
@@ -118,6 +126,7 @@ class SweepTracker:
             raise ValueError(f"trial status must be one of {', '.join(TRIAL_STATUSES)}: {status!r}")
         record = self._record(trial_id)
         self._set_status(record.run_id, status)
+        self.flush(record.run_id)
         self.client.set_terminated(record.run_id, status=TRIAL_STATUSES[status])
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
@@ -132,12 +141,64 @@ class SweepTracker:
         """Close the parent run: `status` is "finished" or "error"."""
         if status not in ("finished", "error"):
             raise ValueError(f"sweep status must be 'finished' or 'error', got {status!r}")
+        self.flush()
         self.client.set_terminated(self.start(), status=TRIAL_STATUSES[status])
 
     def forget(self) -> None:
         """Drop what this tracker believes the store holds of each trial (after a failed
         write it may be wrong): the next write reads it from the store again."""
         self._trials.clear()
+        self._children = None
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Hold each run's params, metrics and tags written inside, and send them as one
+        `log_batch` a run at the end (or before the run is closed): a backlog of thousands
+        of journal records then costs a few requests a trial, not one a record. If anything
+        inside fails the held writes are dropped; the caller writes again (idempotently)."""
+        self._held = {}
+        try:
+            yield
+            self.flush()
+        finally:
+            self._held = None
+
+    def flush(self, run_id: str | None = None) -> None:
+        """Send what is held for `run_id` (every run when None)."""
+        if not self._held:
+            return
+        for held_id in [run_id] if run_id is not None else list(self._held):
+            held = self._held.pop(held_id, None)
+            if held is not None:
+                self._send(held_id, held)
+
+    def _log(
+        self,
+        run_id: str,
+        metrics: list | None = None,
+        params: dict[str, str] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Write to a run now, or hold the write while batched."""
+        writes = HeldWrites(list(metrics or []), dict(params or {}), dict(tags or {}))
+        if self._held is None:
+            self._send(run_id, writes)
+            return
+        held = self._held.setdefault(run_id, HeldWrites([], {}, {}))
+        held.metrics += writes.metrics
+        held.params.update(writes.params)
+        held.tags.update(writes.tags)  # the latest status wins
+
+    def _send(self, run_id: str, writes: HeldWrites) -> None:
+        from mlflow.entities import Param, RunTag
+
+        if writes.metrics or writes.params or writes.tags:
+            self.client.log_batch(
+                run_id,
+                metrics=writes.metrics,
+                params=[Param(key, value) for key, value in writes.params.items()],
+                tags=[RunTag(key, value) for key, value in writes.tags.items()],
+            )
 
     def _experiment_id(self) -> str:
         experiment = self.client.get_experiment_by_name(self.experiment)
@@ -150,17 +211,24 @@ class SweepTracker:
             )
         return experiment.experiment_id
 
+    def _known_children(self) -> dict[str, Any]:
+        """The sweep's trial runs by trial id, read from the store in one search the first
+        time (a sweep started again, or after a failed write), not once a trial."""
+        if self._children is None:
+            parent = tag_filter(**{"mlflow.parentRunId": self.start()})
+            found = search_all_runs(self.client, [self.experiment_id], parent)
+            self._children = {run.data.tags.get("ladder.trial_id"): run for run in found}
+        return self._children
+
     def _find_trial(self, trial_id: str) -> TrialRecord | None:
         """A child run left by an earlier run of this sweep, with what it already logged."""
-        found = search_all_runs(
-            self.client,
-            [self.experiment_id],
-            tag_filter(**{"mlflow.parentRunId": self.start(), "ladder.trial_id": trial_id}),
-        )
-        if not found:
+        run = self._known_children().get(trial_id)
+        if run is None:
             return None
-        record = TrialRecord(found[0].info.run_id)
+        record = TrialRecord(run.info.run_id)
         for key in EPOCH_METRICS + EVENT_METRICS + MODEL_METRICS:
+            if key not in run.data.metrics:  # never logged: no history to read
+                continue
             for metric in self.client.get_metric_history(record.run_id, key):
                 record.steps(key)[metric.step] = metric.value
         return record
@@ -174,18 +242,22 @@ class SweepTracker:
         return record
 
     def _set_status(self, run_id: str, status: str) -> None:
-        self.client.set_tag(run_id, "ladder.status", status)
+        self._log(run_id, tags={"ladder.status": status})
         if status == "running":
             self.client.update_run(run_id, status="RUNNING")
 
     def _log_missing_params(self, run: Any, params: dict[str, Any]) -> None:
-        from mlflow.entities import Param
+        missing = {key: str(value) for key, value in params.items() if key not in run.data.params}
+        self._log(run.info.run_id, params=missing)
 
-        missing = [
-            Param(key, str(value)) for key, value in params.items() if key not in run.data.params
-        ]
-        if missing:
-            self.client.log_batch(run.info.run_id, params=missing)
+
+@dataclass
+class HeldWrites:
+    """What waits for one run's `log_batch` while a tracker is batched."""
+
+    metrics: list
+    params: dict[str, str]
+    tags: dict[str, str]
 
 
 def trial_name(plan: SweepPlan, config: dict[str, Any]) -> str:

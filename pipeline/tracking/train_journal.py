@@ -40,9 +40,10 @@ class TrainReplay:
         self.run_id: str | None = None
         self._logged: dict[str, set[int]] | None = None  # key -> steps the run has
 
-    def apply(self, record: dict[str, Any]) -> None:
-        args = {key: value for key, value in record.items() if key != "op"}
-        getattr(self, f"_{record['op']}")(**args)
+    def apply(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            args = {key: value for key, value in record.items() if key != "op"}
+            getattr(self, f"_{record['op']}")(**args)
 
     def reset(self) -> None:
         """After a failed write: read what the run holds again before the next one."""

@@ -16,7 +16,13 @@ import sys
 from lightning_modules.errors import InputError
 from pipeline.report.leaderboard import latest_sweep_experiment
 from pipeline.tracking.children import exec_supervised
-from pipeline.tracking.schema import check_reachable, is_server, open_client, tracking_uri
+from pipeline.tracking.schema import (
+    check_reachable,
+    is_server,
+    open_client,
+    refresh_query_statistics,
+    tracking_uri,
+)
 from pipeline.tracking.ui_view import prepare_view, view_urls
 
 UI_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # GenAI jobs: 7 processes, ~1.3 GB
@@ -32,6 +38,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     url = f"http://{args.host}:{args.port}"
     print(f"MLflow UI: {url}  (store {uri}; Ctrl-C stops it)")
+    refresh_query_statistics(uri)
     print_latest_sweep_page(uri, url)
     command = [
         sys.executable, "-m", "mlflow", "ui",

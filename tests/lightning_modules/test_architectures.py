@@ -16,6 +16,8 @@ LADDER = [
     "efficientnet",
     *(f"efficientnet_b{i}" for i in range(8)),
 ]
+# ~2 s each to build, on the same builder as vgg11 and vgg16: `make test` runs them
+SLOW_TO_BUILD = {"vgg13", "vgg13_bn", "vgg16_bn", "vgg19", "vgg19_bn"}
 
 
 def param_count(model: nn.Module) -> int:
@@ -33,7 +35,10 @@ def test_every_rung_of_the_ladder_is_registered_in_year_order():
     assert years == sorted(years)
 
 
-@pytest.mark.parametrize("name", LADDER)
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_TO_BUILD else name
+             for name in LADDER],
+)  # fmt: skip
 def test_forward_at_minimum_resolution_gives_one_logit_per_class(name):
     resolution = model_info(name).min_resolution
     out = logits(build_model(name, num_classes=7), 3, resolution)

@@ -20,11 +20,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pipeline.tracking.sweep_tracker import SweepTracker
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,26 @@ class MlflowProcess:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         wait_until(lambda: not self.healthy(), 30, "the killed server still answers")
+
+
+class CountingClient:
+    """A real `MlflowClient` whose every method call is counted by name (its attributes,
+    such as `tracking_uri`, read through)."""
+
+    def __init__(self, client: MlflowClient) -> None:
+        self.client = client
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.client, name)
+        if not callable(method):
+            return method
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return method(*args, **kwargs)
+
+        return counted
 
 
 def wait_until(condition: Callable[[], Any], timeout_s: float, message: str) -> Any:

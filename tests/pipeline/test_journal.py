@@ -8,7 +8,6 @@ Ray; test_sweep.py runs a real sweep through an outage.
 from __future__ import annotations
 
 import http.client
-import io
 import re
 import signal
 import subprocess
@@ -16,23 +15,17 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.sweep.plan import SweepPlan, TrialResources
-from pipeline.tracking.journal import Journal
-from pipeline.tracking.schema import tag_filter
-from pipeline.tracking.sweep_journal import SweepSending
 from pipeline.tracking.sweep_tracker import journal_folder
-from tests.pipeline.conftest import TRIALS, MlflowProcess, PlannedTrial, wait_until
-from tests.pipeline.sweeps import assert_each_step_once, history, trial_runs
+from tests.pipeline.conftest import TRIALS, MlflowProcess, wait_until
+from tests.pipeline.journals import EPOCHS, assert_complete, plan_for, sending, write_trial
 
 # each test starts or restarts an MLflow server and waits out an outage
 pytestmark = [pytest.mark.slow, pytest.mark.scenario]
-EPOCHS = 2
 
 
 @pytest.fixture(scope="module")
@@ -49,58 +42,6 @@ def up(server: MlflowProcess) -> MlflowProcess:
     if not server.healthy():
         server.start()
     return server
-
-
-def plan_for(name: str, uri: str, storage: Path) -> SweepPlan:
-    return SweepPlan(
-        name=name,
-        space="demo",
-        overrides={"epochs": EPOCHS},
-        experiment=name,
-        storage=str(storage),
-        resources=TrialResources(),
-        scheduler="fifo",
-        max_concurrent=0,
-        param_space={"data": "/shards", "recipe": {"epochs": EPOCHS}, "model": {}},
-        tracking_uri=uri,
-    )
-
-
-def sending(plan: SweepPlan) -> tuple[SweepSending, io.StringIO]:
-    """The sweep's sender, its lines captured."""
-    tracking = SweepSending(plan)
-    tracking.sender.out = io.StringIO()
-    return tracking, tracking.sender.out
-
-
-def write_trial(journal: Journal, trial: PlannedTrial, epochs: range) -> None:
-    """What the Tune callback journals for `epochs` of a trial (started at the first)."""
-    if epochs.start == 1:
-        journal.append("trial_started", trial_id=trial.trial_id, name=trial.name,
-                       config=trial.config)  # fmt: skip
-    for epoch in epochs:
-        metrics = {"val/acc1": trial.acc1[epoch - 1], "val/acc5": trial.acc5[epoch - 1],
-                   "train/loss": 1.0 / epoch, "model/params": trial.params}  # fmt: skip
-        journal.append("epoch", trial_id=trial.trial_id, epoch=epoch, metrics=metrics,
-                       timestamp=int(time.time() * 1000))  # fmt: skip
-    if epochs.stop == EPOCHS + 1:
-        journal.append("trial_ended", trial_id=trial.trial_id, status="finished")
-
-
-def assert_complete(uri: str, name: str, trials: list[PlannedTrial] = TRIALS) -> None:
-    """One parent run, one child run per trial, every epoch of each exactly once."""
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(name)
-    parents = client.search_runs([experiment.experiment_id], tag_filter(**{"ladder.role": "sweep"}))
-    assert len(parents) == 1, "a second parent run"
-    runs = trial_runs(uri, name)  # fails on two runs for one trial
-    assert sorted(runs) == sorted(trial.trial_id for trial in trials)
-    for trial in trials:
-        run = runs[trial.trial_id]
-        assert [m.step for m in history(uri, run)] == list(range(1, EPOCHS + 1))
-        assert [m.value for m in history(uri, run)] == trial.acc1
-        assert run.data.tags["ladder.status"] == "finished"
-        assert_each_step_once(uri, run)
 
 
 def test_an_outage_of_seconds_costs_nothing(up, tmp_path):
@@ -261,17 +202,20 @@ def test_a_server_answering_500_for_a_while_costs_nothing(up, tmp_path):
 
 KILLED_WRITER = """
 import os, signal, sys, time
-from tests.pipeline.test_journal import TRIALS, EPOCHS, plan_for, write_trial
+from tests.pipeline.conftest import TRIALS
+from tests.pipeline.journals import EPOCHS, plan_for, write_trial
 from pipeline.tracking.sweep_journal import SweepSending
 from pathlib import Path
 
 tracking = SweepSending(plan_for("killed", sys.argv[1], Path(sys.argv[2])))
 tracking.begin()
-for trial in TRIALS:
+for trial in TRIALS[:2]:
     write_trial(tracking.journal, trial, range(1, EPOCHS + 1))
-while tracking.journal.sent < 6:  # some sent, most not: killed mid-sweep
+while tracking.journal.waiting:  # the first trials sent
     time.sleep(0.01)
-os.kill(os.getpid(), signal.SIGKILL)
+for trial in TRIALS[2:]:
+    write_trial(tracking.journal, trial, range(1, EPOCHS + 1))
+os.kill(os.getpid(), signal.SIGKILL)  # before the rest is sent: killed mid-sweep
 """
 
 

@@ -3,6 +3,9 @@ a resumed sweep (a new tracker over the same store must continue the same runs).
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from mlflow import MlflowClient
 from pipeline.tracking import schema
 from pipeline.tracking.schema import search_all_runs, tag_filter
 from pipeline.tracking.sweep_tracker import SweepTracker, flatten_config
+from tests.pipeline.conftest import log_sweep
 
 CONFIG = {
     "recipe": {"epochs": 3, "lr": 0.05},
@@ -174,3 +178,25 @@ def test_a_servers_runs_are_each_found_once_by_the_parallel_search(
     ]
     assert sorted(odd) == sorted(run_id for run_id, value in parity.items() if value == "1")
     assert search_all_runs(client, [experiment_id], tag_filter(probe="2")) == []
+
+
+def test_a_sqlite_store_gets_query_statistics_and_a_busy_or_missing_one_is_left_alone(
+    store, tmp_path: Path
+):
+    """`ladder ui` refreshes them at start: without them sqlite orders the trials page by a
+    metric with a scan per run (8 s at 10,000 runs instead of 0.1 s)."""
+    log_sweep(store)
+    path = store.removeprefix("sqlite:///")
+    schema.refresh_query_statistics(store)
+    with closing(sqlite3.connect(path)) as db:
+        analysed = {row[0] for row in db.execute("SELECT tbl FROM sqlite_stat1")}
+    assert {"runs", "tags", "latest_metrics"} <= analysed
+    missing = tmp_path / "elsewhere" / "mlflow.db"
+    schema.refresh_query_statistics(f"sqlite:///{missing}")
+    assert not missing.exists()  # no empty store made where the user mistyped a path
+    schema.refresh_query_statistics("http://127.0.0.1:9")  # a server: nothing to do here
+    with closing(sqlite3.connect(path, isolation_level=None)) as writer:
+        writer.execute("BEGIN EXCLUSIVE")  # a sweep holding the store
+        start = time.monotonic()
+        schema.refresh_query_statistics(store)
+        assert time.monotonic() - start < 10

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import shutil
-from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -19,29 +18,9 @@ from pipeline.report.leaderboard import leaderboard_rows, pareto_front
 from pipeline.report.noise import front_ties
 from pipeline.tracking.schema import epochs_done, search_all_runs, tag_filter
 from pipeline.tracking.trial_runs import trial_tags
-from tests.pipeline.conftest import MEASURED_TRIALS, log_sweep
+from tests.pipeline.conftest import MEASURED_TRIALS, CountingClient, log_sweep
 
 TRIALS = 200
-
-
-class CountingClient:
-    """A real `MlflowClient` whose every method call is counted by name (its attributes,
-    such as `tracking_uri`, read through)."""
-
-    def __init__(self, client: MlflowClient) -> None:
-        self.client = client
-        self.calls: dict[str, int] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self.client, name)
-        if not callable(method):
-            return method
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] = self.calls.get(name, 0) + 1
-            return method(*args, **kwargs)
-
-        return counted
 
 
 @pytest.fixture(scope="module")
