@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lightning_modules.errors import InputError
 from pipeline.tracking.children import exec_supervised
+from pipeline.tracking.server_loop import LOOP_OPTION
 
 BACKEND_ENV = "MLFLOW_BACKEND_STORE_URI"
 ARTIFACTS_ENV = "MLFLOW_ARTIFACTS_DESTINATION"
@@ -113,6 +114,7 @@ def main(args: argparse.Namespace) -> int:
         "--artifacts-destination", artifacts,
         "--host", args.host, "--port", str(args.port),
         "--workers", str(args.workers),
+        "--uvicorn-opts", LOOP_OPTION,  # every request ~40 ms sooner (server_loop.py)
     ]  # fmt: skip
     # The URI goes in the environment, not argv, where `ps` would show its password.
     # Signals (Ctrl-C, docker stop) sent to this process reach MLflow (pipeline.tracking.children).

@@ -378,6 +378,7 @@ def test_a_sweep_survives_losing_the_node_that_trains_it(
 
 
 @pytest.mark.slow
+@pytest.mark.scenario  # a sweep on the cluster, half a minute: `make test-scenarios`, CI
 def test_a_node_without_the_shards_fails_its_trial_naming_it(
     loopback_cluster: LoopbackCluster, team_server: TeamServer, digits_shards, tmp_path
 ):
