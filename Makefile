@@ -14,7 +14,7 @@ GPUS_PER_TRIAL ?= 0
 WORKERS_PER_TRIAL ?= 1
 SWEEP_FLAGS ?=
 
-.PHONY: install test test-fast test-scenarios lint bench bench-scale sweep resume demo-data chart leaderboard ui mlflow-server clean \
+.PHONY: install test test-workers test-fast test-scenarios lint bench bench-scale sweep resume demo-data chart leaderboard ui mlflow-server clean \
 	calibrate fashion-data \
 	images cluster-up cluster-down cluster-test cluster-constraints gpu-check gpu-wheels
 
@@ -40,11 +40,16 @@ $(INSTALLED): pyproject.toml constraints.txt
 # 113 s (178 s). The scenarios stay in one process: they kill nodes and servers on
 # timers, and time what they measure.
 TEST_WORKERS ?= 2
-PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
-test: install
+PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
+# pytest-xdist reads -n -1 as 0 (no workers) and would start -n 99999: checked before install.
+TEST_WORKERS_OK = $(and $(filter 1,$(words $(TEST_WORKERS))),$(filter auto $(shell seq 32),$(TEST_WORKERS)))
+test-workers:
+	$(if $(TEST_WORKERS_OK),,$(error TEST_WORKERS=$(TEST_WORKERS): expected a number of pytest-xdist workers from 1 to 32, or auto))
+
+test: test-workers install
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
-test-fast: install
+test-fast: test-workers install
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow and not docker and not scenario"
 
 test-scenarios: install
