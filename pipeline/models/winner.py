@@ -24,11 +24,9 @@ HAS_MODEL = ("finished", "stopped")  # ladder.status of trials that ended with t
 
 
 def trial_runs(client: Any, experiment: Any) -> list[Any]:
-    from pipeline.tracking.schema import search_all_runs, tag_filter
+    from pipeline.tracking.schema import search_all_runs
 
-    return search_all_runs(
-        client, [experiment.experiment_id], tag_filter(**{"ladder.role": "trial"})
-    )
+    return search_all_runs(client, [experiment.experiment_id], {"ladder.role": "trial"})
 
 
 def find_trial(client: Any, experiment: Any, wanted: str) -> Any:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightning_modules.metric_names import VAL_ACC1
-from pipeline.tracking.schema import search_all_runs, tag_filter
+from pipeline.tracking.schema import search_all_runs
 
 ROLE = "baseline"  # the run's `ladder.role`
 
@@ -35,7 +35,7 @@ class Baseline:
 
 def baselines_of(client: Any, experiment_id: str) -> list[Baseline]:
     """The latest finished baseline run of each model in the experiment, by model name."""
-    runs = search_all_runs(client, [experiment_id], tag_filter(**{"ladder.role": ROLE}))
+    runs = search_all_runs(client, [experiment_id], {"ladder.role": ROLE})
     latest: dict[str, Baseline] = {}
     for run in sorted(runs, key=lambda run: run.info.start_time):
         params, top1 = run.data.params, run.data.metrics.get(VAL_ACC1)

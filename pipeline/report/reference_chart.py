@@ -69,7 +69,7 @@ def experiment_dataset(client: Any, experiment_id: str) -> str:
     `ladder baseline` sets it), else the manifest of a run's `data` folder, when that
     folder is on this machine. The one place a sweep's data set is looked up."""
     folders = []
-    for run in search_all_runs(client, [experiment_id], ""):
+    for run in search_all_runs(client, [experiment_id], {}):
         tagged = run.data.tags.get("ladder.dataset")
         if tagged and tagged != "unknown":
             return tagged

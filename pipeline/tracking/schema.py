@@ -106,6 +106,7 @@ def tracking_uri() -> str:
 
 SERVER_SEARCH_THREADS = 4  # `ladder server`'s workers (`--workers`, default 4)
 SEARCH_PAGE = 1000  # runs a search request returns: MLflow's default
+RUNS_TIMEOUT_S = 600  # `ladder server`'s runs route: 100,000 runs in one answer
 
 
 def is_server(uri: str) -> bool:
@@ -180,23 +181,28 @@ def tag_filter(**tags: str) -> str:
     return " AND ".join(clauses)
 
 
-def search_all_runs(client: Any, experiment_ids: list[str], filter_string: str) -> list:
-    """Every run matching the filter, following pages of SEARCH_PAGE runs.
+def search_all_runs(client: Any, experiment_ids: list[str], tags: dict[str, str]) -> list:
+    """Every active run of the experiments whose tags include `tags` (all runs: {}).
+
+    From `ladder server`, one request to its runs route (run_records.py): a leaderboard
+    of 10,000 runs in 4.8 s here, 16-24 s through MLflow's search. From any other server,
+    MLflow's search, past the first page (the latest-started runs) SERVER_SEARCH_THREADS
+    searches of disjoint start-time ranges at once: a page of 1,000 runs costs such a
+    server ~2.7 s here (PostgreSQL), most of it MLflow turning runs into JSON.
 
     Python's cyclic garbage collector is paused meanwhile: a run read from a sqlite store
     is some 35 ORM objects (its latest metrics, params and tags), and with thousands of
     runs held each full collection rescans them all, again and again; that was over half
     the time of reading 10,000 runs here (13.6 s against 6.0 s paused). What the pages
     leave as garbage is collected once, after.
-
-    From a server, past the first page (the latest-started runs), SERVER_SEARCH_THREADS
-    searches of disjoint start-time ranges run at once: a page costs a server ~2.7 s here
-    (PostgreSQL, 1,000 runs), most of it MLflow turning runs into JSON, and pages one
-    after another took 10,000 runs 26 s.
     """
+    filter_string = tag_filter(**tags)
     with gc_paused():
         if not is_server(client.tracking_uri):
             return all_pages(client, experiment_ids, filter_string)
+        routed = runs_from_ladder_server(client.tracking_uri, experiment_ids, tags)
+        if routed is not None:
+            return routed
         latest = client.search_runs(
             experiment_ids, filter_string, max_results=SEARCH_PAGE,
             order_by=["attributes.start_time DESC"],
@@ -218,6 +224,27 @@ def search_all_runs(client: Any, experiment_ids: list[str], filter_string: str) 
                 *latest,
                 *(run for part in parts for run in part if run.info.run_id not in seen),
             ]
+
+
+def runs_from_ladder_server(
+    uri: str, experiment_ids: list[str], tags: dict[str, str]
+) -> list | None:
+    """The runs through `ladder server`'s runs route; None where the server has no such
+    route (a plain `mlflow server`, a hosted one) or cannot answer it."""
+    import json
+
+    from pipeline.tracking.run_records import RUNS_PATH, runs_of
+
+    query = json.dumps({"experiment_ids": list(experiment_ids), "tags": tags}).encode()
+    request = urllib.request.Request(uri.rstrip("/") + RUNS_PATH, data=query, method="POST",
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=RUNS_TIMEOUT_S) as reply:
+            if reply.headers.get_content_type() != "application/json":
+                return None  # a server answering every path with its UI's page
+            return runs_of(json.load(reply)["runs"])
+    except (urllib.error.URLError, OSError, ValueError):  # 404 is an HTTPError, a URLError
+        return None
 
 
 def all_pages(client: Any, experiment_ids: list[str], filter_string: str) -> list:

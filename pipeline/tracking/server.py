@@ -3,8 +3,10 @@
 Every client (sweep drivers, `ladder leaderboard`, `ladder chart`, the UI) talks HTTP to
 this one server: it alone holds the database password and the artifact store's keys, and
 serves artifacts through itself (`mlflow-artifacts:/` URIs), so a Ray node needs nothing but
-`MLFLOW_TRACKING_URI`. The database is checked before MLflow starts, because MLflow on an
-unreachable or misconfigured database prints pages of SQLAlchemy traceback and exits.
+`MLFLOW_TRACKING_URI`. It is MLflow's server with one route added, through which a sweep's
+readers fetch its runs in one request (server_app.py). The database is checked before
+MLflow starts, because MLflow on an unreachable or misconfigured database prints pages of
+SQLAlchemy traceback and exits.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from lightning_modules.errors import InputError
 from pipeline.tracking.children import exec_supervised
+from pipeline.tracking.server_app import APP_NAME
 from pipeline.tracking.server_loop import LOOP_OPTION
 
 BACKEND_ENV = "MLFLOW_BACKEND_STORE_URI"
@@ -114,6 +117,7 @@ def main(args: argparse.Namespace) -> int:
         "--artifacts-destination", artifacts,
         "--host", args.host, "--port", str(args.port),
         "--workers", str(args.workers),
+        "--app-name", APP_NAME,  # MLflow's server plus the runs route (server_app.py)
         "--uvicorn-opts", LOOP_OPTION,  # every request ~40 ms sooner (server_loop.py)
     ]  # fmt: skip
     # The URI goes in the environment, not argv, where `ps` would show its password.

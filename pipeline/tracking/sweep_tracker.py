@@ -29,7 +29,6 @@ from pipeline.tracking.schema import (
     TRIAL_STATUSES,
     search_all_runs,
     seeded_name,
-    tag_filter,
 )
 from pipeline.tracking.trial_runs import (
     TrialRecord,
@@ -76,9 +75,7 @@ class SweepTracker:
             return self.parent_run_id
         self.experiment_id = self._experiment_id()
         tags = sweep_tags(self.sweep, self.space)
-        found = search_all_runs(
-            self.client, [self.experiment_id], tag_filter(**sweep_tags(self.sweep))
-        )
+        found = search_all_runs(self.client, [self.experiment_id], sweep_tags(self.sweep))
         if found:
             run = min(found, key=lambda run: run.info.start_time)
             self.client.update_run(run.info.run_id, status="RUNNING")
@@ -215,7 +212,7 @@ class SweepTracker:
         """The sweep's trial runs by trial id, read from the store in one search the first
         time (a sweep started again, or after a failed write), not once a trial."""
         if self._children is None:
-            parent = tag_filter(**{"mlflow.parentRunId": self.start()})
+            parent = {"mlflow.parentRunId": self.start()}
             found = search_all_runs(self.client, [self.experiment_id], parent)
             self._children = {run.data.tags.get("ladder.trial_id"): run for run in found}
         return self._children

@@ -21,7 +21,7 @@ from pytorch_lightning.loggers.logger import Logger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from pipeline.tracking.journal import Journal, Sender, shared_journal
-from pipeline.tracking.schema import search_all_runs, tag_filter
+from pipeline.tracking.schema import search_all_runs
 
 RUN_FILE = "mlflow_run.json"  # beside the checkpoints: the MLflow run of the folder
 RUN_TAG = "ladder.run_dir"
@@ -57,7 +57,7 @@ class TrainReplay:
         found = self.client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
         tags = {**tags, RUN_TAG: str(self.run_dir.resolve())}
-        runs = search_all_runs(self.client, [experiment_id], tag_filter(**{RUN_TAG: tags[RUN_TAG]}))
+        runs = search_all_runs(self.client, [experiment_id], {RUN_TAG: tags[RUN_TAG]})
         run = (
             runs[0] if runs else self.client.create_run(experiment_id, tags=tags, run_name=run_name)
         )

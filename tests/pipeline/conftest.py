@@ -290,6 +290,23 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def ladder_app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`mlflow server --app-name ladder` (`ladder server`'s app, with its runs route) on
+    loopback over a sqlite store; `ladder server` itself insists on PostgreSQL."""
+    folder = tmp_path_factory.mktemp("ladder_app_server")
+    port = free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--app-name", "ladder",
+        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        "--artifacts-destination", str(folder / "artifacts"),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    with serving(command, url, folder / "server.log", server_env()):
+        yield url
+
+
 @pytest.fixture
 def trials() -> list[PlannedTrial]:
     return TRIALS

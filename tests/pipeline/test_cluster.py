@@ -48,6 +48,7 @@ from tests.pipeline.sweeps import (
     tune_results,
     wait_for,
 )
+from tests.pipeline.test_run_records import check_route_equals_search
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -195,6 +196,13 @@ def test_the_server_keeps_runs_in_postgresql_and_artifacts_in_its_destination(
     log = team_server.log.read_text()
     assert f"export MLFLOW_TRACKING_URI={team_server.url}\n" in log
     assert PASSWORD not in log
+
+
+@pytest.mark.slow
+def test_the_servers_runs_route_answers_as_mlflows_search_on_postgresql(team_server):
+    """`ladder server` serves its runs route (MLflow found the app by its entry point), and
+    PostgreSQL's answers (its types, its NaN) match MLflow's search as sqlite's do."""
+    check_route_equals_search(team_server.url)
 
 
 # ------------------------------------------------------------------ a multi-process Ray

@@ -171,13 +171,11 @@ def test_a_servers_runs_are_each_found_once_by_the_parallel_search(
     for index, start in enumerate(starts):
         run = client.create_run(experiment_id, start_time=start, tags={"probe": str(index % 2)})
         parity[run.info.run_id] = str(index % 2)
-    found = [run.info.run_id for run in search_all_runs(client, [experiment_id], "")]
+    found = [run.info.run_id for run in search_all_runs(client, [experiment_id], {})]
     assert sorted(found) == sorted(parity)
-    odd = [
-        run.info.run_id for run in search_all_runs(client, [experiment_id], tag_filter(probe="1"))
-    ]
+    odd = [run.info.run_id for run in search_all_runs(client, [experiment_id], {"probe": "1"})]
     assert sorted(odd) == sorted(run_id for run_id, value in parity.items() if value == "1")
-    assert search_all_runs(client, [experiment_id], tag_filter(probe="2")) == []
+    assert search_all_runs(client, [experiment_id], {"probe": "2"}) == []
 
 
 def test_a_sqlite_store_gets_query_statistics_and_a_busy_or_missing_one_is_left_alone(

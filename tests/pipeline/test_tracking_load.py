@@ -16,7 +16,7 @@ from lightning_modules.metric_names import VAL_LAST_EPOCH
 from pipeline.bench.tracking_load import generate_sweep, load_trials
 from pipeline.report.leaderboard import leaderboard_rows, pareto_front
 from pipeline.report.noise import front_ties
-from pipeline.tracking.schema import epochs_done, search_all_runs, tag_filter
+from pipeline.tracking.schema import epochs_done, search_all_runs
 from pipeline.tracking.trial_runs import trial_tags
 from tests.pipeline.conftest import MEASURED_TRIALS, CountingClient, log_sweep
 
@@ -34,8 +34,7 @@ def load_store(tmp_path_factory: pytest.TempPathFactory, empty_store_file) -> st
 
 def trial_runs(client: MlflowClient, experiment: str = "load") -> list:
     experiment = client.get_experiment_by_name(experiment)
-    trials = tag_filter(**{"ladder.role": "trial"})
-    return search_all_runs(client, [experiment.experiment_id], trials)
+    return search_all_runs(client, [experiment.experiment_id], {"ladder.role": "trial"})
 
 
 def test_store_requests_do_not_grow_with_the_trials(load_store):
