@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,18 @@ IMAGENET_CLASSES = ("n01440764", "n01443537", "n01484850")
 IMAGE_SIZES = ((40, 30), (64, 64), (300, 200))  # (width, height)
 TRAIN_PER_CLASS = 20
 VAL_PER_CLASS = 6
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each pytest-xdist worker's share of the cores as its torch threads (`make test`: 2
+    workers, 1 thread each, on 2 cores). torch's default, a thread a core, put 4 threads
+    on 2 cores, and OpenMP threads spinning against each other made a training test
+    3-4x slower beside another worker (105 s against 25-31 s alone). `share_cores` and a
+    test's subprocesses read the share from `OMP_NUM_THREADS`."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if "PYTEST_XDIST_WORKER" in os.environ and workers > 1:
+        cores = len(os.sched_getaffinity(0))
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // workers)))
 
 
 def noise_jpeg(rng: np.random.Generator, size: tuple[int, int]) -> bytes:
