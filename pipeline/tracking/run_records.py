@@ -25,40 +25,34 @@ INFO_FIELDS = ("run_uuid", "name", "experiment_id", "user_id", "status", "start_
 def read_runs(connection: Any, experiment_ids: list[int], tags: dict[str, str]) -> list[dict]:
     """The records of the active runs of the experiments whose tags include `tags`, the
     latest-started first (MLflow's default order); `connection` is a SQLAlchemy connection
-    to a tracking store's database."""
+    to a tracking store's database. Like MLflow's search (which loads a run's metrics,
+    params and tags by queries of their own), each query sees the store as it is then: a
+    run created meanwhile is left to the next read."""
     from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlParam, SqlRun, SqlTag
     from sqlalchemy import exists, select
 
     run, tag = SqlRun.__table__, SqlTag.__table__
-    matching = select(run.c.run_uuid).where(
-        run.c.experiment_id.in_(experiment_ids), run.c.lifecycle_stage == "active"
-    )
+    wanted = [run.c.experiment_id.in_(experiment_ids), run.c.lifecycle_stage == "active"]
     for key, value in tags.items():
         tagged = tag.alias()
-        matching = matching.where(
-            exists().where(
-                tagged.c.run_uuid == run.c.run_uuid, tagged.c.key == key, tagged.c.value == value
-            )  # fmt: skip
-        )
-    infos = select(*(run.c[field] for field in INFO_FIELDS)).where(run.c.run_uuid.in_(matching))
+        same = (tagged.c.run_uuid == run.c.run_uuid, tagged.c.key == key, tagged.c.value == value)
+        wanted.append(exists().where(*same))
+    infos = select(*(run.c[field] for field in INFO_FIELDS)).where(*wanted)
     records = {
         row.run_uuid: {"info": row._asdict(), "metrics": [], "params": [], "tags": []}
         for row in connection.execute(infos.order_by(run.c.start_time.desc(), run.c.run_uuid))
     }
-    metric = SqlLatestMetric.__table__
-    for part, table, columns in (
-        (
-            "metrics",
-            metric,
-            (metric.c.key, metric.c.value, metric.c.timestamp, metric.c.step, metric.c.is_nan),
-        ),  # fmt: skip
-        ("params", SqlParam.__table__, (SqlParam.__table__.c.key, SqlParam.__table__.c.value)),
-        ("tags", tag, (tag.c.key, tag.c.value)),
-    ):
-        rows = connection.execute(select(table.c.run_uuid, *columns)
-                                  .where(table.c.run_uuid.in_(matching)))  # fmt: skip
-        for run_uuid, *values in rows:
-            records[run_uuid][part].append(values)
+    matching = select(run.c.run_uuid).where(*wanted)
+    parts = {
+        "metrics": (SqlLatestMetric.__table__, ("key", "value", "timestamp", "step", "is_nan")),
+        "params": (SqlParam.__table__, ("key", "value")),
+        "tags": (tag, ("key", "value")),
+    }
+    for part, (table, columns) in parts.items():
+        query = select(table.c.run_uuid, *(table.c[column] for column in columns))
+        for run_uuid, *values in connection.execute(query.where(table.c.run_uuid.in_(matching))):
+            if run_uuid in records:
+                records[run_uuid][part].append(values)
     return [record_of(record) for record in records.values()]
 
 
