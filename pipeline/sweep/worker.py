@@ -44,14 +44,22 @@ def run_in_trial_actor(config: dict[str, Any]) -> None:
 
 
 def train(config: dict[str, Any], session: ModuleType) -> None:
-    """Resume from the trial's latest checkpoint if any, and train."""
+    """Resume from the trial's latest checkpoint if any, and train. A checkpoint newer
+    than Tune's is one whose epoch's report never reached the driver (it went down first):
+    that epoch is reported again before training goes on, or MLflow would never have it."""
     quiet_worker()
-    checkpoint = session.get_checkpoint() if session is ray.train else newest_tune_checkpoint()
+    if session is ray.train:
+        checkpoint, replay = session.get_checkpoint(), False
+    else:
+        known = ray.tune.get_checkpoint()
+        checkpoint = newest_tune_checkpoint(known)
+        replay = checkpoint is not known
     with checkpoint.as_directory() if checkpoint else contextlib.nullcontext() as folder:
-        fit(config, os.path.join(folder, CHECKPOINT_FILE) if folder else None, session)
+        path = os.path.join(folder, CHECKPOINT_FILE) if folder else None
+        fit(config, path, session, replay=replay)
 
 
-def newest_tune_checkpoint() -> ray.tune.Checkpoint | None:
+def newest_tune_checkpoint(known: ray.tune.Checkpoint | None) -> ray.tune.Checkpoint | None:
     """The newest `checkpoint_*` in this trial's folder, local or in remote storage.
 
     Tune's saved state lags the trial's reports: after a driver crash, `Tuner.restore`
@@ -60,7 +68,7 @@ def newest_tune_checkpoint() -> ray.tune.Checkpoint | None:
     does not need this)."""
     from ray.train._internal.session import get_session
 
-    known, storage = ray.tune.get_checkpoint(), get_session().storage
+    storage = get_session().storage
     fs, folder = storage.storage_filesystem, storage.trial_fs_path
     found = fs.get_file_info(pyarrow.fs.FileSelector(folder, allow_not_found=True))
     names = [
@@ -89,14 +97,17 @@ def shards_on_this_node(data: str) -> dict[str, Any]:
         ) from None
 
 
-def fit(config: dict[str, Any], checkpoint_path: str | None, session: ModuleType) -> None:
-    """Build data, model and a Lightning Trainer wired to Ray from a trial config; train."""
+def fit(
+    config: dict[str, Any], checkpoint_path: str | None, session: ModuleType, replay: bool = False
+) -> None:
+    """Build data, model and a Lightning Trainer wired to Ray from a trial config; train
+    (`replay`: report the checkpoint's epoch again first, see `train`)."""
     trial = TrialConfig.of(config)
     manifest = shards_on_this_node(trial.data)
     spec, recipe = trial.model, trial.recipe
     pl.seed_everything(trial.seed, workers=True)  # before the weights are drawn
     classifier, data = build_run(trial.data, manifest, spec, recipe)
-    reporter = ReportEveryEpoch(session, extra=model_size(spec, manifest))
+    reporter = ReportEveryEpoch(session, extra=model_size(spec, manifest), replay=replay)
     ddp = session is ray.train
     trainer = pl.Trainer(
         **trainer_settings(recipe),
@@ -146,11 +157,17 @@ class ReportEveryEpoch(pl.callbacks.Checkpoint):
     nothing, leaving Tune without the trial's result; `report_if_silent` reports it again.
     """
 
-    def __init__(self, session: ModuleType, extra: dict[str, float]) -> None:
+    def __init__(self, session: ModuleType, extra: dict[str, float], replay: bool = False) -> None:
         self.session = session  # ray.train or ray.tune
         self.extra = extra
+        self.replay = replay  # the restored checkpoint's epoch was never reported
         self.last_metrics: dict[str, float] = {}
         self.reported = False  # in this session
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Report the restored checkpoint's epoch again, once, when Tune never got it."""
+        if self.replay and self.last_metrics:
+            self._report(None, replayed=True)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         metrics = {key: float(value) for key, value in trainer.callback_metrics.items()}
@@ -164,11 +181,16 @@ class ReportEveryEpoch(pl.callbacks.Checkpoint):
     def report_if_silent(self) -> None:
         """Report the last epoch again when this session trained none (a finished run)."""
         if not self.reported and self.last_metrics:
-            self._report(None)
+            self._report(None, replayed=True)
 
-    def _report(self, checkpoint: Any) -> None:
+    def _report(self, checkpoint: Any, replayed: bool = False) -> None:
+        """Report the last epoch; `replayed` (1 in the result) marks an epoch reported
+        again, not trained again."""
         node = ray.get_runtime_context().get_node_id()
-        self.session.report({**self.last_metrics, "worker_node": node}, checkpoint=checkpoint)
+        metrics = {**self.last_metrics, "worker_node": node}
+        if replayed:
+            metrics["replayed"] = 1
+        self.session.report(metrics, checkpoint=checkpoint)
         self.reported = True
 
     def state_dict(self) -> dict[str, Any]:
