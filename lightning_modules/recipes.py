@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lightning_modules.errors import InputError
+from lightning_modules.settings_files import is_settings_file, read_settings
 from lightning_modules.specs import Recipe
 
 
@@ -222,7 +223,25 @@ RECIPES: dict[str, Recipe] = {name: entry.recipe for name, entry in CATALOGUE.it
 
 
 def named_recipe(name: str) -> Recipe:
-    """The recipe called `name`; InputError listing the names otherwise."""
+    """The recipe called `name`, or the one a YAML or JSON file holds (`name` ending in
+    .yaml, .yml or .json, or a path); InputError listing the names otherwise."""
+    if is_settings_file(name):
+        return recipe_file(name)
     if name not in RECIPES:
-        raise InputError(f"unknown recipe {name!r}; recipes: {', '.join(RECIPES)}")
+        raise InputError(
+            f"unknown recipe {name!r}; recipes: {', '.join(RECIPES)}, or a .yaml/.json file"
+        )
     return RECIPES[name]
+
+
+def recipe_file(path: str) -> Recipe:
+    """A recipe file: `Recipe` fields over the `default` recipe, or over the named recipe
+    its `from` key gives. What `ladder recipes NAME` prints is such a file."""
+    values = read_settings(path)
+    base = values.pop("from", "default")
+    try:
+        if not isinstance(base, str) or is_settings_file(base):
+            raise InputError(f"from {base!r}: expected the name of a recipe")
+        return named_recipe(base).with_overrides(values)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None

@@ -313,10 +313,26 @@ class TrialConfig:
 
     @classmethod
     def of(cls, config: Mapping[str, Any]) -> TrialConfig:
-        """The typed config of a trial from the dict Ray resolved for it."""
-        model, recipe = ModelSpec.from_dict(config["model"]), Recipe.from_dict(config["recipe"])
+        """The typed config of a trial from the dict Ray resolved for it: `model` and
+        `recipe` at the top (a grid of models; a searcher's proposal, whose model is
+        resolved here), or under `trial` (a drawn trial); a `Repeater`'s
+        `__trial_index__` offsets the seed."""
+        chosen = config.get("trial", config)
+        model = chosen["model"]
+        spec = ModelSpec.from_dict(model) if "resolution" in model else _proposed(model)
+        recipe = Recipe.from_dict(chosen["recipe"])
+        if index := config.get("__trial_index__"):
+            recipe = replace(recipe, seed=recipe.seed + int(index))
         data = config.get("data")
-        return cls(model, recipe, None if data is None else str(data))
+        return cls(spec, recipe, None if data is None else str(data))
+
+
+def _proposed(model: Mapping[str, Any]) -> ModelSpec:
+    """A searcher's model settings, resolved (its native resolution, multipliers) and checked."""
+    built = {key: model[key] for key in ("width", "depth") if key in model}
+    spec = resolve_model(model["arch"], None, model.get("stem"), **built)
+    recorded = {key: value for key, value in model.items() if key in COEFFICIENTS}
+    return replace(spec, **recorded)
 
 
 def parse_setting(key: str, value: Any, like: Any) -> Any:

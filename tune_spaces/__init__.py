@@ -1,30 +1,40 @@
-"""Search spaces for `ladder sweep`, one module per space.
+"""Search spaces for `ladder sweep`: the built-in ones, one module each, and a user's file.
 
-Each module exposes `DEFAULTS` (its own documented settings), `RECIPE` (the named
-`Recipe` it trains with) and `space(**overrides) -> dict`, a Ray Tune param space:
+A space is a `SearchSpace` (`tune_spaces.search_space`): the models and the recipe a
+sweep trains, each setting fixed, a grid or a distribution. It is written in a sweep file
+(`ladder sweep --config FILE`, its `space:` section), or returned by a Python function
+where a file cannot say it, such as the compound constraint alpha * beta^2 * gamma^2 ~= 2:
 
-    {"model": tune.grid_search([ModelSpec fields, ...]), "recipe": Recipe fields}
+    # my_space.py: `ladder sweep --space my_space.py --set depth=1.5`
+    from tune_spaces import SearchSpace
 
-An override is a space setting, a recipe field (`--set lr=0.01`) or `recipe`, the name
-of another recipe to start from (`--set recipe=timm_efficientnet`, or `--recipe`), so
-every space trains all its models under one recipe and its trials differ only in the
-model. `with_seeds` then grids the recipe's seed too (`ladder sweep --seeds K`): each
-model is trained K times, and the spread of its top-1 says how much of a difference
-between two models is noise.
+    def space(**settings: str) -> SearchSpace:
+        # settings: the sweep's --set KEY=VALUE pairs, as text
+        depth = float(settings.get("depth", "1.0"))
+        return SearchSpace(models=[{"arch": "efficientnet", "depth": depth, "resolution": 48}],
+                           recipe={"from": "demo", "lr": {"loguniform": [1e-4, 1e-2]}})
+
+Each built-in module exposes `DEFAULTS` (its own documented settings), `RECIPE` (the
+named `Recipe` it trains with) and such a `space(**overrides)`: a grid over its models
+under one recipe. An override is a space setting, a recipe field (`--set lr=0.01`) or
+`recipe`, the name of another recipe to start from (`--set recipe=timm_efficientnet`, or
+`--recipe`). `ladder sweep --space NAME --print-config` prints a built-in as a sweep file.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
-from types import ModuleType
+import importlib.util
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from lightning_modules.errors import InputError
 from lightning_modules.recipes import named_recipe
 from lightning_modules.specs import RECIPE_KEYS, ModelSpec, Recipe, parse_setting
+from tune_spaces.search_space import SearchSpace
 
-MAX_SEEDS = 100  # a typo (--seeds 1000) must not plan a sweep a thousand times the size
+__all__ = ["SPACES", "SearchSpace", "load", "resolve", "grid_space", "models_of"]
 
 SPACES = (
     "compound_scaling",
@@ -37,11 +47,30 @@ SPACES = (
 )
 
 
-def load(name: str) -> ModuleType:
-    """The space module called `name`; InputError listing the valid names otherwise."""
+def load(name: str) -> Callable[..., SearchSpace]:
+    """The `space(**settings)` function of built-in space `name`, or of a Python file
+    (`name` ending in .py); InputError listing the valid names otherwise."""
+    if name.endswith(".py"):
+        return _space_function(Path(name))
     if name not in SPACES:
-        raise InputError(f"unknown space {name!r}; valid spaces: {', '.join(SPACES)}")
-    return importlib.import_module(f"tune_spaces.{name}")
+        raise InputError(
+            f"unknown space {name!r}; valid spaces: {', '.join(SPACES)}, or a .py file "
+            "defining space(**settings)"
+        )
+    return importlib.import_module(f"tune_spaces.{name}").space
+
+
+def _space_function(path: Path) -> Callable[..., SearchSpace]:
+    """`space` of the Python file at `path`, which must define it."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    module_spec = importlib.util.spec_from_file_location(f"user_space_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    function = getattr(module, "space", None)
+    if not callable(function):
+        raise InputError(f"{path}: defines no function space(**settings) -> SearchSpace")
+    return function
 
 
 def resolve(
@@ -69,42 +98,11 @@ def resolve(
     return settings, recipe
 
 
-def grid_space(models: list[ModelSpec], recipe: Recipe) -> dict[str, Any]:
-    """A param space: a grid over the `models`, all under one `recipe`."""
-    if not models:
-        raise InputError("the space has no model to train")
-    from ray import tune  # here, not at the top: `ladder sweep --help` lists SPACES only
-
-    return {
-        "model": tune.grid_search([model.to_dict() for model in models]),
-        "recipe": recipe.to_dict(),
-    }
+def grid_space(models: list[ModelSpec], recipe: Recipe) -> SearchSpace:
+    """A space that grids over the `models`, all under one `recipe`."""
+    return SearchSpace.of_models(models, recipe)
 
 
-def models_of(param_space: Mapping[str, Any]) -> list[ModelSpec]:
-    """The models a param space grids over (for printing and checks)."""
-    return [ModelSpec.from_dict(model) for model in param_space["model"]["grid_search"]]
-
-
-def with_seeds(param_space: Mapping[str, Any], seeds: int) -> dict[str, Any]:
-    """The param space with every model trained `seeds` times, with the recipe's seed and
-    the `seeds - 1` after it (0..K-1 by default). Tune grids the seed after the models,
-    so every model gets its first seed before any gets a second."""
-    if seeds == 1:
-        return dict(param_space)
-    from ray import tune
-
-    first = param_space["recipe"]["seed"]
-    grid = tune.grid_search(list(range(first, first + seeds)))
-    return {**param_space, "recipe": {**param_space["recipe"], "seed": grid}}
-
-
-def seeds_of(param_space: Mapping[str, Any]) -> list[int]:
-    """The seeds every model of a param space trains with: one, unless `with_seeds` made more."""
-    seed = param_space["recipe"]["seed"]
-    return list(seed["grid_search"]) if isinstance(seed, Mapping) else [seed]
-
-
-def recipe_of(param_space: Mapping[str, Any]) -> Recipe:
-    """The space's recipe, at its first seed: what every trial shares but the seed."""
-    return Recipe.from_dict({**param_space["recipe"], "seed": seeds_of(param_space)[0]})
+def models_of(space: SearchSpace) -> list[ModelSpec]:
+    """The models of a space whose model settings are all fixed (the built-in grids)."""
+    return [ModelSpec.from_dict(model) for model in space.models]

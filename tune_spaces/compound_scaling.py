@@ -25,7 +25,7 @@ from lightning_modules.errors import InputError
 from lightning_modules.metric_names import MODEL_MACS
 from lightning_modules.recipes import RECIPES
 from lightning_modules.specs import ModelSpec, Recipe, resolve_model
-from tune_spaces import grid_space, resolve
+from tune_spaces import SearchSpace, grid_space, resolve
 
 COEFFICIENTS = (1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4)
 
@@ -90,11 +90,11 @@ def grid_points(settings: dict[str, Any]) -> tuple[list[ModelSpec], list[ModelSp
     return kept, dropped
 
 
-def space(**overrides: Any) -> dict[str, Any]:
+def space(**overrides: Any) -> SearchSpace:
     return grid(DEFAULTS, RECIPE, overrides)
 
 
-def grid(defaults: dict[str, Any], recipe: Recipe, overrides: dict[str, Any]) -> dict[str, Any]:
+def grid(defaults: dict[str, Any], recipe: Recipe, overrides: dict[str, Any]) -> SearchSpace:
     """The param space of a compound grid with these defaults (the demo's are smaller)."""
     settings, recipe = resolve(defaults, recipe, overrides)
     kept, dropped = grid_points(settings)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from lightning_modules.recipes import RECIPES
-from tune_spaces import compound_scaling
+from tune_spaces import SearchSpace, compound_scaling
 
 RECIPE = RECIPES["demo"]
 DEFAULTS: dict[str, Any] = {
@@ -23,5 +23,5 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def space(**overrides: Any) -> dict[str, Any]:
+def space(**overrides: Any) -> SearchSpace:
     return compound_scaling.grid(DEFAULTS, RECIPE, overrides)

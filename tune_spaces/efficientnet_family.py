@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from lightning_modules.recipes import RECIPES
-from tune_spaces import grid_space, resolve
+from tune_spaces import SearchSpace, grid_space, resolve
 from tune_spaces.compound_scaling import scaled_model
 
 RECIPE = RECIPES["default"]
@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def space(**overrides: Any) -> dict[str, Any]:
+def space(**overrides: Any) -> SearchSpace:
     settings, recipe = resolve(DEFAULTS, RECIPE, overrides)
     coefficients = (settings["alpha"], settings["beta"], settings["gamma"])
     models = [

@@ -17,7 +17,7 @@ from lightning_modules.architectures import model_info
 from lightning_modules.architectures.small_stem import MIN_RESOLUTION
 from lightning_modules.recipes import RECIPES
 from lightning_modules.specs import ModelSpec, resolve_model
-from tune_spaces import grid_space, resolve
+from tune_spaces import SearchSpace, grid_space, resolve
 
 RECIPE = RECIPES["fashion_mnist"]
 DEFAULTS: dict[str, Any] = {
@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def space(**overrides: Any) -> dict[str, Any]:
+def space(**overrides: Any) -> SearchSpace:
     settings, recipe = resolve(DEFAULTS, RECIPE, overrides)
     return grid_space([fashion_model(arch, settings) for arch in settings["archs"]], recipe)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from lightning_modules.recipes import RECIPES
 from lightning_modules.specs import resolve_model
-from tune_spaces import grid_space, resolve
+from tune_spaces import SearchSpace, grid_space, resolve
 
 RECIPE = RECIPES["default"]
 DEFAULTS: dict[str, Any] = {
@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def space(**overrides: Any) -> dict[str, Any]:
+def space(**overrides: Any) -> SearchSpace:
     settings, recipe = resolve(DEFAULTS, RECIPE, overrides)
     models = [resolve_model(arch, settings["resolution"] or None) for arch in settings["archs"]]
     return grid_space(models, recipe)

@@ -20,7 +20,7 @@ from typing import Any
 
 from lightning_modules.recipes import RECIPES
 from lightning_modules.specs import ModelSpec
-from tune_spaces import grid_space, resolve
+from tune_spaces import SearchSpace, grid_space, resolve
 from tune_spaces.compound_scaling import counted_point
 
 RECIPE = RECIPES["demo"]
@@ -43,6 +43,6 @@ def single_dimension_models(settings: dict[str, Any]) -> list[ModelSpec]:
     return [counted_point(alpha, beta, gamma, base) for alpha, beta, gamma in unique]
 
 
-def space(**overrides: Any) -> dict[str, Any]:
+def space(**overrides: Any) -> SearchSpace:
     settings, recipe = resolve(DEFAULTS, RECIPE, overrides)
     return grid_space(single_dimension_models(settings), recipe)

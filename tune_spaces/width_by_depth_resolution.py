@@ -16,7 +16,7 @@ import itertools
 from typing import Any
 
 from lightning_modules.recipes import RECIPES
-from tune_spaces import grid_space, resolve
+from tune_spaces import SearchSpace, grid_space, resolve
 from tune_spaces.compound_scaling import counted_point
 
 RECIPE = RECIPES["demo"]
@@ -28,7 +28,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def space(**overrides: Any) -> dict[str, Any]:
+def space(**overrides: Any) -> SearchSpace:
     settings, recipe = resolve(DEFAULTS, RECIPE, overrides)
     curves = itertools.product(settings["depths"], settings["resolution_multipliers"])
     models = [

@@ -13,7 +13,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", default="lenet5", help="architecture (default lenet5)")
     parser.add_argument("--stem", help="cifar: the entrance for 28-32 px inputs")
     parser.add_argument("--resolution", type=int, help="input size (default: the model's own)")
-    parser.add_argument("--recipe", default="fashion_mnist", choices=list(RECIPES))
+    parser.add_argument("--recipe", default="fashion_mnist", metavar="NAME|FILE",
+                        help=f"a named recipe ({', '.join(RECIPES)}) or a .yaml/.json file "
+                        "(default: fashion_mnist)")  # fmt: skip
     parser.add_argument("--epochs", type=int, help="epochs of each (default: the recipe's)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
 

@@ -40,8 +40,9 @@ def add_recipe_flags(parser: argparse.ArgumentParser) -> None:
     The flags default to None (not given); `recipe_from` parses the given ones as the
     field's type, so a bad value is the same one-line error as a sweep's `--set`.
     """
-    parser.add_argument("--recipe", default="default", choices=list(RECIPES),
-                        help="named recipe, see `ladder recipes` (default: default)")  # fmt: skip
+    parser.add_argument("--recipe", default="default", metavar="NAME|FILE",
+                        help=f"a named recipe ({', '.join(RECIPES)}; `ladder recipes`) or a "
+                        ".yaml/.json file of recipe settings (default: default)")  # fmt: skip
     for knob in fields(Recipe):
         flag, help_text = f"--{knob.name.replace('_', '-')}", knob.metadata["help"]
         if isinstance(knob.default, bool):

@@ -36,17 +36,20 @@ from typing import Any
 import torch
 from ray import tune
 
-import tune_spaces
 from lightning_modules.errors import InputError
 from lightning_modules.manifest import load_manifest
 from lightning_modules.measure import infer_images_per_sec, train_images_per_sec
-from lightning_modules.metric_names import MODEL_ACTIVATIONS
+from lightning_modules.metric_names import MODEL_ACTIVATIONS, MODEL_MACS
 from lightning_modules.run import in_chans_of, training_threads
 from lightning_modules.specs import ModelSpec, Recipe, TrialConfig
 from pipeline.report.leaderboard import duration
+from pipeline.sweep.config import Scheduler
 from pipeline.sweep.plan import SweepPlan
+from pipeline.sweep.search import drawn_trials
 
 PROBE_STEPS = 2
+PROBED_MODELS = 3  # distinct models probed; the rest are priced by their counted MACs
+MODELS_SHOWN = 12  # lines of the estimate's table
 BYTES_PER_ACTIVATION = 16  # fp32, saved for backward with the norm and activation outputs
 SWEEP_STARTUP_S = 30.0  # Ray, the driver's imports, MLflow, and the leaderboard + charts
 TRIAL_STARTUP_S = 1.0  # a one-worker trial: the model's build, its cost measured, loaders
@@ -54,7 +57,6 @@ ACTOR_START_S = 7.0  # the first one-worker trial of each slot: its Tune actor's
 DDP_TRIAL_STARTUP_S = 20.0  # a DDP trial's Ray Train controller and workers, Lightning
 EPOCH_OVERHEAD_S = 1.0  # loader processes started twice an epoch, checkpoint, report
 ETA_EVERY_S = 30.0
-ASHA_GRACE_PERIOD, ASHA_REDUCTION_FACTOR = 1, 2  # as `pipeline.sweep.launch.build_tuner` sets
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class ModelCost:
     trial_s: float
     batch: int  # probed at: the recipe's, unless it would not fit in memory
     startup_s: float = TRIAL_STARTUP_S  # of its trials, before the first epoch
+    probed: bool = True  # else priced from the probed models by its counted MACs
 
 
 @dataclass(frozen=True)
@@ -89,19 +92,22 @@ class Price:
         return seconds * self.node_share / 3600
 
 
-def expected_epochs(epochs: int, scheduler: str) -> float:
-    """Epochs a trial trains in expectation: all of them under FIFO; under ASHA (grace
-    period 1, reduction factor 2, max_t = epochs) every trial trains to the first rung
-    and 1 in 2 of those reaching a rung goes on to the next (rungs at 1, 2, 4, ... below
-    `epochs`). The first trials to reach a rung always go on, so few trials train more."""
-    if scheduler != "asha":
+def expected_epochs(epochs: int, scheduler: Scheduler) -> float:
+    """Epochs a trial trains in expectation: all of them under FIFO; under ASHA (max_t =
+    `epochs` unless the scheduler's max_epochs is less) every trial trains to the first
+    rung (the grace period) and 1 in `reduction_factor` of those reaching a rung goes on
+    to the next (rungs at grace x factor^k below max_t). The first trials to reach a rung
+    always go on, so few trials train more."""
+    if scheduler.name != "asha":
         return float(epochs)
-    rungs = int(math.log(epochs / ASHA_GRACE_PERIOD) / math.log(ASHA_REDUCTION_FACTOR) + 1)
-    milestones = [ASHA_GRACE_PERIOD * ASHA_REDUCTION_FACTOR**k for k in range(rungs)]
-    bounds = [0, *[m for m in milestones if m < epochs], epochs]
-    return sum(
-        (end - begin) / ASHA_REDUCTION_FACTOR**k for k, (begin, end) in enumerate(pairwise(bounds))
-    )
+    grace, factor = scheduler.grace_period, scheduler.reduction_factor
+    top = min(epochs, scheduler.max_epochs or epochs)
+    if top <= grace:
+        return float(top)
+    rungs = int(math.log(top / grace) / math.log(factor) + 1)
+    milestones = [grace * factor**k for k in range(rungs)]
+    bounds = [0, *[m for m in milestones if m < top], top]
+    return sum((end - begin) / factor**k for k, (begin, end) in enumerate(pairwise(bounds)))
 
 
 @contextmanager
@@ -139,34 +145,80 @@ def probe_batch(activations: int, recipe: Recipe, device: str) -> int:
 
 
 def price_of(plan: SweepPlan) -> Price:
-    """Probe each distinct model of the plan on this machine and price the whole plan."""
+    """Probe a few of the plan's distinct models on this machine, price the others by their
+    counted MACs (`priced_by_macs`), and price the whole plan."""
+    trials = plan.trials() or proposed_stand_ins(plan)
     manifest = load_manifest(plan.param_space["data"])
-    recipe = tune_spaces.recipe_of(plan.param_space)
-    res = plan.resources
+    recipe, res = trials[0].recipe, plan.resources
     device = "cuda" if res.gpus_per_worker and torch.cuda.is_available() else "cpu"
-    counts = manifest["counts"]
-    epochs = expected_epochs(plan.epochs, plan.scheduler)
-    models: dict[str, ModelCost] = {}
-    specs = tune_spaces.models_of(plan.param_space)
+    counts, classes = manifest["counts"], len(manifest["classes"])
+    epochs = expected_epochs(plan.epochs, scheduler_of(plan))
+    specs = {trial.model.name: trial.model for trial in trials}
+    macs = {name: spec.size(classes, in_chans_of(manifest))[MODEL_MACS]
+            for name, spec in specs.items()}  # fmt: skip
+    probed = {}
     with torch_threads(training_threads(int(res.cpus_per_worker), recipe.loader_workers)):
-        for spec in specs:
-            if spec.name in models:
-                continue
-            train_rate, eval_rate, batch = probe(spec, recipe, manifest, device)
-            epoch_s = (
-                EPOCH_OVERHEAD_S
-                + (counts["train"] / train_rate + counts["val"] / eval_rate) / res.workers
-            )
-            startup_s = TRIAL_STARTUP_S if res.in_trial_actor else DDP_TRIAL_STARTUP_S
-            models[spec.name] = ModelCost(
-                spec.name, train_rate, eval_rate, epoch_s, startup_s + epochs * epoch_s, batch,
-                startup_s,
-            )  # fmt: skip
-    seeds = tune_spaces.seeds_of(plan.param_space)
-    trials = tuple(spec.name for _ in seeds for spec in specs)  # Tune's grid order
+        for name in probe_choice(macs):
+            probed[name] = probe(specs[name], recipe, manifest, device)
+    startup_s = TRIAL_STARTUP_S if res.in_trial_actor else DDP_TRIAL_STARTUP_S
+    models: dict[str, ModelCost] = {}
+    for name in specs:
+        train_rate, eval_rate, batch = probed.get(name) or priced_by_macs(macs, probed, name)
+        images_s = counts["train"] / train_rate + counts["val"] / eval_rate
+        epoch_s = EPOCH_OVERHEAD_S + images_s / res.workers
+        models[name] = ModelCost(
+            name, train_rate, eval_rate, epoch_s, startup_s + epochs * epoch_s, batch,
+            startup_s, probed=name in probed,
+        )  # fmt: skip
+    trial_names = tuple(trial.model.name for trial in trials)  # Tune's order
     busy = os.getloadavg()[0] / (os.cpu_count() or 1)
     actor_start_s = ACTOR_START_S if res.in_trial_actor else 0.0  # else in DDP's start-up
-    return Price(models, trials, plan.epochs, epochs, node_share(plan), device, busy, actor_start_s)
+    return Price(models, trial_names, plan.epochs, epochs, node_share(plan), device, busy,
+                 actor_start_s)  # fmt: skip
+
+
+def proposed_stand_ins(plan: SweepPlan) -> list[TrialConfig]:
+    """A proposing searcher's trials, priced as random draws of its space, seeds included."""
+    config = plan.sweep_config
+    return drawn_trials(config.model_copy(update={"data": plan.param_space["data"]}),
+                        config.search.samples)  # fmt: skip
+
+
+def scheduler_of(plan: SweepPlan) -> Scheduler:
+    config = plan.sweep_config
+    return config.scheduler if config else Scheduler(name=plan.scheduler)
+
+
+def probe_choice(macs: dict[str, int]) -> list[str]:
+    """The models to probe: all of them up to `PROBED_MODELS`, else the cheapest, the
+    costliest and those evenly between by counted MACs."""
+    ranked = sorted(macs, key=macs.__getitem__)
+    if len(ranked) <= PROBED_MODELS:
+        return ranked
+    picks = {round(k * (len(ranked) - 1) / (PROBED_MODELS - 1)) for k in range(PROBED_MODELS)}
+    return [ranked[k] for k in sorted(picks)]
+
+
+def priced_by_macs(
+    macs: dict[str, int], probed: dict[str, tuple[float, float, int]], name: str
+) -> tuple[float, float, int]:
+    """(train, eval) images/s of an unprobed model: seconds per image interpolated in MACs
+    between the probed models around it; beyond them, scaled by MACs from the nearest,
+    never cheaper than the cheapest probe."""
+    points = sorted((macs[probe_name], rates) for probe_name, rates in probed.items())
+    target = macs[name]
+    below = [point for point in points if point[0] <= target] or points[:1]
+    above = [point for point in points if point[0] >= target] or points[-1:]
+    (low_macs, low), (high_macs, high) = below[-1], above[0]
+
+    def rate(k: int) -> float:
+        low_s, high_s = 1 / low[k], 1 / high[k]
+        if high_macs == low_macs:  # outside the probes: proportional above, flat below
+            return 1 / (low_s * max(1.0, target / max(low_macs, 1)))
+        share = (target - low_macs) / (high_macs - low_macs)
+        return 1 / (low_s + share * (high_s - low_s))
+
+    return rate(0), rate(1), min(low[2], high[2])
 
 
 def node_share(plan: SweepPlan) -> float:
@@ -209,18 +261,23 @@ def check_budget(price: Price, budget_hours: float | None) -> None:
 
 def format_estimate(price: Price, slots: int, slots_from: str) -> str:
     """The estimate as a few lines: each model's probe, then the plan's total."""
+    costs = sorted(price.models.values(), key=lambda cost: not cost.probed)
+    probed = sum(cost.probed for cost in costs)
+    rest = "" if probed == len(costs) else ", the rest (~) priced by their counted MACs"
     lines = [
-        f"estimate: each model probed {PROBE_STEPS} steps on this machine ({price.device}); "
-        "per trial",
+        f"estimate: {probed} of {len(costs)} models probed {PROBE_STEPS} steps on this "
+        f"machine ({price.device}){rest}; per trial",
         f"  {'model':40s} {'batch':>5s} {'train img/s':>11s} {'eval img/s':>10s} "
         f"{'epoch':>7s} {'trial':>7s}",
     ]
-    for cost in price.models.values():
+    for cost in costs[:MODELS_SHOWN]:
         lines.append(
-            f"  {cost.name:40s} {cost.batch:5d} {cost.train_images_per_sec:11.1f} "
-            f"{cost.eval_images_per_sec:10.1f} {duration(cost.epoch_s):>7s} "
-            f"{duration(cost.trial_s):>7s}"
+            f"{' ' if cost.probed else '~'} {cost.name:40s} {cost.batch:5d} "
+            f"{cost.train_images_per_sec:11.1f} {cost.eval_images_per_sec:10.1f} "
+            f"{duration(cost.epoch_s):>7s} {duration(cost.trial_s):>7s}"
         )
+    if len(costs) > MODELS_SHOWN:
+        lines.append(f"  ... and {len(costs) - MODELS_SHOWN} more models")
     epochs = f"{price.epochs} epochs"
     if price.expected_epochs != price.epochs:
         epochs += f" (ASHA: {price.expected_epochs:g} expected)"

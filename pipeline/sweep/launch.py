@@ -13,21 +13,21 @@ URI such as `s3://bucket/sweeps` on a cluster.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-import tune_spaces
 from lightning_modules.errors import InputError
 from lightning_modules.manifest import load_manifest, upsampling_warning
 from pipeline.data.demo import demo_shards
+from pipeline.sweep import DEFAULT_STORAGE
+from pipeline.sweep.config import Resources, Scheduler, SweepConfig
 from pipeline.sweep.console import TrialTable, quiet_driver, verbose
 from pipeline.sweep.estimate import (
     EtaCallback,
@@ -52,10 +52,21 @@ from pipeline.sweep.ray_cluster import (
     state_api_problem,
     warn_if_storage_is_local,
 )
+from pipeline.sweep.search import (
+    DRY_RUN_DRAWS,
+    PROPOSED,
+    check_search,
+    drawn_trials,
+    num_samples,
+    saved_param_space,
+    scheduler,
+    searcher,
+    tune_param_space,
+)
 from pipeline.sweep.trial import METRIC, MODE, failure_line, run_trial
 from pipeline.tracking.schema import check_reachable, tracking_uri
 from pipeline.tracking.sweep_journal import SweepSending, print_board
-from pipeline.tracking.sweep_tracker import TrackingCallback, trial_name
+from pipeline.tracking.sweep_tracker import TrackingCallback, point_name, trial_name
 
 TRIAL_ACTOR_MEMORY = 1024**3  # bytes: a trial actor holds torch and Ray imported, ~0.9 GB
 
@@ -63,39 +74,14 @@ TRIAL_ACTOR_MEMORY = 1024**3  # bytes: a trial actor holds torch and Ray importe
 # ------------------------------------------------------------------ planning (no Ray yet)
 
 
-def parse_sets(pairs: list[str]) -> dict[str, str]:
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InputError(f"--set {pair!r}: expected KEY=VALUE")
-        overrides[key.strip()] = value.strip()
-    return overrides
-
-
-def seeds_from(text: str | None) -> int:
-    """`--seeds K`: a whole number of trainings per model, 1 to `tune_spaces.MAX_SEEDS`."""
-    if text is None:
-        return 1
-    if not text.strip().isdigit() or not 1 <= int(text) <= tune_spaces.MAX_SEEDS:
-        raise InputError(
-            f"--seeds {text!r}: expected a whole number from 1 to {tune_spaces.MAX_SEEDS}"
-        )
-    return int(text)
-
-
-def resources_from(args: argparse.Namespace, sweep_dir: str) -> TrialResources:
-    workers = args.workers_per_trial or max(1, int(args.gpus_per_trial) or 1)
-    if workers < 1 or args.gpus_per_trial < 0 or args.cpus_per_worker <= 0:
-        raise InputError(
-            "--workers-per-trial, --cpus-per-worker and --gpus-per-trial: expected > 0"
-        )
+def resources_from(settings: Resources, sweep_dir: str) -> TrialResources:
+    workers = settings.workers_per_trial or max(1, int(settings.gpus_per_trial) or 1)
     return TrialResources(
         workers=workers,
-        cpus_per_worker=args.cpus_per_worker,
-        gpus_per_worker=args.gpus_per_trial / workers,
+        cpus_per_worker=settings.cpus_per_worker,
+        gpus_per_worker=settings.gpus_per_trial / workers,
         train_storage=f"{sweep_dir}/{TRAIN_FOLDER}",
-        max_failures=args.max_failures,
+        max_failures=settings.max_failures,
         in_trial_actor=workers == 1,
     )
 
@@ -115,57 +101,44 @@ def best_point(sweep: str) -> dict[str, str]:
     return {key: params[key] for key in ("alpha", "beta", "gamma")}
 
 
-def overrides_from(args: argparse.Namespace) -> dict[str, object]:
-    """The settings the user changed: `--recipe`, `--set`, `--epochs` and `--from-sweep`'s
-    point."""
-    overrides: dict[str, object] = parse_sets(args.set)
-    if args.recipe is not None:
-        overrides["recipe"] = args.recipe
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    if args.from_sweep:
-        if args.space != "efficientnet_family":
-            raise InputError("--from-sweep only goes with --space efficientnet_family")
-        overrides.update(best_point(args.from_sweep))
-    return overrides
-
-
-def plan_new(args: argparse.Namespace) -> SweepPlan:
+def plan_new(config: SweepConfig) -> SweepPlan:
     """Everything a new sweep needs, checked; raises InputError before anything starts."""
-    if not args.space:
-        raise InputError(f"--space is required; valid spaces: {', '.join(tune_spaces.SPACES)}")
-    with flag("--space"):
-        module = tune_spaces.load(args.space)
-    overrides = overrides_from(args)
-    seeds = seeds_from(args.seeds)
-    if args.data is None and args.space == "demo":
-        args.data = demo_shards()
-    if args.data is None:
+    check_search(config)
+    data = config.data
+    if data is None and config.label == "demo":
+        data = str(demo_shards())
+    if data is None:
         raise InputError("--data is required: a shard folder made by `ladder shards`")
-    with flag(f"--data {args.data}"):
-        manifest = load_manifest(args.data)
-    with flag(f"--space {args.space}"):
-        param_space = tune_spaces.with_seeds(module.space(**overrides), seeds)
-    largest = max(model.resolution for model in tune_spaces.models_of(param_space))
+    with flag(f"--data {data}"):
+        manifest = load_manifest(Path(data))
+    name = config.name or f"{config.label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    root = storage_root(config.storage)
+    config = config.model_copy(update={
+        "name": name, "data": str(Path(data).resolve()), "storage": root,
+        "tracking_uri": config.tracking_uri or tracking_uri(),
+    })  # fmt: skip
+    trials = drawn_trials(config, DRY_RUN_DRAWS if config.search.algorithm == PROPOSED else None)
+    largest = max(trial.model.resolution for trial in trials)
     if warning := upsampling_warning(manifest, largest):
         print(f"ladder sweep: {warning}", file=sys.stderr)
-    name = args.name or f"{args.space}-{time.strftime('%Y%m%d-%H%M%S')}"
-    root = storage_root(args.storage)
     if sweep_exists(root, name):
         raise InputError(
             f"sweep {name!r} already exists in {root}: --resume {name}, or a new --name"
         )
+    search = config.search
     return SweepPlan(
         name=name,
-        space=args.space,
-        overrides=overrides,
-        experiment=args.experiment or name,
+        space=config.label,
+        overrides={"search": search.algorithm, "samples": search.samples, "seeds": config.seeds},
+        experiment=config.experiment or name,
         storage=root,
-        resources=resources_from(args, f"{root}/{name}"),
-        scheduler=args.scheduler,
-        max_concurrent=args.max_concurrent,
-        param_space={**param_space, "data": str(args.data.resolve())},
-        tracking_uri=tracking_uri(),
+        resources=resources_from(config.resources, f"{root}/{name}"),
+        scheduler=config.scheduler.name,
+        max_concurrent=config.resources.max_concurrent,
+        param_space=saved_param_space(config, trials, config.data),
+        tracking_uri=config.tracking_uri,
+        config=config.to_dict(),
+        max_epochs=max(trial.recipe.epochs for trial in trials),
     )
 
 
@@ -179,14 +152,24 @@ def flag(name: str) -> Iterator[None]:
 
 
 def print_grid(plan: SweepPlan) -> None:
-    """The trials about to run, with counted MACs relative to the base model where known."""
-    models = tune_spaces.models_of(plan.param_space)
-    seeds = tune_spaces.seeds_of(plan.param_space)
-    each = f" ({len(models)} models x seeds {seeds[0]}..{seeds[-1]})" if len(seeds) > 1 else ""
-    print(f"sweep {plan.name}: {len(models) * len(seeds)} trials of space {plan.space}{each}")
-    for model in models:
-        ratio = f"  MACs {model.macs_ratio:.2f}x base" if model.macs_ratio else ""
-        print(f"  {model.name:40s}{ratio}")
+    """The trials about to run (each point once, its seeds counted), with counted MACs
+    relative to the base model where known."""
+    trials = plan.trials()
+    config = plan.sweep_config
+    if not trials:  # a searcher proposes them as results come in
+        print(f"sweep {plan.name}: {config.search.samples * config.seeds} trials proposed by "
+              f"{config.search.algorithm} over space {plan.space}")  # fmt: skip
+        return
+    seeds = sorted({trial.seed for trial in trials})
+    points = [trial for trial in trials if trial.seed == trials[0].seed]
+    searched = config is not None and config.search.algorithm != "grid"
+    how = f"{config.search.algorithm} search over " if searched else ""
+    kind = "points" if plan.varied_recipe_keys else "models"
+    each = f" ({len(points)} {kind} x seeds {seeds[0]}..{seeds[-1]})" if len(seeds) > 1 else ""
+    print(f"sweep {plan.name}: {len(trials)} trials of {how}space {plan.space}{each}")
+    for trial in points:
+        ratio = f"  MACs {trial.model.macs_ratio:.2f}x base" if trial.model.macs_ratio else ""
+        print(f"  {point_name(plan, trial):40s}{ratio}")
     sys.stdout.flush()
 
 
@@ -243,29 +226,26 @@ def checkpoints_kept(res: TrialResources) -> tune.CheckpointConfig:
     )
 
 
+def param_space(plan: SweepPlan) -> dict:
+    """What Tune gets: the plan's saved param space, or a proposing searcher's domains."""
+    config = plan.sweep_config
+    if config is None or config.search.algorithm != PROPOSED:
+        return plan.param_space
+    return tune_param_space(config, [], plan.param_space["data"])
+
+
 def build_tuner(plan: SweepPlan, extra_callbacks: Sequence[tune.Callback] = ()) -> tune.Tuner:
-    scheduler = (
-        # stop_last_trials=False: a trial that reaches max_t ends as under FIFO, by its
-        # function returning; only the trials ASHA stops early are stopped: a one-worker
-        # trial at its next report, freeing its actor's CPUs; a DDP trial's Train workers
-        # are freed by Ray Train's cleaner (`state_api_problem`).
-        ASHAScheduler(
-            time_attr="epoch",
-            max_t=plan.epochs,
-            grace_period=1,
-            reduction_factor=2,
-            stop_last_trials=False,
-        )
-        if plan.scheduler == "asha"
-        else FIFOScheduler()
-    )
+    config = plan.sweep_config  # None: a plan from before sweep files, a grid
+    when = config.scheduler if config else Scheduler(name=plan.scheduler)
     return tune.Tuner(
         trainable(plan),
-        param_space=plan.param_space,
+        param_space=param_space(plan),
         tune_config=tune.TuneConfig(
-            metric=METRIC,
-            mode=MODE,
-            scheduler=scheduler,
+            # metric and mode are the scheduler's and the searcher's own: an Optuna study
+            # of two objectives has two
+            scheduler=scheduler(when, plan.epochs, METRIC, MODE),
+            search_alg=searcher(config) if config else None,
+            num_samples=num_samples(config) if config else 1,
             max_concurrent_trials=max_concurrent(plan),
             # a one-worker trial trains in its actor: the next trial finds Lightning, timm
             # and torch imported there (Tune's default starts a fresh actor every trial)
@@ -299,12 +279,12 @@ def report_failures(plan: SweepPlan, results: tune.ResultGrid) -> int:
     return len(failed)
 
 
-def priced(plan: SweepPlan, args: argparse.Namespace) -> Price:
-    """The plan's price (models probed in this process), within `--budget-hours`."""
+def priced(plan: SweepPlan, dry_run: bool, budget_hours: float | None) -> Price:
+    """The plan's price (a few models probed in this process), within `budget_hours`."""
     price = price_of(plan)
-    if args.dry_run:
+    if dry_run:
         print_estimate(price, local_slots(plan), plan, "this machine's CPUs")
-    check_budget(price, args.budget_hours)
+    check_budget(price, budget_hours)
     return price
 
 
@@ -314,28 +294,48 @@ def print_estimate(price: Price, slots: int, plan: SweepPlan, fit: str) -> None:
     sys.stdout.flush()
 
 
-def main(args: argparse.Namespace) -> int:
-    if args.resume and (args.dry_run or args.budget_hours is not None):
-        raise InputError("--dry-run and --budget-hours price a new sweep: not with --resume")
-    if args.resume and args.seeds is not None:
-        raise InputError("--seeds plans a new sweep: not with --resume (it keeps the sweep's)")
-    plan = load_plan(storage_root(args.storage), args.resume) if args.resume else plan_new(args)
-    if args.dry_run:
+def run_sweep(
+    config: SweepConfig,
+    dry_run: bool = False,
+    budget_hours: float | None = None,
+    verbose_output: bool = False,
+) -> int:
+    """Plan `config`, price it, and run it to the end (`dry_run`: print the plan and its
+    price, run nothing); 0 when every trial finished. The Python API of `ladder sweep`."""
+    plan = plan_new(config)
+    if dry_run:
         print_grid(plan)
-        priced(plan, args)
+        priced(plan, dry_run, budget_hours)
         return 0
+    price_now = lambda: priced(plan, False, budget_hours)  # noqa: E731
+    return _run(plan, verbose_output, price_now, config.register_best)
+
+
+def resume_sweep(
+    name: str = "latest",
+    storage: str = DEFAULT_STORAGE,
+    verbose_output: bool = False,
+    register_best: str | None = None,
+) -> int:
+    """Continue sweep `name` ("latest": the last one started in `storage`) where it stopped."""
+    return _run(load_plan(storage_root(storage), name), verbose_output, None, register_best)
+
+
+def _run(plan: SweepPlan, verbose_output: bool, price_now, register_as: str | None) -> int:
+    """Run or resume `plan` (resumed where `price_now`, which prices a new one, is None)."""
     check_reachable(plan.tracking_uri)
     print_grid(plan)
-    quiet_driver(args.verbose, local_ray=not os.environ.get("RAY_ADDRESS"))
+    quiet_driver(verbose_output, local_ray=not os.environ.get("RAY_ADDRESS"))
     check_cluster(os.environ.get("RAY_ADDRESS"))  # before the price's probes: a bad token
-    price = None if args.resume else priced(plan, args)
+    price = price_now() if price_now else None
     connect_ray(os.environ.get("RAY_ADDRESS"))
     warn_if_storage_is_local(plan.storage)
 
-    if args.resume:
+    if price is None:  # resumed: Tune's state, the searcher's study included
         tuner = tune.Tuner.restore(
-            plan.folder, trainable=trainable(plan), resume_unfinished=True, restart_errored=True
-        )
+            plan.folder, trainable=trainable(plan), param_space=param_space(plan),
+            resume_unfinished=True, restart_errored=True,
+        )  # fmt: skip
     else:
         plan.save()
         print_estimate(price, max_concurrent(plan), plan, "the cluster's CPUs/GPUs")
@@ -346,8 +346,8 @@ def main(args: argparse.Namespace) -> int:
     if not tracking.finish():  # the server is away: the journal keeps the rest
         return 1 if failed else 0
     status = print_board(plan, tracking.replay.rows)
-    if args.register_best:
+    if register_as:
         from pipeline.models.export import register_best
 
-        register_best(plan.experiment, plan.storage, args.register_best)
+        register_best(plan.experiment, plan.storage, register_as)
     return status

@@ -11,13 +11,19 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.fs
 
 from lightning_modules.errors import InputError
+from lightning_modules.settings_files import to_yaml
+from lightning_modules.specs import TrialConfig
+
+if TYPE_CHECKING:
+    from pipeline.sweep.config import SweepConfig
 
 SWEEP_FILE = "ladder_sweep.json"
+CONFIG_FILE = "ladder_sweep.yaml"  # the resolved sweep file: `--config` runs it again
 TRAIN_FOLDER = "train"  # <storage>/<name>/train/: the Ray Train runs of DDP trials
 CHECKPOINT_FILE = "model.ckpt"  # the Lightning checkpoint in each checkpoint_*/ folder
 
@@ -62,8 +68,10 @@ class SweepPlan:
     resources: TrialResources
     scheduler: str
     max_concurrent: int  # 0: as many as fit
-    param_space: dict[str, Any]  # {"model": grid, "recipe": ..., "data": ...}
+    param_space: dict[str, Any]  # {"trial": grid of drawn trials, "data": ...} (`search.py`)
     tracking_uri: str
+    config: dict[str, Any] | None = None  # the resolved sweep file (None: a plan before it)
+    max_epochs: int = 0  # of the longest trial (0: a plan before it, read off param_space)
 
     @property
     def folder(self) -> str:
@@ -71,7 +79,44 @@ class SweepPlan:
 
     @property
     def epochs(self) -> int:
-        return int(self.param_space["recipe"]["epochs"])
+        return self.max_epochs or int(self.param_space["recipe"]["epochs"])
+
+    @property
+    def sweep_config(self) -> SweepConfig | None:
+        """The sweep file it was planned from (None: a plan before sweep files)."""
+        from pipeline.sweep.config import SweepConfig
+
+        return None if self.config is None else SweepConfig.model_validate(self.config)
+
+    @property
+    def seeds(self) -> int:
+        """How many times each trial is trained, with seeds one apart."""
+        if self.config is not None:
+            return int(self.config["seeds"])
+        seed = self.param_space["recipe"].get("seed")  # a plan before sweep files: a grid
+        return len(seed["grid_search"]) if isinstance(seed, dict) else 1
+
+    @property
+    def varied_recipe_keys(self) -> tuple[str, ...]:
+        """Recipe settings that differ between its trials (besides the seed)."""
+        if self.config is None:
+            return ()
+        recipe = self.config["space"]["recipe"]
+        return tuple(key for key, value in recipe.items() if isinstance(value, dict))
+
+    def trials(self) -> list[TrialConfig]:
+        """Every trial the plan holds, in Tune's order (a proposing searcher's: none)."""
+        space = self.param_space
+        if "trial" in space:
+            return [TrialConfig.of({"trial": t, "data": space["data"]})
+                    for t in space["trial"]["grid_search"]]  # fmt: skip
+        if "model" not in space:
+            return []
+        seed = space["recipe"]["seed"]  # a plan before sweep files: models x seeds
+        seeds = seed["grid_search"] if isinstance(seed, dict) else [seed]
+        return [TrialConfig.of({"model": model, "recipe": {**space["recipe"], "seed": s},
+                                "data": space["data"]})
+                for s in seeds for model in space["model"]["grid_search"]]  # fmt: skip
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -82,10 +127,14 @@ class SweepPlan:
         return cls(**{**values, "resources": TrialResources(**values["resources"])})
 
     def save(self) -> None:
+        """The plan, and beside it the resolved sweep file."""
         fs, path = pyarrow.fs.FileSystem.from_uri(self.storage)
         fs.create_dir(f"{path}/{self.name}", recursive=True)
-        with fs.open_output_stream(f"{path}/{self.name}/{SWEEP_FILE}") as out:
-            out.write(self.to_json().encode())
+        files = {SWEEP_FILE: self.to_json(), CONFIG_FILE: self.config and to_yaml(self.config)}
+        for name, text in files.items():
+            if text:
+                with fs.open_output_stream(f"{path}/{self.name}/{name}") as out:
+                    out.write(text.encode())
 
 
 def trial_folder(trial_name: str, trial_id: str) -> str:

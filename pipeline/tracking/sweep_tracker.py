@@ -16,7 +16,6 @@ from typing import Any
 
 from ray import tune
 
-import tune_spaces
 from lightning_modules.errors import InputError
 from lightning_modules.metric_names import DIVERGED
 from lightning_modules.specs import TrialConfig
@@ -258,11 +257,29 @@ class HeldWrites:
 
 
 def trial_name(plan: SweepPlan, config: dict[str, Any]) -> str:
-    """The model point's name, with the trial's seed when the sweep trains several."""
-    trial = TrialConfig.of(config)
-    if len(tune_spaces.seeds_of(plan.param_space)) == 1:
-        return trial.model.name
-    return seeded_name(trial.model.name, trial.seed)
+    """The name of the trial Tune resolved `config` for (`trial_label`)."""
+    return trial_label(plan, TrialConfig.of(config))
+
+
+def point_name(plan: SweepPlan, trial: TrialConfig) -> str:
+    """The point a trial trains: its model's name, and the recipe settings the sweep
+    varies (`_lr0.0031`)."""
+    varied = [(key, getattr(trial.recipe, key)) for key in plan.varied_recipe_keys]
+    return "_".join(
+        [
+            trial.model.name,
+            *(
+                f"{key}{value:.3g}" if isinstance(value, float) else f"{key}{value}"
+                for key, value in varied
+            ),
+        ]
+    )
+
+
+def trial_label(plan: SweepPlan, trial: TrialConfig) -> str:
+    """The point's name, with the trial's seed when the sweep trains several."""
+    name = point_name(plan, trial)
+    return name if plan.seeds == 1 else seeded_name(name, trial.seed)
 
 
 def tracker_for(plan: SweepPlan) -> SweepTracker:

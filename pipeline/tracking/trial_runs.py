@@ -30,15 +30,12 @@ from pipeline.tracking.schema import EPOCH_METRICS, EVENT_METRICS, MODEL_METRICS
 
 
 def flatten_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A trial config as MLflow params: the `model` and `recipe` entries' keys lifted to
-    the top level beside the run-level keys (`data`)."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            flat.update(value)
-        else:
-            flat[key] = value
-    return flat
+    """A trial config as MLflow params: its model's and recipe's settings (as `TrialConfig`
+    reads them, whatever the param space's shape) beside the run-level keys (`data`)."""
+    trial = TrialConfig.of(config)
+    run_level = {key: value for key, value in config.items()
+                 if key not in ("trial", "model", "recipe", "__trial_index__")}  # fmt: skip
+    return {**trial.model.to_dict(), **trial.recipe.to_dict(), **run_level}
 
 
 def is_number(value: Any) -> bool:

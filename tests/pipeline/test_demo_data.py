@@ -8,11 +8,12 @@ import pytest
 
 from lightning_modules.errors import InputError
 from pipeline.cli import build_parser
+from pipeline.commands.sweep import sweep_config
 from pipeline.sweep.launch import plan_new
 
 
 def plan_of(argv: list[str]):
-    return plan_new(build_parser(argv).parse_args(argv))
+    return plan_new(sweep_config(build_parser(argv).parse_args(argv)))
 
 
 def test_the_demo_builds_and_uses_data_digits(tmp_path, store, monkeypatch, capsys):

@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 from lightning_modules.specs import Recipe, resolve_model
 from pipeline.cli import main
 from pipeline.sweep import estimate
+from pipeline.sweep.config import Scheduler
 from pipeline.sweep.estimate import (
     BYTES_PER_ACTIVATION,
     SWEEP_STARTUP_S,
@@ -32,11 +33,16 @@ from tests.pipeline.sweeps import lenet5_sweep, sweep, sweep_env, trial_runs
 
 
 def test_asha_trains_fewer_epochs_in_expectation():
-    assert expected_epochs(4, "fifo") == 4
-    assert expected_epochs(1, "asha") == 1  # one rung: nobody is stopped before the end
-    assert expected_epochs(2, "asha") == 1 + 1 / 2
-    assert expected_epochs(4, "asha") == 1 + 1 / 2 + 2 / 4  # rungs at 1, 2 (and 4 = max_t)
-    assert expected_epochs(10, "asha") == 1 + 1 / 2 + 2 / 4 + 4 / 8 + 2 / 16
+    fifo, asha = Scheduler(name="fifo"), Scheduler(name="asha")
+    assert expected_epochs(4, fifo) == 4
+    assert expected_epochs(1, asha) == 1  # one rung: nobody is stopped before the end
+    assert expected_epochs(2, asha) == 1 + 1 / 2
+    assert expected_epochs(4, asha) == 1 + 1 / 2 + 2 / 4  # rungs at 1, 2 (and 4 = max_t)
+    assert expected_epochs(10, asha) == 1 + 1 / 2 + 2 / 4 + 4 / 8 + 2 / 16
+    # the file's grace period, reduction factor and max_t: rungs at 2 and 6, then 9 = max_t
+    slow = Scheduler(name="asha", grace_period=2, reduction_factor=3, max_epochs=9)
+    assert expected_epochs(20, slow) == 2 + 4 / 3 + 3 / 9
+    assert expected_epochs(2, slow) == 2  # no trial outlives the grace period
 
 
 def price(*trials: str, costs: dict[str, float]) -> Price:

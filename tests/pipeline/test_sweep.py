@@ -24,6 +24,7 @@ from ray.tune.search.variant_generator import generate_variants
 
 import tune_spaces
 from pipeline.cli import build_parser, main
+from pipeline.commands.sweep import sweep_config
 from pipeline.sweep.launch import plan_new
 from pipeline.sweep.plan import SweepPlan
 from pipeline.tracking.schema import EPOCH_METRICS
@@ -336,20 +337,23 @@ def test_seeds_are_in_the_plan_every_trial_config_and_name(digits_shards, tmp_pa
     argv = ["sweep", "--space", "ladder", "--set", "archs=lenet5,alexnet", "--set",
             "resolution=64", "--epochs", "1", "--data", str(digits_shards), "--storage",
             str(tmp_path), "--seeds", "3", "--set", "seed=5"]  # fmt: skip
-    plan = SweepPlan.from_json(plan_new(build_parser(argv).parse_args(argv)).to_json())
-    assert tune_spaces.seeds_of(plan.param_space) == [5, 6, 7]
+    plan = SweepPlan.from_json(
+        plan_new(sweep_config(build_parser(argv).parse_args(argv))).to_json()
+    )
+    assert plan.seeds == 3
     configs = [config for _, config in generate_variants(plan.param_space)]
-    trials = sorted((config["model"]["arch"], config["recipe"]["seed"]) for config in configs)
+    trials = sorted((config["trial"]["model"]["arch"], config["trial"]["recipe"]["seed"])
+                    for config in configs)  # fmt: skip
     assert trials == [("alexnet", 5), ("alexnet", 6), ("alexnet", 7),
                       ("lenet5", 5), ("lenet5", 6), ("lenet5", 7)]  # fmt: skip
     assert trial_name(plan, configs[0]) == "lenet5_r64_seed5"  # Tune grids the models first
     assert trial_name(plan, configs[-1]) == "alexnet_r64_seed7"
-    assert tune_spaces.recipe_of(plan.param_space).seed == 5
+    assert plan.trials()[0].seed == 5
     assert plan.epochs == 1
 
     argv = ["sweep", *lenet5_sweep(1, 1, digits_shards, "one", tmp_path)]
-    plan = plan_new(build_parser(argv).parse_args(argv))
-    assert tune_spaces.seeds_of(plan.param_space) == [0]
+    plan = plan_new(sweep_config(build_parser(argv).parse_args(argv)))
+    assert plan.seeds == 1
     (config,) = [config for _, config in generate_variants(plan.param_space)]
     assert trial_name(plan, config) == "lenet5_r32"  # one seed: the name of the point alone
 
@@ -368,8 +372,8 @@ def test_from_sweep_scales_the_best_point_of_an_earlier_sweep(store, sweep_logge
     sweep_logger(store, sweep="cs1", trials=[*TRIALS, best])
     argv = ["sweep", "--space", "efficientnet_family", "--from-sweep", "cs1"]
     argv += ["--data", str(digits_shards), "--set", "phis=0,2"]
-    plan = plan_new(build_parser(argv).parse_args(argv))
-    models = tune_spaces.models_of(plan.param_space)
+    plan = plan_new(sweep_config(build_parser(argv).parse_args(argv)))
+    models = [trial.model for trial in plan.trials()]
     assert [(m.alpha, m.beta, m.gamma, m.phi) for m in models] == [
         (1.4, 1.0, 1.2, 0),
         (1.4, 1.0, 1.2, 2),

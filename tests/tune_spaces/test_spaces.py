@@ -48,7 +48,7 @@ def test_family_grows_about_two_to_the_phi():
 
 
 def test_demo_grid_is_the_four_ways_to_double():
-    models = models_of(tune_spaces.load("demo").space())
+    models = models_of(tune_spaces.load("demo")())
     points = {(m.alpha, m.beta, m.gamma) for m in models}
     assert points == {(2.0, 1.0, 1.0), (1.0, 1.4, 1.0), (1.0, 1.0, 1.4), (1.2, 1.1, 1.15)}
     assert sorted(m.resolution for m in models) == [48, 48, 55, 67]
@@ -56,14 +56,14 @@ def test_demo_grid_is_the_four_ways_to_double():
 
 
 def test_ladder_trains_each_arch_at_its_native_resolution():
-    models = {m.arch: m.resolution for m in models_of(tune_spaces.load("ladder").space())}
+    models = {m.arch: m.resolution for m in models_of(tune_spaces.load("ladder")())}
     assert models["lenet5"] == 32 and models["resnet50"] == 224
     assert set(models) >= {"alexnet", "vgg16", "mobilenetv2", "efficientnet_b0", "resnet152"}
 
 
 def test_overrides_are_typed_and_checked():
     space = compound_scaling.space(epochs="3", lr="0.2", tolerance="0.1", alphas="1.0,2.0")
-    assert space["recipe"]["epochs"] == 3 and space["recipe"]["lr"] == 0.2
+    assert space.recipe["epochs"] == 3 and space.recipe["lr"] == 0.2
     with pytest.raises(ValueError, match="no setting 'epochz'"):
         compound_scaling.space(epochz="3")
     with pytest.raises(ValueError, match="expected an integer"):
@@ -81,7 +81,7 @@ def test_unknown_space_lists_the_valid_ones():
 
 
 def test_single_dimension_scales_one_dimension_per_model_from_one_base():
-    models = models_of(tune_spaces.load("single_dimension").space())
+    models = models_of(tune_spaces.load("single_dimension")())
     assert len(models) == 7  # the base once, then two more points on each dimension
     base = models[0]
     assert (base.alpha, base.beta, base.gamma, base.resolution) == (1.0, 1.0, 1.0, 48)
@@ -99,7 +99,7 @@ def test_single_dimension_scales_one_dimension_per_model_from_one_base():
 
 
 def test_single_dimension_takes_the_papers_ranges():
-    paper = tune_spaces.load("single_dimension").space(
+    paper = tune_spaces.load("single_dimension")(
         widths="1.0,1.4,1.8,2.6,3.8,5.0", depths="1,2,3,4,6,8",
         resolution_multipliers="1.0,1.16,1.34,1.7,2.05,2.5", base_resolution="224",
     )  # fmt: skip
@@ -110,7 +110,7 @@ def test_single_dimension_takes_the_papers_ranges():
 
 
 def test_width_by_depth_resolution_is_a_width_sweep_per_pair():
-    models = models_of(tune_spaces.load("width_by_depth_resolution").space())
+    models = models_of(tune_spaces.load("width_by_depth_resolution")())
     pairs = {(m.alpha, m.gamma) for m in models}
     assert pairs == {(1.0, 1.0), (2.0, 1.0), (1.0, 1.3), (2.0, 1.3)}
     for depth, gamma in pairs:
@@ -121,7 +121,7 @@ def test_width_by_depth_resolution_is_a_width_sweep_per_pair():
 
 
 def test_fashion_mnist_puts_the_ladder_at_32_px_with_the_cifar_stem():
-    space = tune_spaces.load("fashion_mnist").space
+    space = tune_spaces.load("fashion_mnist")
     models = {m.arch: m for m in models_of(space())}
     assert list(models) == [
         "lenet5", "alexnet", "vgg16", "resnet18", "mobilenetv2", "efficientnet_b0"
@@ -131,20 +131,26 @@ def test_fashion_mnist_puts_the_ladder_at_32_px_with_the_cifar_stem():
     assert {m.stem for m in models.values()} == {"cifar"}
     narrow = models_of(space(archs="lenet5,mobilenetv2", width="0.5", stem="imagenet"))
     assert [(m.width, m.stem) for m in narrow] == [(None, None), (0.5, None)]
-    assert space()["recipe"]["crop_pct"] == 1.0  # the fashion_mnist recipe: images whole
+    assert space().recipe["crop_pct"] == 1.0  # the fashion_mnist recipe: images whole
 
 
 def test_every_trial_ray_resolves_reads_back_as_a_typed_trial_config():
-    """What a space grids (models, then seeds) comes back through `TrialConfig.of` as the
-    specs it was made from: one ModelSpec, one Recipe with its seed, the data folder."""
+    """What a sweep grids (its drawn trials, seeds after models) comes back through
+    `TrialConfig.of` as the specs it was made from: one ModelSpec, one Recipe with its
+    seed, the data folder."""
     from ray.tune.search.variant_generator import generate_variants
 
-    space = tune_spaces.with_seeds(tune_spaces.load("ladder").space(archs="lenet5,resnet18"), 2)
-    configs = [TrialConfig.of({**resolved, "data": "shards"})
-               for _, resolved in generate_variants(space)]  # fmt: skip
+    from pipeline.sweep.config import SweepConfig
+    from pipeline.sweep.search import drawn_trials, tune_param_space
+    from tune_spaces import ladder
+
+    space = tune_spaces.load("ladder")(archs="lenet5,resnet18")
+    config = SweepConfig(space=space, seeds=2, data="shards")
+    param_space = tune_param_space(config, drawn_trials(config), "shards")
+    configs = [TrialConfig.of(resolved) for _, resolved in generate_variants(param_space)]
     assert [(c.model.arch, c.seed) for c in configs] == [
         ("lenet5", 0), ("resnet18", 0), ("lenet5", 1), ("resnet18", 1),
     ]  # fmt: skip
     assert configs[1].model == resolve_model("resnet18")
-    assert {c.recipe.epochs for c in configs} == {tune_spaces.load("ladder").RECIPE.epochs}
+    assert {c.recipe.epochs for c in configs} == {ladder.RECIPE.epochs}
     assert {c.data for c in configs} == {"shards"}

@@ -1,0 +1,206 @@
+"""A sweep as a file: `--print-config` and `--config` round-trip, a user's space, every
+distribution and search, and bad files as one line naming the file and the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lightning_modules.errors import InputError
+from pipeline.cli import build_parser, main
+from pipeline.commands.sweep import sweep_config
+from pipeline.sweep.config import read_config
+from pipeline.sweep.launch import plan_new
+from pipeline.sweep.plan import CONFIG_FILE, SweepPlan
+from pipeline.sweep.search import drawn_trials
+
+USER_FILE = """\
+# width or depth at 32 px? two families, the learning rate searched too
+space:
+  models:
+    - arch: {choice: [efficientnet, mobilenetv2]}
+      width: {uniform: [0.25, 0.5]}
+      resolution: 32
+      stem: cifar
+  recipe: {from: demo, lr: {loguniform: [1e-3, 1e-2]}, epochs: 2}
+seeds: 2
+search: {algorithm: random, samples: 3}
+scheduler: {name: asha, grace_period: 1, reduction_factor: 2}
+"""
+
+EVERY_DISTRIBUTION = """\
+space:
+  models:
+    - arch: efficientnet
+      width: {uniform: [0.5, 1.0], q: 0.25}
+      depth: {grid: [1.0, 2.0]}
+      resolution: {randint: [32, 40]}
+      stem: {choice: [cifar]}
+  recipe:
+    lr: {loguniform: [1e-4, 1e-2]}
+    weight_decay: {uniform: [0.0, 1e-4]}
+    batch_size: {randint: [16, 64], q: 16}
+search: {algorithm: random, samples: 4, seed: 7}
+"""
+
+
+def plan_of(argv: list[str]) -> SweepPlan:
+    return plan_new(sweep_config(build_parser(["sweep", *argv]).parse_args(["sweep", *argv])))
+
+
+def test_print_config_goes_back_in_unchanged(tmp_path, capsys):
+    """A built-in space printed as a file, read back and printed again: the same text."""
+    assert main(["sweep", "--space", "ladder", "--set", "archs=lenet5,alexnet",
+                 "--seeds", "2", "--print-config"]) == 0  # fmt: skip
+    first = tmp_path / "first.yaml"
+    first.write_text(capsys.readouterr().out)
+    assert main(["sweep", "--config", str(first), "--print-config"]) == 0
+    assert capsys.readouterr().out == first.read_text()
+    config = read_config(first)
+    assert [m["arch"] for m in config.space.models] == ["lenet5", "alexnet"]
+    assert config.seeds == 2 and config.label == "ladder"
+
+
+def test_a_users_file_plans_the_same_trials_from_its_saved_copy(digits_shards, tmp_path):
+    """12 draws of two families: seeded, checked, named by what they vary, and the copy a
+    sweep keeps gives the same trials under a new name."""
+    (tmp_path / "mine.yaml").write_text(USER_FILE)
+    argv = ["--config", str(tmp_path / "mine.yaml"), "--data", str(digits_shards),
+            "--storage", str(tmp_path / "sweeps"), "--name", "first"]  # fmt: skip
+    plan = plan_of(argv)
+    trials = plan.trials()
+    assert len(trials) == 3 * 2 and plan.seeds == 2
+    assert [t.seed for t in trials] == [0, 0, 0, 1, 1, 1]
+    assert {t.model.resolution for t in trials} == {32}
+    assert all(0.25 <= t.model.width <= 0.5 and 1e-3 <= t.recipe.lr <= 1e-2 for t in trials)
+    assert {t.recipe.epochs for t in trials} == {2} and plan.epochs == 2
+    assert plan.varied_recipe_keys == ("lr",)
+    plan.save()
+    saved = tmp_path / "sweeps" / "first" / CONFIG_FILE
+    again = plan_of(["--config", str(saved), "--name", "second"])
+    assert again.trials() == trials
+    assert again.sweep_config.scheduler.name == "asha"
+
+
+def test_every_distribution_draws_within_its_range(digits_shards):
+    config = read_config_text(EVERY_DISTRIBUTION, digits_shards)
+    trials = drawn_trials(config)
+    assert len(trials) == 4 * 2  # samples x the depth grid
+    assert [t.model.depth for t in trials[:2]] == [1.0, 2.0]
+    assert {t.model.width for t in trials} <= {0.5, 0.75, 1.0}
+    assert all(32 <= t.model.resolution < 40 for t in trials)
+    assert {t.recipe.batch_size for t in trials} <= {16, 32, 48, 64}
+    assert all(1e-4 <= t.recipe.lr <= 1e-2 and 0 <= t.recipe.weight_decay <= 1e-4 for t in trials)
+    assert len({t.recipe.lr for t in trials}) > 1  # drawn, not repeated
+    assert drawn_trials(config) == trials  # the same seed, the same draws
+
+
+def read_config_text(text: str, data: Path):
+    from lightning_modules.settings_files import parse_yaml
+    from pipeline.sweep.config import config_of
+
+    return config_of({**parse_yaml(text, "t"), "data": str(data)}, "t")
+
+
+def test_optuna_plans_a_study_and_prices_random_stand_ins(digits_shards, tmp_path):
+    (tmp_path / "o.yaml").write_text(USER_FILE.replace("algorithm: random", "algorithm: optuna"))
+    plan = plan_of(["--config", str(tmp_path / "o.yaml"), "--data", str(digits_shards),
+                    "--storage", str(tmp_path)])  # fmt: skip
+    assert plan.trials() == []  # proposed as results come in
+    from pipeline.sweep.launch import param_space
+
+    space = param_space(plan)
+    lr = space["recipe"]["lr"]  # a Tune domain, sampled log-uniformly
+    assert (lr.lower, lr.upper) == (1e-3, 1e-2) and "LogUniform" in type(lr.sampler).__name__
+    assert space["data"] == str(digits_shards)
+    from pipeline.sweep.search import searcher
+
+    assert type(searcher(plan.sweep_config)).__name__ == "Repeater"  # seeds: 2
+
+
+BAD_FILES = {
+    "unknown key": ("serch: {}", ["serch", "unknown key", "search"]),
+    "unknown model key": ("space: {models: [{arch: lenet5, widht: 2}]}", ["widht", "width"]),
+    "a list, not a distribution": ("space: {models: [{arch: lenet5}], recipe: {lr: [1, 2]}}",
+                                   ["space.recipe.lr", "grid", "choice"]),
+    "an unknown distribution": ("space: {models: [{arch: lenet5}], recipe: {lr: {normal: [0, 1]}}}",
+                                ["space.recipe.lr", "normal"]),
+    "a reversed range": ("space: {models: [{arch: efficientnet, width: {uniform: [2, 1]}}]}",
+                         ["width", "low < high"]),
+    "log of zero": ("space: {models: [{arch: lenet5}], recipe: {lr: {loguniform: [0, 1]}}}",
+                    ["lr", "low > 0"]),
+    "zero samples": ("space: {models: [{arch: lenet5}]}\nsearch: {samples: 0}",
+                     ["search.samples", "greater than or equal to 1"]),
+    "a wrong type": ("space: {models: [{arch: lenet5}]}\nseeds: many", ["seeds", "integer"]),
+    "no models": ("space: {models: []}", ["space.models", "at least 1"]),
+    "not YAML": ("space: [", ["not YAML"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_a_bad_file_is_one_line_naming_the_file_and_the_key(case, tmp_path, capsys):
+    text, words = BAD_FILES[case]
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    assert main(["sweep", "--config", str(path), "--print-config"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0], lines
+    assert all(word in lines[0] for word in words), lines[0]
+
+
+PLAN_ERRORS = {
+    "grid with a distribution": ("search: {algorithm: grid}", ["grid", "model.arch", "random"]),
+    "a value the architecture refuses": ("space: {models: [{arch: lenet5, width: 2.0}]}\n",
+                                         ["lenet5", "width"]),
+    "a range past a recipe's bound": (
+        "space: {models: [{arch: lenet5}], recipe: {momentum: {uniform: [0.5, 1.5]}}}\n"
+        "search: {algorithm: random, samples: 20}", ["recipe.momentum", "in [0, 1)"]),
+    "optuna with a grid": (
+        "space: {models: [{arch: lenet5}], recipe: {lr: {grid: [0.1, 0.2]}}}\n"
+        "search: {algorithm: optuna}", ["optuna", "recipe.lr"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", PLAN_ERRORS)
+def test_what_the_plan_checks_applies_to_a_users_file(case, digits_shards, tmp_path):
+    path = tmp_path / "f.yaml"
+    text, words = PLAN_ERRORS[case]
+    if not text.startswith("space"):
+        text = USER_FILE.replace("search: {algorithm: random, samples: 3}", text)
+    path.write_text(text)
+    with pytest.raises(InputError) as error:
+        plan_of(["--config", str(path), "--data", str(digits_shards), "--storage", str(tmp_path)])
+    assert all(word in str(error.value) for word in words), str(error.value)
+
+
+def test_a_python_space_file_and_its_settings(digits_shards, tmp_path):
+    (tmp_path / "my_space.py").write_text(
+        "from tune_spaces import SearchSpace\n\n"
+        "def space(**settings):\n"
+        "    depth = float(settings.get('depth', '1.0'))\n"
+        "    return SearchSpace(models=[{'arch': 'efficientnet', 'depth': depth,\n"
+        "                                'resolution': 32, 'stem': 'cifar'}],\n"
+        "                       recipe={'from': 'demo', 'epochs': 1})\n"
+    )
+    plan = plan_of(["--space", str(tmp_path / "my_space.py"), "--set", "depth=1.5",
+                    "--data", str(digits_shards), "--storage", str(tmp_path)])  # fmt: skip
+    (trial,) = plan.trials()
+    assert trial.model.depth == 1.5 and trial.recipe.epochs == 1 and plan.space == "my_space"
+    (tmp_path / "empty.py").write_text("x = 1\n")
+    with pytest.raises(InputError, match="defines no function space"):
+        plan_of(["--space", str(tmp_path / "empty.py"), "--data", str(digits_shards)])
+
+
+def test_print_config_of_a_file_imports_no_torch_ray_or_mlflow(tmp_path):
+    """A light command: what it imports decides how fast it starts."""
+    (tmp_path / "mine.yaml").write_text(USER_FILE)
+    code = ("import sys; from pipeline.cli import main; "
+            f"main(['sweep', '--config', {str(tmp_path / 'mine.yaml')!r}, '--print-config']); "
+            "print(sorted({'torch', 'ray', 'mlflow'} & set(sys.modules)))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert "algorithm: random" in done.stdout
