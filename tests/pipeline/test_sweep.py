@@ -221,7 +221,8 @@ def test_seeds_train_every_point_k_times_and_the_leaderboard_averages_them(
 ):
     assert "sweep seeded: 4 trials of space ladder (1 models x seeds 0..3)" in seeded.output
     results = tune_results(seeded.folder)
-    assert sorted(rows[0]["config"]["recipe"]["seed"] for rows in results.values()) == SEEDS
+    seeds = [rows[0]["config"]["trial"]["recipe"]["seed"] for rows in results.values()]
+    assert sorted(seeds) == SEEDS
     runs = trial_runs(seeded.uri, seeded.name)
     named = {run.info.run_name: run for run in runs.values()}
     assert sorted(named) == [f"lenet5_r32_seed{seed}" for seed in SEEDS]
@@ -272,7 +273,7 @@ def test_a_trial_of_two_ddp_workers_finishes(asha: ClusterSweep):
 def test_asha_stops_a_trial_early_and_the_next_one_gets_its_cpus(asha: ClusterSweep):
     results = tune_results(asha.folder)
     done = {trial: rows[-1]["epoch"] for trial, rows in results.items()}
-    arch = {trial: rows[0]["config"]["model"]["arch"] for trial, rows in results.items()}
+    arch = {trial: rows[0]["config"]["trial"]["model"]["arch"] for trial, rows in results.items()}
     assert sorted((arch[t], done[t]) for t in results) == [
         ("lenet5", ASHA_EPOCHS), ("lenet5", ASHA_EPOCHS), ("mobilenetv2", 1)  # stopped early
     ], asha.output[-6000:]  # fmt: skip

@@ -3,6 +3,7 @@ distribution and search, and bad files as one line naming the file and the key."
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -204,3 +205,30 @@ def test_print_config_of_a_file_imports_no_torch_ray_or_mlflow(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert "algorithm: random" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_users_random_search_runs_to_the_leaderboard_and_mlflow(
+    digits_shards, store, tmp_path, capsys
+):
+    """The README's file, smaller: 3 draws of two families x 2 seeds under ASHA, every
+    trial in MLflow with its drawn settings as params, the seeds of a point one row."""
+    from tests.pipeline.sweeps import sweep, sweep_env, trial_runs
+
+    (tmp_path / "mine.yaml").write_text(USER_FILE)
+    args = ["--config", str(tmp_path / "mine.yaml"), "--data", str(digits_shards),
+            "--storage", str(tmp_path / "sweeps"), "--name", "mine"]  # fmt: skip
+    output = sweep(args, sweep_env(MLFLOW_TRACKING_URI=store), tmp_path / "sweep.log")
+    assert "6 trials of random search over space mine (3 points x seeds 0..1)" in output
+    plan = SweepPlan.from_json((tmp_path / "sweeps" / "mine" / "ladder_sweep.json").read_text())
+    runs = trial_runs(store, "mine")
+    assert len(runs) == 6
+    drawn = {(t.model.arch, t.model.width, t.recipe.lr, t.seed) for t in plan.trials()}
+    logged = {(r.data.params["arch"], float(r.data.params["width"]), float(r.data.params["lr"]),
+               int(r.data.params["seed"])) for r in runs.values()}  # fmt: skip
+    assert logged == drawn
+    assert {r.data.tags["ladder.status"] for r in runs.values()} <= {"finished", "stopped"}
+    assert main(["leaderboard", "--experiment", "mine", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 3 and {row["n"] for row in rows} <= {1, 2}
+    assert all(sorted(row["seeds"]) == [0, 1] for row in rows)
