@@ -232,3 +232,16 @@ def test_a_users_random_search_runs_to_the_leaderboard_and_mlflow(
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 3 and {row["n"] for row in rows} <= {1, 2}
     assert all(sorted(row["seeds"]) == [0, 1] for row in rows)
+
+
+def test_the_readmes_sweep_file_plans_the_trials_it_says(digits_shards, tmp_path):
+    """README, "Your own sweep": its file reads, and draws 12 points x 2 seeds."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Your own sweep", 1)[1]
+    text = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "my_sweep.yaml").write_text(text)
+    config = read_config(tmp_path / "my_sweep.yaml")
+    trials = drawn_trials(config.model_copy(update={"data": str(digits_shards)}))
+    assert len(trials) == 24 and "the 24 trials" in section
+    assert {t.model.arch for t in trials} == {"efficientnet", "mobilenetv2"}
+    assert config.scheduler.name == "asha" and len(text.splitlines()) <= 20
