@@ -8,6 +8,7 @@ are the caller's business.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import pytorch_lightning as pl
@@ -70,9 +71,17 @@ class ImageClassifier(pl.LightningModule):
     """
 
     def __init__(
-        self, spec: ModelSpec, recipe: Recipe, num_classes: int, in_chans: int = 3
+        self,
+        model: ModelSpec | Mapping[str, Any],
+        recipe: Recipe | Mapping[str, Any],
+        num_classes: int,
+        in_chans: int = 3,
     ) -> None:
+        """`model` and `recipe` as specs, or as the dicts a checkpoint keeps of them, so
+        that `ImageClassifier.load_from_checkpoint(path)` rebuilds any run's classifier."""
         super().__init__()
+        spec = model if isinstance(model, ModelSpec) else ModelSpec.from_dict(model)
+        recipe = recipe if isinstance(recipe, Recipe) else Recipe.from_dict(recipe)
         # Plain dicts in the checkpoint: it must load without unpickling our classes. Not
         # sent to the logger: the caller logs a run's params (a resumed run may train more
         # epochs, and MLflow params are immutable).

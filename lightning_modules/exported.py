@@ -26,7 +26,7 @@ import timm
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from lightning_modules.architectures import list_models, model_info
+from lightning_modules.architectures import TIMM_PREFIX, list_models, model_info
 from lightning_modules.classifier import ImageClassifier
 from lightning_modules.data import channel_stats
 from lightning_modules.errors import InputError
@@ -56,6 +56,8 @@ def timm_variant(spec: ModelSpec, num_classes: int, in_chans: int) -> str | None
     Two networks of one timm generator with the same state-dict keys and shapes have the
     same blocks, kernels and channels; both are built on the meta device (shapes only).
     """
+    if spec.arch.startswith(TIMM_PREFIX):  # built by timm in the first place
+        return spec.arch.removeprefix(TIMM_PREFIX)
     family = model_info(spec.arch).family
     if family not in TIMM_FAMILIES or spec.stem not in (None, "imagenet"):
         return None

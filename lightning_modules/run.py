@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from lightning_modules.classifier import ImageClassifier
-from lightning_modules.data import ShardDataModule
 from lightning_modules.specs import ModelSpec, Recipe
+
+if TYPE_CHECKING:  # Lightning is imported where a run is built, not where one is priced
+    from lightning_modules.classifier import ImageClassifier
+    from lightning_modules.data import ShardDataModule
 
 
 def in_chans_of(manifest: dict[str, Any]) -> int:
@@ -33,6 +35,9 @@ def build_run(
     """The classifier and the data module of one run; the shards decide the classes and
     the input channels. Shards that differ from the manifest are an InputError unless
     `allow_damaged_shards` (see `lightning_modules/shard_check.py`)."""
+    from lightning_modules.classifier import ImageClassifier
+    from lightning_modules.data import ShardDataModule
+
     in_chans = in_chans_of(manifest)
     share_cores(recipe.loader_workers)
     classifier = ImageClassifier(spec, recipe, len(manifest["classes"]), in_chans)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from lightning_modules.builder_keys import OPTIONS, SCALING_KEYS
+from lightning_modules.builder_keys import OPTIONS, SCALING_KEYS, STEMS
 from lightning_modules.errors import InputError
 from lightning_modules.metric_names import MODEL_ACTIVATIONS, MODEL_MACS, MODEL_PARAMS
 
@@ -44,16 +44,27 @@ class ModelSpec:
     Build specs with `resolve_model`, which checks them.
     """
 
-    arch: str
-    resolution: int
-    width: float | None = None
-    depth: float | None = None
+    arch: str = field(metadata={"help": "architecture: a zoo name (`ladder profile --help`) "
+                                "or timm:NAME, any of timm's models"})  # fmt: skip
+    resolution: int = field(metadata={"help": "input side in pixels (default: the model's own)"})
+    width: float | None = field(
+        default=None, metadata={"help": "width multiplier (scalable archs)"}
+    )
+    depth: float | None = field(
+        default=None, metadata={"help": "depth multiplier (scalable archs)"}
+    )
     alpha: float | None = None
     beta: float | None = None
     gamma: float | None = None
     phi: float | None = None
     macs_ratio: float | None = None
-    stem: str | None = None  # "cifar" for 28-32 px inputs (architectures/small_stem.py)
+    stem: str | None = field(
+        default=None,
+        metadata={  # architectures/small_stem.py
+            "help": "cifar: the entrance for 28-32 px inputs (default imagenet)",
+            "choices": STEMS,
+        },
+    )
 
     @property
     def scaling(self) -> dict[str, float]:
@@ -62,15 +73,15 @@ class ModelSpec:
 
     @property
     def name(self) -> str:
-        """A readable trial name: `efficientnet_a1.2_b1.1_g1.15_r258`, `resnet50_r224`,
-        `resnet18_cifar_r32`."""
+        """A readable trial name, fit for a folder: `efficientnet_a1.2_b1.1_g1.15_r258`,
+        `resnet50_r224`, `resnet18_cifar_r32`, `timm-convnext_tiny_r224`."""
         shown = scaling_of(self.to_dict())
         parts = [f"{key[0]}{value:g}" for key, value in shown.items() if key != "phi"]
         if shown.get("phi", 1) != 1:
             parts.append(f"phi{shown['phi']:g}")
         if self.stem not in (None, "imagenet"):
             parts.append(self.stem)
-        return "_".join([self.arch, *parts, f"r{self.resolution}"])
+        return "_".join([self.arch.replace(":", "-"), *parts, f"r{self.resolution}"])
 
     def build(
         self, num_classes: int = 1000, in_chans: int = 3, options: Mapping[str, Any] | None = None
@@ -128,11 +139,11 @@ def resolve_model(
     """The checked `ModelSpec` of `arch`: the native resolution unless one is given, every
     multiplier the architecture accepts (1.0 unless given), and no other; `stem` "cifar"
     for small inputs where the architecture has one (None and "imagenet": its own)."""
-    from lightning_modules.architectures import check_stem, list_models, min_resolution, model_info
+    from lightning_modules.architectures import check_stem, min_resolution, model_info
 
-    if arch not in list_models():
-        raise InputError(f"unknown architecture {arch!r}; valid: {', '.join(list_models())}")
-    info = model_info(arch)
+    if not isinstance(arch, str):
+        raise InputError(f"arch {arch!r}: expected an architecture's name")
+    info = model_info(arch)  # InputError naming the valid ones
     stem = None if stem in (None, "imagenet") else stem
     check_stem(info, stem or "imagenet")
     resolution = info.native_resolution if resolution is None else resolution

@@ -9,6 +9,8 @@ minimum input resolution (for the CLI and the sweeps), and which scaling keys
 
 from __future__ import annotations
 
+import difflib
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +22,9 @@ from lightning_modules.builder_keys import STEMS
 from lightning_modules.errors import InputError
 
 ModelFactory = Callable[..., nn.Module]  # factory(num_classes=, in_chans=, **scaling, **options)
+TIMM_PREFIX = "timm:"  # `timm:convnext_tiny`: any model timm builds
+TIMM_YEAR = 0  # not known for a timm model: it sorts first in ladder order
+TIMM_OPTIONS = ("drop_rate", "drop_path_rate")  # what timm's create_model takes of a recipe
 
 # Regularisers a recipe sets and only some architectures have (see `ModelInfo.options`).
 
@@ -131,9 +136,40 @@ def min_resolution(info: ModelInfo, stem: str = "imagenet") -> int:
 
 
 def _registered(name: str) -> tuple[ModelFactory, ModelInfo]:
+    if name.startswith(TIMM_PREFIX):
+        return _timm_model(name.removeprefix(TIMM_PREFIX))
     if name not in _MODELS:
-        raise InputError(f"unknown architecture {name!r}; valid: {', '.join(list_models())}")
+        import timm
+
+        if timm.is_model(name):
+            raise InputError(f"unknown architecture {name!r}; timm has it: {TIMM_PREFIX}{name}")
+        raise InputError(
+            f"unknown architecture {name!r}; valid: {', '.join(list_models())}, or "
+            f"{TIMM_PREFIX}NAME for any of timm's models"
+        )
     return _MODELS[name]
+
+
+@functools.cache
+def _timm_model(name: str) -> tuple[ModelFactory, ModelInfo]:
+    """Any timm model, `timm:NAME`: built by timm's public `create_model` (random weights),
+    at the input size of its pretrained config (224 where it has none). It takes timm's
+    dropout and drop path; it has no width, depth or cifar stem of the ladder's."""
+    import timm
+
+    if not timm.is_model(name):
+        close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
+        hint = f"; close: {', '.join(TIMM_PREFIX + match for match in close)}" if close else ""
+        raise InputError(f"unknown timm model {name!r}{hint} (timm.list_models() lists them)")
+    config = timm.models.get_pretrained_cfg(name)
+    size = config.input_size[-1] if config is not None else 224
+
+    def factory(num_classes: int, in_chans: int, **options: Any) -> nn.Module:
+        given = {key: value for key, value in options.items() if value is not None}
+        return timm.create_model(name, num_classes=num_classes, in_chans=in_chans, **given)
+
+    info = ModelInfo(TIMM_PREFIX + name, "timm", TIMM_YEAR, size, 32, (), TIMM_OPTIONS)
+    return factory, info
 
 
 # Imported last: each family module registers its models with the decorator above.

@@ -15,23 +15,24 @@ feeding goal is met on a GPU.
 
 Its sizes are a GPU's (resnet50 at batch 256 takes 20+ GB on a CPU), so on a machine
 without a GPU it refuses at once, before importing torch; `--cpu` runs the same script
-at toy size (LeNet-5, 32 px, batch 16) to check the path itself.
+at toy size (LeNet-5, 32 px, batch 16) to check the path itself. `check_gpu(GpuCheck(...))`
+is the command's call, and a notebook's.
 """
 
 from __future__ import annotations
 
-import argparse
 import glob
 import json
 import os
 import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from lightning_modules.errors import InputError
 
 REFERENCES = Path(__file__).with_name("gpu_references.json")
-# flag -> (on a GPU, with --cpu); the flags given win over both
+# setting -> (on a GPU, with --cpu); the settings given win over both
 SIZES: dict[str, tuple[Any, Any]] = {
     "arch": ("resnet50,efficientnet_b0", "lenet5"),
     "train_arch": ("resnet50", "lenet5"),
@@ -44,18 +45,41 @@ SIZES: dict[str, tuple[Any, Any]] = {
 GPU_DEVICES = ("/dev/nvidia[0-9]*", "/dev/kfd")  # NVIDIA's device nodes, AMD ROCm's
 
 
-def sized(args: argparse.Namespace) -> argparse.Namespace:
-    """`args` with the sizes not given set for a GPU or, with `--cpu`, for a CPU;
+@dataclass(frozen=True)
+class GpuCheck:
+    """What `ladder gpu-check` runs; a size left None is a GPU's or, with `cpu`, a CPU's
+    (SIZES)."""
+
+    cpu: bool = False
+    arch: str | None = None  # speed: comma-separated models
+    train_arch: str | None = None  # feeding: the model trained
+    resolution: int | None = None
+    batch_size: int | None = None
+    steps: int | None = None  # speed: timed steps per mode
+    photos: int | None = None  # feeding: synthetic photos
+    loader_workers: int | None = None
+
+
+@dataclass(frozen=True)
+class GpuCheckResult:
+    """The report to print, and the exit status's answer."""
+
+    report: dict[str, Any]  # the JSON: speed, timm's figures, feeding
+    passed: bool  # on a GPU, and the feeding goal met
+
+
+def sized(request: GpuCheck) -> GpuCheck:
+    """`request` with the sizes not given set for a GPU or, with `cpu`, for a CPU;
     InputError names a count below 1."""
-    values = vars(args).copy()
+    values = asdict(request)
     for key, defaults in SIZES.items():
         if values[key] is None:
-            values[key] = defaults[args.cpu]
+            values[key] = defaults[request.cpu]
         elif isinstance(defaults[0], int) and values[key] < 1:
             raise InputError(f"--{key.replace('_', '-')} {values[key]}: expected >= 1")
     if values["photos"] < values["batch_size"]:
         raise InputError(f"--photos {values['photos']}: expected >= --batch-size")
-    return argparse.Namespace(**values)
+    return GpuCheck(**values)
 
 
 def gpu_present() -> bool:
@@ -68,9 +92,10 @@ def gpu_present() -> bool:
     return torch.cuda.is_available()
 
 
-def main(args: argparse.Namespace) -> int:
-    args = sized(args)
-    if not args.cpu and not gpu_present():
+def check_gpu(request: GpuCheck) -> GpuCheckResult:
+    """Model speed beside timm's figures, and how busy the loader keeps the GPU."""
+    request = sized(request)
+    if not request.cpu and not gpu_present():
         raise InputError(
             "no GPU on this machine; its sizes would take tens of GB on a CPU: run it on a GPU "
             "machine (`make gpu-check`), or add --cpu for a toy-size check of the path"
@@ -80,32 +105,29 @@ def main(args: argparse.Namespace) -> int:
     from lightning_modules.specs import resolve_model
     from pipeline.bench.gpu_feeding import BUSY_GOAL, feeding_check
 
-    for arch in {*args.arch.split(","), args.train_arch}:
-        resolve_model(arch, args.resolution)  # names a bad model or size before any work
+    for arch in {*request.arch.split(","), request.train_arch}:
+        resolve_model(arch, request.resolution)  # names a bad model or size before any work
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    speed = [model_speed(args, compile_) for compile_ in (False, True)]
-    feeding = feeding_check(args)
-    result = {
+    speed = [model_speed(request, compile_) for compile_ in (False, True)]
+    feeding = feeding_check(request.train_arch, request.resolution, request.batch_size,
+                            request.loader_workers, request.photos)  # fmt: skip
+    report = {
         "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
         "torch": torch.__version__,
         "speed": speed,
         "published": published_for(speed[0]["device"]),
         "feeding": feeding,
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
-    return 0 if device == "cuda" and feeding["busy_fraction"] >= BUSY_GOAL else 1
+    passed = device == "cuda" and feeding["busy_fraction"] >= BUSY_GOAL
+    return GpuCheckResult(report, passed)
 
 
-def model_speed(args: argparse.Namespace, compile_: bool) -> dict[str, Any]:
-    from pipeline.bench.model_speed import bench_model
+def model_speed(request: GpuCheck, compile_: bool) -> dict[str, Any]:
+    from pipeline.bench.model_speed import ModelBench, bench_model
 
-    bench = argparse.Namespace(arch=args.arch, resolution=args.resolution,
-                               batch_size=args.batch_size, steps=args.steps,
-                               channels_last="auto", compile=compile_)  # fmt: skip
+    bench = ModelBench(archs=tuple(request.arch.split(",")), resolution=request.resolution,
+                       batch_size=request.batch_size, steps=request.steps,
+                       channels_last="auto", compile=compile_)  # fmt: skip
     return bench_model(bench)
 
 

@@ -5,7 +5,6 @@ machine without a GPU before torch and Lightning are imported (seconds of import
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -54,15 +53,17 @@ class DataWait(pl.Callback):
             self.total += self._end - self._start
 
 
-def feeding_check(args: argparse.Namespace) -> dict[str, Any]:
-    """2 epochs of `--train-arch` on synthetic photo shards; the GPU's busy fraction."""
+def feeding_check(
+    arch: str, resolution: int, batch_size: int, loader_workers: int, photos: int
+) -> dict[str, Any]:
+    """2 epochs of `arch` on `photos` synthetic photos' shards; the GPU's busy fraction."""
     recipe = RECIPES["default"].with_overrides(
-        {"epochs": 2, "batch_size": args.batch_size, "loader_workers": args.loader_workers}
+        {"epochs": 2, "batch_size": batch_size, "loader_workers": loader_workers}
     )
-    spec = resolve_model(args.train_arch, args.resolution)
+    spec = resolve_model(arch, resolution)
     with tempfile.TemporaryDirectory(prefix="ladder-gpu-check-") as folder:
         start = time.perf_counter()
-        _, shards = synthetic_shards(Path(folder), args.photos, args.loader_workers)
+        _, shards = synthetic_shards(Path(folder), photos, loader_workers)
         made_s = time.perf_counter() - start
         manifest = json.loads((shards / "manifest.json").read_text())
         classifier, data = build_run(shards, manifest, spec, recipe)
@@ -76,9 +77,9 @@ def feeding_check(args: argparse.Namespace) -> dict[str, Any]:
         fit_s = time.perf_counter() - start
     busy = 1 - wait.waited / wait.total if wait.total else 0.0
     return {
-        "arch": args.train_arch,
-        "photos": args.photos,
-        "loader_workers": args.loader_workers,
+        "arch": arch,
+        "photos": photos,
+        "loader_workers": loader_workers,
         "shards_made_s": round(made_s, 1),
         "fit_s": round(fit_s, 1),
         "busy_fraction": round(busy, 3),

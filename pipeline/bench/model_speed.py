@@ -9,7 +9,7 @@ ladder costs in time, not only in MACs. The measuring functions are
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -26,25 +26,42 @@ from lightning_modules.measure import (
 from lightning_modules.run import default_precision
 
 
-def bench_model(args: argparse.Namespace) -> dict:
-    """Train-step and inference images/s, MAC rate and peak memory of each `--arch`."""
-    archs = [name.strip() for name in args.arch.split(",") if name.strip()]
+@dataclass(frozen=True)
+class ModelBench:
+    """What to measure: the settings of `ladder bench model`, typed."""
+
+    archs: tuple[str, ...]
+    resolution: int = 224
+    batch_size: int = 64
+    steps: int = 5  # timed steps per mode
+    channels_last: str = "auto"  # "auto" (on CUDA), "on" or "off"
+    compile: bool = False
+
+
+def archs_of(text: str) -> tuple[str, ...]:
+    """The architectures a comma-separated `--arch` names, each known."""
+    archs = tuple(name.strip() for name in text.split(",") if name.strip())
     unknown = [name for name in archs if name not in list_models()]
     if unknown or not archs:
-        raise InputError(f"--arch {args.arch!r}: expected names from {', '.join(list_models())}")
-    if args.steps < 1 or args.batch_size < 1:
+        raise InputError(f"--arch {text!r}: expected names from {', '.join(list_models())}")
+    return archs
+
+
+def bench_model(request: ModelBench) -> dict:
+    """Train-step and inference images/s, MAC rate and peak memory of each architecture."""
+    if request.steps < 1 or request.batch_size < 1:
         raise InputError("--steps and --batch-size: expected >= 1")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return {
         "benchmark": "model",
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "precision": default_precision(),
-        "resolution": args.resolution,
-        "batch_size": args.batch_size,
-        "timed_steps": args.steps,
-        "channels_last": channels_last(args.channels_last, device),
-        "compile": args.compile,
-        "models": [_bench_one(name, args, device) for name in archs],
+        "resolution": request.resolution,
+        "batch_size": request.batch_size,
+        "timed_steps": request.steps,
+        "channels_last": channels_last(request.channels_last, device),
+        "compile": request.compile,
+        "models": [_bench_one(name, request, device) for name in request.archs],
     }
 
 
@@ -64,17 +81,18 @@ class ChannelsLastInput(nn.Module):
         return self.net(images.contiguous(memory_format=torch.channels_last))
 
 
-def _bench_one(arch: str, args: argparse.Namespace, device: torch.device) -> dict:
+def _bench_one(arch: str, request: ModelBench, device: torch.device) -> dict:
+    size, batch, steps = request.resolution, request.batch_size, request.steps
     model = build_model(arch).to(device)
-    macs = count_macs(model, args.resolution)
-    if channels_last(args.channels_last, device):
+    macs = count_macs(model, size)
+    if channels_last(request.channels_last, device):
         model = ChannelsLastInput(model)
-    if args.compile:  # the first (untimed) step of each measurement compiles
+    if request.compile:  # the first (untimed) step of each measurement compiles
         model.compile()
     memory = PeakMemory(device).start()
-    train_rate = train_images_per_sec(model, args.resolution, args.batch_size, steps=args.steps)
-    infer_rate = infer_images_per_sec(model, args.resolution, args.batch_size, steps=args.steps)
-    latency = latency_ms(model, args.resolution, steps=args.steps)
+    train_rate = train_images_per_sec(model, size, batch, steps=steps)
+    infer_rate = infer_images_per_sec(model, size, batch, steps=steps)
+    latency = latency_ms(model, size, steps=steps)
     return {
         "arch": arch,
         "params": sum(p.numel() for p in model.parameters()),

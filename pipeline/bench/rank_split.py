@@ -23,11 +23,12 @@ and reports for each rank count and split:
 `ok` says: every rank yields the same number (>= 1) of batches, no rank owns nothing, and
 every sample has exactly one reader. A reader without data is allowed (the loader counts
 the workers that have some), so it is counted, not failed.
+
+`bench_rank_split(setup_of(...))` is the command's call, and a notebook's.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
@@ -37,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lightning_modules.errors import InputError
-from pipeline.bench.curves import publish
 
 SPLITS = ("train", "val")
 MAX_SAMPLES = 10_000_000  # per split: ImageNet's train split is 1.28 M
@@ -46,7 +46,7 @@ MAX_CHECKS = 200_000_000  # ownership tests (`ShardReader.owned`): ~2 min here
 
 @dataclass(frozen=True)
 class Setup:
-    """The checked flags."""
+    """What to plan, checked (`setup_of`)."""
 
     shards: dict[str, int]  # per split
     per_shard: int
@@ -55,15 +55,7 @@ class Setup:
     batch_size: int
 
 
-def main(args: argparse.Namespace) -> int:
-    setup = setup_of(args)
-    result = bench_rank_split(setup)
-    text = compact(json.dumps(result, indent=1))
-    publish(text, result, args.out, plot)
-    return 0
-
-
-# ------------------------------------------------------------------ the flags
+# ------------------------------------------------------------------ the settings
 
 
 def count_of(flag: str, value: object, limit: int) -> int:
@@ -89,15 +81,18 @@ def ranks_of(text: str, limit: int = 4096) -> list[int]:
     return ranks
 
 
-def setup_of(args: argparse.Namespace) -> Setup:
-    """The flags, each checked, then the samples and the planning work they add up to."""
+def setup_of(
+    shards: int | str, val_shards: int, per_shard: int, ranks: str, workers: int, batch_size: int
+) -> Setup:
+    """The settings (the flags' values: `ranks` as in `--ranks 8,64`), each checked, then
+    the samples and the planning work they add up to."""
     setup = Setup(
-        shards={"train": count_of("--shards", args.shards, 100_000),
-                "val": count_of("--val-shards", args.val_shards, 100_000)},
-        per_shard=count_of("--per-shard", args.per_shard, 100_000),
-        ranks=ranks_of(args.ranks),
-        workers=count_of("--workers", args.loader_workers, 64),
-        batch_size=count_of("--batch-size", args.batch_size, 65_536),
+        shards={"train": count_of("--shards", shards, 100_000),
+                "val": count_of("--val-shards", val_shards, 100_000)},
+        per_shard=count_of("--per-shard", per_shard, 100_000),
+        ranks=ranks_of(ranks),
+        workers=count_of("--workers", workers, 64),
+        batch_size=count_of("--batch-size", batch_size, 65_536),
     )  # fmt: skip
     for split, flag in zip(SPLITS, ("--shards", "--val-shards"), strict=True):
         samples = setup.shards[split] * setup.per_shard
@@ -109,7 +104,7 @@ def setup_of(args: argparse.Namespace) -> Setup:
     checks = planning_checks(setup)
     if checks > MAX_CHECKS:
         raise InputError(
-            f"--ranks {args.ranks} x --workers {setup.workers} over {setup.shards['train']:,} + "
+            f"--ranks {ranks} x --workers {setup.workers} over {setup.shards['train']:,} + "
             f"{setup.shards['val']:,} shards of {setup.per_shard:,}: about {checks:,} ownership "
             f"tests to plan; expected at most {MAX_CHECKS:,} (fewer ranks, workers or samples)"
         )

@@ -25,12 +25,12 @@ quadratic; a constant start-up flattens it at small sizes), written as JSON and,
                  (`pipeline.bench.sync_scale`)
   sweep          real `ladder sweep`s of each of `--trials` trivial trials: the per-trial
                  cost beside training, by phase (`pipeline.bench.sweep_scale`)
+
+`bench_scale(ScaleRequest(...))` runs one of them: the command's call, and a notebook's.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import statistics
@@ -39,56 +39,67 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from lightning_modules.errors import InputError
-from pipeline.bench.curves import curves, publish
+from pipeline.bench.curves import curves
 
 TINY_SIDE = 8  # pixels: the images' cost is not what a rerun should measure
 CLASSES = 10
 
 
-def main(args: argparse.Namespace) -> int:
-    sizes = sizes_of(args)
-    if args.rounds < 1:
-        raise InputError(f"--rounds {args.rounds}: expected >= 1")
-    if args.asha_trials < 0 or args.asha_trials % 4:
-        raise InputError(f"--asha-trials {args.asha_trials}: expected 0 or a multiple of 4")
-    if args.tracking_uri:  # MLflow would retry an absent server for minutes
+@dataclass(frozen=True)
+class ScaleRequest:
+    """One benchmark at each of its `sizes` (its `--runs`, `--records`, `--images`,
+    `--shards` or `--trials`); each benchmark reads only the settings it names."""
+
+    benchmark: str  # tracking, sync, shards, shards-rerun or sweep
+    sizes: tuple[int, ...]
+    rounds: int = 3  # tracking, shards-rerun: measurements per size
+    per_shard: int = 10  # shards, shards-rerun: images a shard
+    workers: int = 2  # shards, shards-rerun: `ladder shards --workers`
+    store: Path | None = None  # tracking: keep the sqlite stores here
+    tracking_uri: str | None = None  # tracking, sync: a server's store, not sqlite
+    data: Path | None = None  # sweep: the digits' shards (None: made)
+    asha_trials: int = 128  # sweep: then an ASHA sweep of this many (0: none)
+
+
+def bench_scale(request: ScaleRequest) -> dict:
+    """The benchmark's result (its curves); InputError for a bad setting or absent server."""
+    if request.rounds < 1:
+        raise InputError(f"--rounds {request.rounds}: expected >= 1")
+    if request.asha_trials < 0 or request.asha_trials % 4:
+        raise InputError(f"--asha-trials {request.asha_trials}: expected 0 or a multiple of 4")
+    if request.tracking_uri:  # MLflow would retry an absent server for minutes
         from pipeline.tracking.schema import check_reachable
 
-        check_reachable(args.tracking_uri)
-    result = benchmark(args.what)(args, sizes)
-    text = json.dumps(result, indent=1)
-    publish(text, result, args.out, plot)
-    return 0
-
-
-def benchmark(what: str) -> Callable[[argparse.Namespace, list[int]], dict]:
-    if what == "sweep":
+        check_reachable(request.tracking_uri)
+    sizes = sorted(request.sizes)
+    if request.benchmark == "sweep":
         from pipeline.bench.sweep_scale import bench_sweep
 
-        return bench_sweep
-    if what == "sync":
+        return bench_sweep(sizes, request.data, request.asha_trials)
+    if request.benchmark == "sync":
         from pipeline.bench.sync_scale import bench_sync
 
-        return bench_sync
-    return {"tracking": bench_tracking, "shards": bench_shards}.get(what, bench_shards_rerun)
+        return bench_sync(sizes, request.tracking_uri)
+    if request.benchmark == "tracking":
+        return bench_tracking(sizes, request.rounds, request.store, request.tracking_uri)
+    if request.benchmark == "shards":
+        return bench_shards(sizes, request.per_shard, request.workers)
+    return bench_shards_rerun(sizes, request.per_shard, request.workers, request.rounds)
 
 
-def sizes_of(args: argparse.Namespace) -> list[int]:
-    """The sizes `--runs` (tracking), `--trials` (sweep), `--images` (shards), `--records`
-    (sync) or `--shards` (shards-rerun) names, checked."""
-    flags = {"tracking": "runs", "sweep": "trials", "shards": "images", "sync": "records"}
-    flag = flags.get(args.what, "shards")
-    text = getattr(args, flag)
+def counts_of(flag: str, text: str) -> tuple[int, ...]:
+    """The sorted counts a comma-separated flag (`--runs 100,1000`) names, each >= 1."""
     try:
-        sizes = sorted({int(part) for part in text.split(",")})
+        sizes = tuple(sorted({int(part) for part in text.split(",")}))
     except ValueError:
-        sizes = []
+        sizes = ()
     if not sizes or sizes[0] < 1:
-        raise InputError(f"--{flag} {text!r}: expected counts >= 1 like 100,1000")
+        raise InputError(f"{flag} {text!r}: expected counts >= 1 like 100,1000")
     return sizes
 
 
@@ -104,24 +115,26 @@ def median_seconds(action: Callable[[], object], rounds: int) -> float:
 # ------------------------------------------------------------------ tracking
 
 
-def bench_tracking(args: argparse.Namespace, sizes: list[int]) -> dict:
+def bench_tracking(
+    sizes: list[int], rounds: int, store: Path | None = None, tracking_uri: str | None = None
+) -> dict:
     """What reads a sweep back, timed at each trial count, in stores generated once."""
     timed = {"ladder leaderboard": leaderboard_process, "leaderboard_rows": leaderboard_in_process,
              "ladder chart": chart_process, "ui trials page": ui_page_query}  # fmt: skip
     seconds: dict[str, dict[int, float]] = {name: {} for name in timed}
     generated = {}
     with tempfile.TemporaryDirectory(prefix="ladder-scale-") as scratch:
-        folder = args.store or Path(scratch)
+        folder = store or Path(scratch)
         for count in sizes:
             print(f"ladder bench tracking: {count} runs ...", file=sys.stderr, flush=True)
-            uri, generated[str(count)] = load_store(args.tracking_uri or folder, count)
+            uri, generated[str(count)] = load_store(tracking_uri or folder, count)
             for name, action in timed.items():
-                seconds[name][count] = median_seconds(partial(action, uri, count), args.rounds)
+                seconds[name][count] = median_seconds(partial(action, uri, count), rounds)
     return {
         "benchmark": "tracking",
         "x": "trial runs",
-        "rounds": args.rounds,
-        "store": "server " + args.tracking_uri if args.tracking_uri else "sqlite",
+        "rounds": rounds,
+        "store": "server " + tracking_uri if tracking_uri else "sqlite",
         "curves": curves(seconds),
         "generate_seconds": generated,
     }
@@ -194,11 +207,11 @@ def ui_page_query(uri: str, count: int) -> None:
 # ------------------------------------------------------------------ shards
 
 
-def bench_shards(args: argparse.Namespace, sizes: list[int]) -> dict:
+def bench_shards(sizes: list[int], per_shard: int, workers: int) -> dict:
     """`ladder shards` on trees of growing size: one tree, grown from one size to the next,
     each size sharded into an empty folder once."""
-    if args.per_shard < 1:
-        raise InputError(f"--per-shard {args.per_shard}: expected >= 1")
+    if per_shard < 1:
+        raise InputError(f"--per-shard {per_shard}: expected >= 1")
     seconds, peak_mb, disk_bytes = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="ladder-scale-") as scratch:
         src, out, written = Path(scratch) / "src", Path(scratch) / "out", 0
@@ -207,7 +220,7 @@ def bench_shards(args: argparse.Namespace, sizes: list[int]) -> dict:
             write_tiny_tree(src, count, start=written)
             written = count
             start = time.perf_counter()
-            peak_mb[count] = round(peak_rss_kb(shards_argv(src, out, args)) / 1024)
+            peak_mb[count] = round(peak_rss_kb(shards_argv(src, out, per_shard, workers)) / 1024)
             seconds[count] = round(time.perf_counter() - start, 1)
             disk_bytes[count] = sum(path.stat().st_size for path in out.iterdir())
             shutil.rmtree(out)
@@ -215,8 +228,8 @@ def bench_shards(args: argparse.Namespace, sizes: list[int]) -> dict:
         "benchmark": "shards",
         "x": "images",
         "image": f"{TINY_SIDE}x{TINY_SIDE} PNG, {CLASSES} classes",
-        "images_per_shard": args.per_shard,
-        "workers": args.loader_workers,
+        "images_per_shard": per_shard,
+        "workers": workers,
         "peak_memory_mb": peak_mb,
         "disk_bytes": disk_bytes,
         "curves": curves({"ladder shards": seconds}),
@@ -237,25 +250,25 @@ def peak_rss_kb(argv: list[str]) -> int:
 # ------------------------------------------------------------------ shards-rerun
 
 
-def bench_shards_rerun(args: argparse.Namespace, sizes: list[int]) -> dict:
+def bench_shards_rerun(sizes: list[int], per_shard: int, workers: int, rounds: int) -> dict:
     """A rerun's time into a finished folder of each shard count, with and without
     `--verify`, beside the first write's."""
-    if args.per_shard < 1:
-        raise InputError(f"--per-shard {args.per_shard}: expected >= 1")
+    if per_shard < 1:
+        raise InputError(f"--per-shard {per_shard}: expected >= 1")
     write, rerun, verify = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="ladder-scale-") as scratch:
         for count in sizes:
             src, out = Path(scratch) / f"src-{count}", Path(scratch) / f"out-{count}"
-            write_tiny_tree(src, count * args.per_shard)
-            run = partial(shards_process, src, out, args)
+            write_tiny_tree(src, count * per_shard)
+            run = partial(shards_process, src, out, per_shard, workers)
             write[count] = median_seconds(run, 1)
-            rerun[count] = median_seconds(run, args.rounds)
-            verify[count] = median_seconds(partial(run, "--verify"), args.rounds)
+            rerun[count] = median_seconds(run, rounds)
+            verify[count] = median_seconds(partial(run, "--verify"), rounds)
     return {
         "benchmark": "shards-rerun",
         "x": "shards",
-        "images_per_shard": args.per_shard,
-        "rounds": args.rounds,
+        "images_per_shard": per_shard,
+        "rounds": rounds,
         "curves": curves({"rerun": rerun, "rerun --verify": verify, "first write": write}),
     }
 
@@ -275,15 +288,16 @@ def write_tiny_tree(src: Path, count: int, start: int = 0) -> None:
         Image.fromarray(pixels).save(folders[index % CLASSES] / f"{index:07d}.png")
 
 
-def shards_argv(src: Path, out: Path, args: argparse.Namespace, *flags: str) -> list[str]:
+def shards_argv(src: Path, out: Path, per_shard: int, workers: int, *flags: str) -> list[str]:
     """`ladder shards` as a user runs it, in a fresh interpreter."""
     return [sys.executable, "-m", "pipeline", "shards", "--src", str(src), "--out", str(out),
-            "--shard-size", str(args.per_shard), "--workers", str(args.loader_workers),
+            "--shard-size", str(per_shard), "--workers", str(workers),
             *flags]  # fmt: skip
 
 
-def shards_process(src: Path, out: Path, args: argparse.Namespace, *flags: str) -> None:
-    subprocess.run(shards_argv(src, out, args, *flags), check=True, stdout=subprocess.DEVNULL)
+def shards_process(src: Path, out: Path, per_shard: int, workers: int, *flags: str) -> None:
+    argv = shards_argv(src, out, per_shard, workers, *flags)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
 
 
 # ------------------------------------------------------------------ the curve

@@ -1,6 +1,7 @@
 """`ladder bench WHAT`: benchmarks that print JSON (and optionally write it to `--out`).
 
-`ladder bench model` is pipeline/bench/model_speed.py's; the data benchmark is here.
+`ladder bench model` is pipeline/bench/model_speed.py's; the data benchmark is here
+(`bench_data(DataBench(...))`, the call a notebook makes too).
 
 `ladder bench data` measures images/s of ShardDataModule's train loader (the training
 path) against two references, side by side: the variants are measured in turns, `--rounds`
@@ -23,16 +24,15 @@ prefetch) are not timed; it restarts as many epochs as `--batches` needs."""
 
 from __future__ import annotations
 
-import argparse
 import gc
 import io
-import json
 import multiprocessing
 import os
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -47,7 +47,6 @@ from torchvision.datasets import ImageFolder
 
 from lightning_modules.data import ShardDataModule
 from lightning_modules.errors import InputError
-from pipeline.bench.model_speed import bench_model
 from pipeline.data import DEFAULT_MAX_SIZE
 from pipeline.data.layouts import folder_samples
 from pipeline.data.shards import write_shards
@@ -65,24 +64,42 @@ GOAL_LIMIT = 0.95  # shard loader / limit, at every resolution
 GOAL_OVER_FOLDER = {"above 128 px": 1.5, "128 px and below": 3.0}  # shards / ImageFolder
 
 
-def main(args: argparse.Namespace) -> int:
-    result = BENCHMARKS[args.what](args)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
-    return 0
+@dataclass(frozen=True)
+class DataBench:
+    """What `ladder bench data` measures: shards at `data`, or `synthetic` photos of its own
+    (exactly one), and how; typed, so that a notebook makes the same call as the command."""
+
+    resolutions: tuple[int, ...] = (224, 128, 64)
+    data: Path | None = None
+    src: Path | None = None  # the original tree (train/<class>/...); None: the shards' JPEGs
+    synthetic: int | None = None
+    batch_size: int = 64
+    loader_workers: int = 2
+    batches: int = 20  # timed batches per loader
+    rounds: int = 3
 
 
-def bench_data(args: argparse.Namespace) -> dict:
+def resolutions_of(text: str) -> tuple[int, ...]:
+    """The sizes a comma-separated `--resolutions` names, each >= 1."""
+    try:
+        resolutions = tuple(int(size) for size in text.split(","))
+    except ValueError:
+        resolutions = ()
+    if not resolutions or min(resolutions) < 1:
+        raise InputError(f"--resolutions {text!r}: expected sizes like 224,128,64")
+    return resolutions
+
+
+def bench_data(request: DataBench) -> dict:
     """images/s of the shard loader, ImageFolder and the workers' limit, and the goals."""
-    resolutions = _data_args(args)
-    if args.synthetic is None:
-        return _bench_data_on(args, args.data, args.src, resolutions)
+    _check(request)
+    if request.synthetic is None:
+        return _bench_data_on(request, request.data, request.src)
     with tempfile.TemporaryDirectory(prefix="ladder-bench-") as folder:
-        src, data = synthetic_shards(Path(folder), args.synthetic, args.loader_workers)
-        result = _bench_data_on(args, data, src, resolutions)
-    return result | {"data": f"{args.synthetic} synthetic {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} photos"}
+        src, data = synthetic_shards(Path(folder), request.synthetic, request.loader_workers)
+        result = _bench_data_on(request, data, src)
+    photos = f"{request.synthetic} synthetic {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} photos"
+    return result | {"data": photos}
 
 
 def synthetic_shards(folder: Path, count: int, workers: int) -> tuple[Path, Path]:
@@ -102,35 +119,29 @@ def synthetic_shards(folder: Path, count: int, workers: int) -> tuple[Path, Path
     return src, data
 
 
-def _data_args(args: argparse.Namespace) -> list[int]:
-    """The resolutions to measure; InputError for a missing or bad flag."""
-    if (args.data is None) == (args.synthetic is None):
+def _check(request: DataBench) -> None:
+    """InputError, naming the flag, for a missing or bad setting."""
+    if (request.data is None) == (request.synthetic is None):
         raise InputError("`bench data` needs --data DIR (shards) or --synthetic N")
     for flag in ("batch_size", "batches", "rounds", "synthetic"):
-        if (getattr(args, flag) or 1) < 1:
-            raise InputError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected >= 1")
-    if args.loader_workers < 0:
-        raise InputError(f"--loader-workers {args.loader_workers}: expected >= 0")
-    if args.src is not None and not (args.src / "train").is_dir():
-        raise InputError(f"--src {args.src}: no train/ folder (train/<class>/<image>)")
-    try:
-        resolutions = [int(size) for size in args.resolutions.split(",")]
-    except ValueError:
-        resolutions = []
-    if not resolutions or min(resolutions) < 1:
-        raise InputError(f"--resolutions {args.resolutions!r}: expected sizes like 224,128,64")
-    return resolutions
+        if (getattr(request, flag) or 1) < 1:
+            raise InputError(f"--{flag.replace('_', '-')} {getattr(request, flag)}: expected >= 1")
+    if request.loader_workers < 0:
+        raise InputError(f"--loader-workers {request.loader_workers}: expected >= 0")
+    if request.src is not None and not (request.src / "train").is_dir():
+        raise InputError(f"--src {request.src}: no train/ folder (train/<class>/<image>)")
 
 
-def _bench_data_on(args: argparse.Namespace, data: Path, src: Path | None, sizes: list) -> dict:
-    """Measure every variant at every resolution in turns, `args.rounds` times."""
+def _bench_data_on(request: DataBench, data: Path, src: Path | None) -> dict:
+    """Measure every variant at every resolution in turns, `request.rounds` times."""
+    sizes = request.resolutions
     try:
         modules = {
             size: ShardDataModule(
                 data,
                 size,
-                batch_size=args.batch_size,
-                loader_workers=args.loader_workers,
+                batch_size=request.batch_size,
+                loader_workers=request.loader_workers,
                 world_size=1,
             )
             for size in sizes
@@ -144,10 +155,10 @@ def _bench_data_on(args: argparse.Namespace, data: Path, src: Path | None, sizes
         if src is None:
             extract_image_folder(urls, Path(tree))
         root = src / "train" if src is not None else Path(tree)
-        variants = {size: _variants(args, module, root, jpegs) for size, module in modules.items()}
+        variants = {size: _variants(request, m, root, jpegs) for size, m in modules.items()}
         measured = {size: {name: [] for name in variants[size]} for size in sizes}
         load = os.getloadavg()[0]
-        for _ in range(args.rounds):
+        for _ in range(request.rounds):
             for size in sizes:
                 for name, measure in variants[size].items():
                     measured[size][name].append(measure())
@@ -155,10 +166,10 @@ def _bench_data_on(args: argparse.Namespace, data: Path, src: Path | None, sizes
         "benchmark": "data",
         "data": str(data),
         "src": str(src) if src is not None else "the shards' JPEGs, extracted",
-        "batch_size": args.batch_size,
-        "workers": args.loader_workers,
-        "timed_batches": args.batches,
-        "rounds": args.rounds,
+        "batch_size": request.batch_size,
+        "workers": request.loader_workers,
+        "timed_batches": request.batches,
+        "rounds": request.rounds,
         "load_average": [round(load, 1), round(os.getloadavg()[0], 1)],  # before, after
         **_medians(measured),
         "goals": _goals(measured),
@@ -180,7 +191,7 @@ def _medians(measured: dict[int, dict[str, list[tuple[float, float]]]]) -> dict:
 
 
 def _variants(
-    args: argparse.Namespace, module: ShardDataModule, root: Path, jpegs: list[bytes]
+    request: DataBench, module: ShardDataModule, root: Path, jpegs: list[bytes]
 ) -> dict[str, Callable[[], float]]:
     """name -> a function measuring that variant once (images/s) at `module.resolution`."""
     mean, std = module.mean_std
@@ -194,26 +205,27 @@ def _variants(
         std=std,
     )
     timing = {
-        "batches": args.batches,
-        "batch_size": args.batch_size,
-        "workers": args.loader_workers,
+        "batches": request.batches,
+        "batch_size": request.batch_size,
+        "workers": request.loader_workers,
     }
 
     def image_folder() -> DataLoader:
         return DataLoader(
             ImageFolder(str(root), transform=reference),
-            batch_size=args.batch_size,
+            batch_size=request.batch_size,
             shuffle=True,
-            num_workers=args.loader_workers,
+            num_workers=request.loader_workers,
             drop_last=True,
-            persistent_workers=args.loader_workers > 0,
+            persistent_workers=request.loader_workers > 0,
         )
 
-    images = args.batches * args.batch_size
+    images = request.batches * request.batch_size
+    limit = (jpegs, module.transform(True), request.loader_workers, images)
     return {
         "shards": partial(_loader_rate, module.train_dataloader, **timing),
         "image_folder": partial(_loader_rate, image_folder, **timing),
-        "limit": partial(_limit_rate, jpegs, module.transform(True), args.loader_workers, images),
+        "limit": partial(_limit_rate, *limit),
     }
 
 
@@ -311,12 +323,6 @@ def _time_limit_work(count: int) -> tuple[int, float, float]:
     for i in range(count):
         transform(Image.open(io.BytesIO(jpegs[i % len(jpegs)])))
     return count, time.perf_counter() - start, time.process_time() - cpu
-
-
-BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict]] = {
-    "data": bench_data,
-    "model": bench_model,
-}
 
 
 def extract_image_folder(urls: list[str], root: Path) -> None:

@@ -31,7 +31,6 @@ one's end (`slots_busy`: a slot a stopped trial kept would leave it idle).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -49,11 +48,13 @@ ASHA_EPOCHS = 4  # rungs at epochs 1 and 2 (grace period 1, reduction factor 2)
 ASHA_SEEDS = 4
 
 
-def bench_sweep(args: argparse.Namespace, sizes: list[int]) -> dict:
-    """One sweep of each size in `sizes`, measured as the module docstring says."""
+def bench_sweep(sizes: list[int], data: Path | None = None, asha_trials: int = 128) -> dict:
+    """One sweep of each size in `sizes` on the digits' shards at `data` (None: the demo
+    folder; built if absent), then an ASHA sweep of `asha_trials` trials (0: none),
+    measured as the module docstring says."""
     from pipeline.data.demo import demo_shards
 
-    data = demo_shards(args.data) if args.data else demo_shards()
+    data = demo_shards(data) if data else demo_shards()
     slots = os.cpu_count() or 1  # a local Ray's CPUs, one trial on each
     points, asha = {}, {}
     with tempfile.TemporaryDirectory(prefix="ladder-scale-") as scratch:
@@ -61,8 +62,8 @@ def bench_sweep(args: argparse.Namespace, sizes: list[int]) -> dict:
             print(f"ladder bench sweep: {count} trials ...", file=sys.stderr, flush=True)
             trials, start, end, peak_kb = one_sweep(Path(scratch), data, count)
             points[count] = breakdown(trials, start, end, count, slots, peak_kb)
-        if args.asha_trials:
-            count = args.asha_trials
+        if asha_trials:
+            count = asha_trials
             print(f"ladder bench sweep: {count} trials, ASHA ...", file=sys.stderr, flush=True)
             trials, start, end, _ = one_sweep(Path(scratch), data, count, asha=True)
             asha = asha_outcome(trials, start, end, count, slots)

@@ -12,7 +12,6 @@ its journal, sent by `ladder sync` in a fresh process into an empty sqlite store
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -30,14 +29,15 @@ if TYPE_CHECKING:
 SPACE = "ladder"  # its charts are the three every sweep gets
 
 
-def bench_sync(args: argparse.Namespace, sizes: list[int]) -> dict:
-    """`ladder sync`'s time for a journal of each size in `sizes` (records)."""
+def bench_sync(sizes: list[int], tracking_uri: str | None = None) -> dict:
+    """`ladder sync`'s time for a journal of each size in `sizes` (records), into a new
+    sqlite store each, or into the server at `tracking_uri`."""
     seconds, trials = {}, {}
     with tempfile.TemporaryDirectory(prefix="ladder-scale-") as scratch:
         for count in sizes:
             print(f"ladder bench sync: {count} records ...", file=sys.stderr, flush=True)
             name = f"sync-{count}-{time.strftime('%Y%m%d-%H%M%S')}"  # new on a server too
-            uri = args.tracking_uri or f"sqlite:///{scratch}/{name}.db"
+            uri = tracking_uri or f"sqlite:///{scratch}/{name}.db"
             storage = Path(scratch) / "sweeps"
             plan = saved_plan(name, storage, uri)
             trials[count] = write_journal(plan, count)
@@ -50,7 +50,7 @@ def bench_sync(args: argparse.Namespace, sizes: list[int]) -> dict:
     return {
         "benchmark": "sync",
         "x": "journal records",
-        "store": "server " + args.tracking_uri if args.tracking_uri else "sqlite",
+        "store": "server " + tracking_uri if tracking_uri else "sqlite",
         "trials": trials,
         "curves": curves({"ladder sync": seconds}),
     }

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.training.baseline import DEFAULT_MAX_TRAIN, MODELS
+from lightning_modules.errors import InputError
+from pipeline.training.baseline import DEFAULT_MAX_TRAIN, MODELS, positive_int
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +26,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.training import baseline
+    from pipeline.training.baseline import BaselineRequest, fit_baseline
 
-    return baseline.main(args)
+    if args.data is None:
+        raise InputError("--data: required, the shard folder to fit on (`ladder shards`)")
+    request = BaselineRequest(args.data, args.model, positive_int(args.max_train),
+                              args.experiment, args.seed)  # fmt: skip
+    result = fit_baseline(request)
+    print(
+        f"baseline {args.model}: n_train {result.n_train} (raw pixels "
+        f"{result.image_size}), val top-1 {100 * result.top1:.2f}%, "
+        f"{result.seconds:.1f} s; logged to experiment {result.experiment!r}"
+    )
+    return 0

@@ -1,6 +1,6 @@
 """`ladder bench`: benchmarks (JSON): data loading, models, and how costs grow with scale.
 
-`data` and `model` go through pipeline/bench/suite.py (model: model_speed.py); `tracking`
+`data` is pipeline/bench/suite.py's and `model` pipeline/bench/model_speed.py's; `tracking`
 (the leaderboard over generated sweeps of `--runs` trials), `sync` (`ladder sync` of a
 journal of `--records` records, pipeline/bench/sync_scale.py), `shards` (`ladder shards` on
 `--images` synthetic images), `shards-rerun` (a rerun of
@@ -8,16 +8,21 @@ journal of `--records` records, pipeline/bench/sync_scale.py), `shards` (`ladder
 trivial trials, pipeline/bench/sweep_scale.py) are pipeline/bench/scale.py's, and
 `rank-split` (which reader of `--ranks` x `--workers` reads which of `--shards` shards,
 by the data module's own rule) is pipeline/bench/rank_split.py's; `make bench-scale`
-runs these.
+runs these. The flags become each library's typed request here, so that a notebook makes
+the same calls.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-SUITE = ("data", "model")  # the keys of pipeline.bench.suite.BENCHMARKS
-SCALE = ("tracking", "sync", "shards", "shards-rerun", "sweep")  # pipeline.bench.scale's
+SUITE = ("data", "model")  # pipeline.bench.suite's, model_speed's
+# pipeline.bench.scale's: benchmark -> the flag of the sizes it measures
+SIZES = {"tracking": "runs", "sync": "records", "shards": "images", "shards-rerun": "shards",
+         "sweep": "trials"}  # fmt: skip
+SCALE = tuple(SIZES)
 SPLIT = ("rank-split",)  # pipeline.bench.rank_split's
 BENCHMARKS = SUITE + SCALE + SPLIT
 DEFAULTS = {  # flags whose default depends on the benchmark ("": the others')
@@ -69,13 +74,65 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, dest) is None:
             setattr(args, dest, defaults.get(args.what, defaults[""]))
     if args.what in SPLIT:
-        from pipeline.bench import rank_split
-
-        return rank_split.main(args)
+        return run_split(args)
     if args.what in SCALE:  # no torch to import for these
-        from pipeline.bench import scale
+        return run_scale(args)
+    print_json(data_bench(args) if args.what == "data" else model_bench(args), args.out)
+    return 0
 
-        return scale.main(args)
-    from pipeline.bench import suite
 
-    return suite.main(args)
+def run_split(args: argparse.Namespace) -> int:
+    from pipeline.bench import rank_split
+    from pipeline.bench.curves import publish
+
+    setup = rank_split.setup_of(
+        shards=args.shards, val_shards=args.val_shards, per_shard=args.per_shard,
+        ranks=args.ranks, workers=args.loader_workers, batch_size=args.batch_size,
+    )  # fmt: skip
+    result = rank_split.bench_rank_split(setup)
+    publish(rank_split.compact(json.dumps(result, indent=1)), result, args.out, rank_split.plot)
+    return 0
+
+
+def run_scale(args: argparse.Namespace) -> int:
+    from pipeline.bench import scale
+    from pipeline.bench.curves import publish
+
+    flag = SIZES[args.what]
+    request = scale.ScaleRequest(
+        benchmark=args.what, sizes=scale.counts_of(f"--{flag}", getattr(args, flag)),
+        rounds=args.rounds, per_shard=args.per_shard, workers=args.loader_workers,
+        store=args.store, tracking_uri=args.tracking_uri, data=args.data,
+        asha_trials=args.asha_trials,
+    )  # fmt: skip
+    result = scale.bench_scale(request)
+    publish(json.dumps(result, indent=1), result, args.out, scale.plot)
+    return 0
+
+
+def data_bench(args: argparse.Namespace) -> dict:
+    from pipeline.bench.suite import DataBench, bench_data, resolutions_of
+
+    return bench_data(DataBench(
+        resolutions=resolutions_of(args.resolutions), data=args.data, src=args.src,
+        synthetic=args.synthetic, batch_size=args.batch_size,
+        loader_workers=args.loader_workers, batches=args.batches, rounds=args.rounds,
+    ))  # fmt: skip
+
+
+def model_bench(args: argparse.Namespace) -> dict:
+    from pipeline.bench.model_speed import ModelBench, archs_of, bench_model
+
+    return bench_model(ModelBench(
+        archs=archs_of(args.arch), resolution=args.resolution, batch_size=args.batch_size,
+        steps=args.steps, channels_last=args.channels_last, compile=args.compile,
+    ))  # fmt: skip
+
+
+def print_json(result: dict, out: Path | None) -> None:
+    """The result on stdout and, with `--out`, in that file (`ladder gpu-check`'s too)."""
+    text = json.dumps(result, indent=1)
+    print(text)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
+from lightning_modules.errors import InputError
 from lightning_modules.recipes import RECIPES
 
 
@@ -21,6 +23,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.training import calibrate
+    from lightning_modules.manifest import load_manifest
+    from lightning_modules.recipes import named_recipe
+    from lightning_modules.specs import resolve_model
+    from pipeline.training.calibrate import calibrate
 
-    return calibrate.main(args)
+    manifest = load_manifest(args.data)
+    spec = resolve_model(args.arch, args.resolution, args.stem)
+    recipe = named_recipe(args.recipe)
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise InputError(f"--epochs {args.epochs}: expected >= 1")
+        recipe = recipe.with_overrides({"epochs": args.epochs})
+    text = json.dumps(calibrate(args.data, manifest, spec, recipe), indent=1)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0

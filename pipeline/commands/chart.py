@@ -20,6 +20,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.report import charts
+    from pipeline.report.charts import draw_charts
 
-    return charts.main(args)
+    for path in draw_charts(args.out, args.experiment, args.figure or ()):
+        print(path)
+    return 0

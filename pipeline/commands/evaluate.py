@@ -18,6 +18,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.models import evaluate
+    from pipeline.models.evaluate import evaluate_model
 
-    return evaluate.main(args)
+    evaluate_model(args.model, args.data, args.split, args.batch_size, args.workers, args.out)
+    return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lightning_modules.errors import InputError
 from pipeline.sweep import DEFAULT_STORAGE
 
 
@@ -24,6 +25,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.models import export
+    from pipeline.models.export import export
 
-    return export.main(args)
+    if bool(args.trial) == args.best:
+        raise InputError("name one TRIAL or give --best (see `ladder leaderboard`)")
+    if args.register is not None and not args.register.strip():
+        raise InputError("--register: expected a model name")
+    export(args.sweep, args.trial, args.storage, args.out, args.register)
+    return 0

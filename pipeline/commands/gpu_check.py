@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipeline.commands.bench import print_json
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu", action="store_true", help="toy sizes (after |), which need no GPU")
@@ -19,6 +21,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.bench import gpu_check
+    from pipeline.bench.gpu_check import GpuCheck, check_gpu
 
-    return gpu_check.main(args)
+    result = check_gpu(GpuCheck(
+        cpu=args.cpu, arch=args.arch, train_arch=args.train_arch, resolution=args.resolution,
+        batch_size=args.batch_size, steps=args.steps, photos=args.photos,
+        loader_workers=args.loader_workers,
+    ))  # fmt: skip
+    print_json(result.report, args.out)
+    return 0 if result.passed else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pipeline.report.leaderboard import FORMATS, PARETO_BY
 
@@ -16,6 +17,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.report import leaderboard
+    from pipeline.api import leaderboard
 
-    return leaderboard.main(args)
+    sys.stdout.write(leaderboard(args.experiment, args.pareto_by).text(args.format))
+    return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from lightning_modules.builder_keys import STEMS
 
@@ -25,6 +26,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.report import profile
+    from pipeline.report.profile import profile_arch
 
-    return profile.main(args)
+    result = profile_arch(
+        args.arch, resolution=args.resolution, stem=args.stem, width=args.width,
+        depth=args.depth, classes=args.classes, in_chans=args.in_chans,
+    )  # fmt: skip
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.table())
+    return 0

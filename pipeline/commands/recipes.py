@@ -12,4 +12,5 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipeline.report import recipes
 
-    return recipes.main(args)
+    print(recipes.recipe_json(args.name) if args.name else recipes.catalogue_text())
+    return 0

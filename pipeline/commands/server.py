@@ -25,4 +25,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipeline.tracking import server
 
-    return server.main(args)
+    return server.serve(
+        backend=args.backend_store_uri,
+        artifacts=args.artifacts_destination,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+    )

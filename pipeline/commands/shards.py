@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lightning_modules.manifest import MANIFEST
 from pipeline.data import DEFAULT_MAX_SIZE, DEFAULT_SHARD_SIZE, DEMOS, default_workers, idx
 
 
@@ -42,6 +43,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.data import shards
+    from pipeline.data.shards import ShardRequest, make_shards
 
-    return shards.main(args)
+    request = ShardRequest(
+        out=args.out, src=args.src, demo=args.demo, classes=args.classes,
+        max_size=args.max_size, shard_size=args.shard_size, workers=args.workers,
+        overwrite=args.overwrite, verify=args.verify, seed=args.seed,
+    )  # fmt: skip
+    manifest = make_shards(request)
+    counts = ", ".join(f"{n} {split}" for split, n in manifest["counts"].items())
+    shards = sum(len(records) for records in manifest["shards"].values())
+    print(
+        f"{args.out}: {counts} samples in {shards} shards; "
+        f"{len(manifest['skipped'])} files skipped (listed in {MANIFEST})"
+    )
+    return 0

@@ -106,9 +106,14 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.to_yaml(), end="")
         return 0
+    if args.dry_run:  # no Ray, Tune or MLflow imported: the plan and its price
+        from pipeline.sweep.planning import dry_run
+
+        dry_run(config, args.budget_hours)
+        return 0
     from pipeline.sweep import launch
 
-    return launch.run_sweep(config, args.dry_run, args.budget_hours, args.verbose)
+    return launch.run_sweep(config, budget_hours=args.budget_hours, verbose_output=args.verbose)
 
 
 def resume(args: argparse.Namespace) -> int:
@@ -170,7 +175,7 @@ def space_of(args: argparse.Namespace, sets: list[str]) -> Any:
     if args.from_sweep:
         if args.space != "efficientnet_family":
             raise InputError("--from-sweep only goes with --space efficientnet_family")
-        from pipeline.sweep.launch import best_point
+        from pipeline.sweep.planning import best_point
 
         overrides.update(best_point(args.from_sweep))
     try:

@@ -19,4 +19,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipeline.tracking import sync
 
-    return sync.main(args)
+    if args.run_dir is not None:
+        return sync.sync_run(args.run_dir)
+    return sync.sync_sweep(args.name, args.storage)

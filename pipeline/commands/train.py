@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
+import sys
 from pathlib import Path
 
-from lightning_modules.builder_keys import STEMS
-from lightning_modules.recipes import RECIPES
 from lightning_modules.shard_check import OPT_OUT
-from lightning_modules.specs import Recipe
+from pipeline.cli_flags import add_model_flags, add_recipe_flags, model_from, recipe_from
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", required=True, help="architecture (see `ladder profile --help`)")
+    add_model_flags(parser)
     parser.add_argument("--data", required=True, type=Path, help="shard folder with manifest.json")
-    parser.add_argument("--resolution", type=int, help="input size (default: the model's own)")
-    parser.add_argument("--width", type=float, help="width multiplier (scalable archs)")
-    parser.add_argument("--depth", type=float, help="depth multiplier (scalable archs)")
-    parser.add_argument(
-        "--stem", choices=STEMS, help="cifar: the entrance for 28-32 px inputs (default imagenet)"
-    )
     add_recipe_flags(parser)
     parser.add_argument("--devices", type=int, default=1, help="GPUs, or CPU processes (DDP)")
     parser.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint")
@@ -34,25 +26,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_recipe_flags(parser: argparse.ArgumentParser) -> None:
-    """`--recipe NAME`, then one flag per `Recipe` field overriding it: `lr` is `--lr`.
-
-    The flags default to None (not given); `recipe_from` parses the given ones as the
-    field's type, so a bad value is the same one-line error as a sweep's `--set`.
-    """
-    parser.add_argument("--recipe", default="default", metavar="NAME|FILE",
-                        help=f"a named recipe ({', '.join(RECIPES)}; `ladder recipes`) or a "
-                        ".yaml/.json file of recipe settings (default: default)")  # fmt: skip
-    for knob in fields(Recipe):
-        flag, help_text = f"--{knob.name.replace('_', '-')}", knob.metadata["help"]
-        if isinstance(knob.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, help=help_text)
-        else:
-            parser.add_argument(flag, choices=knob.metadata.get("choices"),
-                                help=f"{help_text} (default recipe: {knob.default})")  # fmt: skip
-
-
 def run(args: argparse.Namespace) -> int:
-    from pipeline.training import train
+    from pipeline.training.train import DIVERGED, TrainRequest, train
 
-    return train.main(args)
+    request = TrainRequest(
+        data=args.data, model=model_from(args), recipe=recipe_from(args),
+        experiment=args.experiment, out=args.out, devices=args.devices, resume=args.resume,
+        allow_damaged_shards=args.allow_damaged_shards,
+    )  # fmt: skip
+    result = train(request)
+    if result.run_dir is not None:  # rank 0
+        run_id = result.mlflow_run_id or "(not sent yet)"
+        print(f"run {result.run_dir}  mlflow run {run_id}  best val/acc1 {result.best_top1:.4f}")
+    if result.diverged:
+        print(f"ladder train: {result.diverged}", file=sys.stderr)
+        return DIVERGED
+    return 0

@@ -13,4 +13,4 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipeline.tracking import ui
 
-    return ui.main(args)
+    return ui.serve_ui(args.host, args.port)

@@ -44,14 +44,13 @@ there (nothing else). A resumed run keeps the skips of the shards it keeps; use
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import random
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import webdataset as wds
@@ -61,7 +60,7 @@ from rich.progress import Progress
 
 from lightning_modules.errors import InputError
 from lightning_modules.manifest import FORMAT_VERSION, MANIFEST
-from pipeline.data import idx
+from pipeline.data import DEFAULT_MAX_SIZE, DEFAULT_SHARD_SIZE, DEMOS, default_workers, idx
 from pipeline.data.digits import digits_source
 from pipeline.data.layouts import folder_samples
 from pipeline.data.samples import Sample, ShardSource
@@ -84,40 +83,46 @@ class ShardTask:
     previous_skipped: tuple[dict, ...]
 
 
-def main(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class ShardRequest:
+    """One conversion as values, so a notebook makes the same call as `ladder shards`: a
+    folder (`src`) or a demo set (`demo`); each setting is its flag's (`--max-size`)."""
+
+    out: Path
+    src: Path | None = None
+    demo: str | None = None
+    classes: str | None = None  # an IDX source's class names
+    max_size: int = DEFAULT_MAX_SIZE
+    shard_size: int = DEFAULT_SHARD_SIZE
+    workers: int = field(default_factory=default_workers)
+    overwrite: bool = False
+    verify: bool = False
+    seed: int = 0
+
+
+def make_shards(request: ShardRequest) -> dict:
+    """Check the settings, read the source and write its shards; return the manifest."""
     for flag in ("max_size", "shard_size", "workers"):
-        if getattr(args, flag) < 1:
-            raise InputError(f"--{flag.replace('_', '-')} {getattr(args, flag)}: expected >= 1")
-    source = read_source(args)
-    manifest = write_shards(
-        args.out,
-        source,
-        max_size=args.max_size,
-        shard_size=args.shard_size,
-        seed=args.seed,
-        workers=args.workers,
-        overwrite=args.overwrite,
-        verify=args.verify,
-    )
-    counts = ", ".join(f"{n} {split}" for split, n in manifest["counts"].items())
-    shards = sum(len(records) for records in manifest["shards"].values())
-    print(
-        f"{args.out}: {counts} samples in {shards} shards; "
-        f"{len(manifest['skipped'])} files skipped (listed in {MANIFEST})"
-    )
-    return 0
+        if getattr(request, flag) < 1:
+            raise InputError(f"--{flag.replace('_', '-')} {getattr(request, flag)}: expected >= 1")
+    source = read_source(request.src, request.demo, request.classes, request.seed)
+    return write_shards(request.out, source, max_size=request.max_size,
+                        shard_size=request.shard_size, seed=request.seed, workers=request.workers,
+                        overwrite=request.overwrite, verify=request.verify)  # fmt: skip
 
 
-def read_source(args: argparse.Namespace) -> ShardSource:
-    """The data set `--demo` or `--src` names; `--classes` applies to IDX sources only."""
-    if args.demo == "digits":
-        return digits_source(args.seed)
-    folder = idx.DEBIAN_FOLDERS.get(args.demo) if args.demo else args.src
-    if args.demo and not idx.is_idx_folder(folder):
-        raise InputError(idx.missing_files_line(args.demo, folder))
+def read_source(src: Path | None, demo: str | None, classes: str | None, seed: int) -> ShardSource:
+    """The data set `demo` or `src` names; `classes` applies to IDX sources only."""
+    if demo == "digits":
+        return digits_source(seed)
+    folder = idx.DEBIAN_FOLDERS.get(demo) if demo else src
+    if folder is None:
+        raise InputError(f"--src FOLDER or --demo {{{','.join(DEMOS)}}} is required")
+    if demo and not idx.is_idx_folder(folder):
+        raise InputError(idx.missing_files_line(demo, folder))
     if idx.is_idx_folder(folder):
-        return idx.idx_source(folder, args.classes or args.demo)
-    if args.classes:
+        return idx.idx_source(folder, classes or demo)
+    if classes:
         raise InputError(f"--classes: only for IDX sources; {folder} names its classes by folder")
     return folder_samples(folder)
 

@@ -15,7 +15,6 @@ nested under the trial run the model came from when the store has it.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -163,27 +162,37 @@ def report(model: str, config: dict, scores: Scores, out: Path, data: Path) -> N
     sys.stdout.flush()
 
 
-def main(args: argparse.Namespace) -> int:
+def evaluate_model(
+    model: str,
+    data: Path,
+    split: str = "val",
+    batch_size: int = 64,
+    workers: int = 2,
+    out: Path = Path("evaluation"),
+) -> Scores:
+    """Score `model` (an export folder, or models:/NAME@ALIAS) on the `split` of the shards
+    at `data`; print and log the figures, write the confusion matrix under `out` (the
+    Python API of `ladder evaluate`)."""
     from lightning_modules.export_files import read_config
     from lightning_modules.manifest import load_manifest
     from pipeline.models.registry import MODELS_URI, model_folder
 
-    if args.batch_size < 1 or args.workers < 0:
+    if batch_size < 1 or workers < 0:
         raise InputError("--batch-size must be >= 1 and --workers >= 0")
-    manifest = load_manifest(args.data)
-    if not args.model.startswith(MODELS_URI):
-        read_config(Path(args.model))  # a folder without its files: said before torch loads
+    manifest = load_manifest(data)
+    if not model.startswith(MODELS_URI):
+        read_config(Path(model))  # a folder without its files: said before torch loads
     import torch
 
     from lightning_modules.data import ShardDataModule
     from lightning_modules.exported import eval_settings, load_exported
 
     with tempfile.TemporaryDirectory() as scratch:
-        model, config = load_exported(model_folder(args.model, Path(scratch)))
-    check_classes(config, manifest, args.model)
-    data = ShardDataModule(args.data, batch_size=args.batch_size, loader_workers=args.workers,
-                           augment=False, **eval_settings(config))  # fmt: skip
+        network, config = load_exported(model_folder(model, Path(scratch)))
+    check_classes(config, manifest, model)
+    shards = ShardDataModule(data, batch_size=batch_size, loader_workers=workers,
+                             augment=False, **eval_settings(config))  # fmt: skip
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    scores = score(model, data, args.split, device)
-    report(args.model, config, scores, args.out, args.data)
-    return 0
+    scores = score(network, shards, split, device)
+    report(model, config, scores, Path(out), Path(data))
+    return scores

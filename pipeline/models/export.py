@@ -11,7 +11,6 @@ the last two at the end of a sweep.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ def export(
     trial: str | None,
     storage: str,
     out: Path,
-    register: str | None,
+    register: str | None = None,
     scratch: bool = False,
 ) -> dict[str, Any]:
     """`trial` (None: the best) of the sweep's experiment, exported and maybe registered;
@@ -95,12 +94,3 @@ def register_best(experiment: str, storage: str, name: str) -> None:
     """`ladder sweep --register-best NAME`: the sweep's best trial as a new `champion`."""
     with tempfile.TemporaryDirectory() as out:
         export(experiment, None, storage, Path(out), name, scratch=True)
-
-
-def main(args: argparse.Namespace) -> int:
-    if bool(args.trial) == args.best:
-        raise InputError("name one TRIAL or give --best (see `ladder leaderboard`)")
-    if args.register is not None and not args.register.strip():
-        raise InputError("--register: expected a model name")
-    export(args.sweep, args.trial, args.storage, args.out, args.register)
-    return 0

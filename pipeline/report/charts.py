@@ -32,9 +32,8 @@ charts, writes them and attaches them to the sweep's MLflow run.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,21 +108,27 @@ def write_charts(
     return written
 
 
-def sweep_of(args: argparse.Namespace) -> tuple[Any, Any] | None:
-    """(client, experiment) to chart, or None when there is no sweep yet (published only)."""
+def sweep_of(experiment: str | None) -> tuple[Any, Any] | None:
+    """(client, experiment) to chart, or None when there is no sweep yet (published only);
+    `experiment` None means the latest sweep's."""
     uri = tracking_uri()
     no_store = not is_server(uri) and not Path(uri.removeprefix("sqlite:///")).is_file()
-    if args.experiment is None and no_store:
+    if experiment is None and no_store:
         return None
     client = open_client(uri)
-    if args.experiment is None:
-        experiment = latest_sweep_experiment(client)
-        return (client, experiment) if experiment is not None else None
-    return client, resolve_experiment(client, args.experiment)
+    if experiment is None:
+        latest = latest_sweep_experiment(client)
+        return (client, latest) if latest is not None else None
+    return client, resolve_experiment(client, experiment)
 
 
-def main(args: argparse.Namespace) -> int:
-    sweep = sweep_of(args)
+def draw_charts(
+    out: Path, experiment: str | None = None, figures: Sequence[str] = ()
+) -> list[Path]:
+    """Write `figures` (default: `charts_for` the sweep's space) of `experiment`'s trials
+    (default: the latest sweep's) under `out` and attach them to the sweep's run; return
+    the files. A note on stderr, as the charts' own, when no trial has finished yet."""
+    sweep = sweep_of(experiment)
     rows = leaderboard_rows(sweep[0], sweep[1].name) if sweep else []
     if not with_accuracy(rows):
         what = f"experiment {sweep[1].name!r} has" if sweep else "the tracking store has"
@@ -133,12 +138,10 @@ def main(args: argparse.Namespace) -> int:
         )
     parent_id = sweep_parent_id(sweep[0], sweep[1].experiment_id) if sweep else None
     space = sweep[0].get_run(parent_id).data.tags.get("ladder.space") if parent_id else None
-    names = tuple(args.figure or charts_for(space))
+    names = tuple(figures or charts_for(space))
     baselines = baselines_of(sweep[0], sweep[1].experiment_id) if sweep else []
-    written = write_charts(rows, args.out, names, baselines, reference_dataset(sweep, names))
+    written = write_charts(rows, out, names, baselines, reference_dataset(sweep, names))
     if parent_id is not None:
         for path in written:
             sweep[0].log_artifact(parent_id, str(path), ARTIFACT_PATH)
-    for path in written:
-        print(path)
-    return 0
+    return written

@@ -14,11 +14,9 @@ with n; `pipeline.report.noise` says which rows and Pareto marks are ties within
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
-import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -29,16 +27,14 @@ from typing import Any
 from lightning_modules import metric_names as metric
 from lightning_modules.errors import InputError
 from lightning_modules.specs import scaling_of
-from pipeline.report.baseline_runs import Baseline, baselines_of
+from pipeline.report.baseline_runs import Baseline
 from pipeline.report.noise import front_ties, interval, mean_of, mean_std, rank_ties
 from pipeline.tracking.schema import (
     epochs_done,
     gc_paused,
-    open_client,
     point_of,
     search_all_runs,
     tag_filter,
-    tracking_uri,
 )
 
 FORMATS = ("table", "md", "csv", "json")
@@ -384,17 +380,3 @@ def write_leaderboard(client: Any, parent_run_id: str, rows: list[Row]) -> None:
             path = Path(folder) / f"{ARTIFACT_NAME}.{suffix}"
             path.write_text(format_rows(rows, fmt), encoding="utf-8")
         client.log_artifacts(parent_run_id, folder)
-
-
-def main(args: argparse.Namespace) -> int:
-    client = open_client(tracking_uri())
-    experiment = resolve_experiment(client, args.experiment)
-    rows = leaderboard_rows(client, experiment.name, args.pareto_by)
-    if not any(row.top1 is not None for row in rows):
-        raise InputError(
-            f"experiment {experiment.name!r} has no trial with a finished epoch yet "
-            f"({len(rows)} trial(s) started); wait for the sweep, or check `ladder ui`"
-        )
-    baselines = baselines_of(client, experiment.experiment_id)
-    sys.stdout.write(format_with_baselines(rows, baselines, args.format))
-    return 0

@@ -12,34 +12,56 @@ The counting itself is `lightning_modules.measure`.
 
 from __future__ import annotations
 
-import argparse
-import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from lightning_modules.measure import Profile, on_meta_device, profile_model
-from lightning_modules.specs import resolve_model
+from lightning_modules.specs import ModelSpec, resolve_model
 
 
-def main(args: argparse.Namespace) -> int:
-    spec = resolve_model(args.arch, args.resolution, args.stem, width=args.width, depth=args.depth)
-    with on_meta_device():  # shapes and counts only: no memory, no compute
-        model = spec.build(args.classes, args.in_chans)
-    profile = profile_model(model, spec.resolution, args.in_chans)
-    if args.json:
-        described = {
-            **asdict(spec),
-            "in_chans": args.in_chans,
-            "num_classes": args.classes,
-            "params": profile.params,
-            "activations": profile.activations,
-            "macs": profile.macs,
-            "layers": [asdict(row) for row in profile.layers],
+@dataclass(frozen=True)
+class ModelProfile:
+    """A model's spec and its counts, one value for the table, the JSON or a notebook."""
+
+    spec: ModelSpec
+    classes: int
+    in_chans: int
+    profile: Profile
+
+    def to_dict(self) -> dict:
+        """Plain values, for `--json`: the spec's fields, then the counts and the rows."""
+        return {
+            **asdict(self.spec),
+            "in_chans": self.in_chans,
+            "num_classes": self.classes,
+            "params": self.profile.params,
+            "activations": self.profile.activations,
+            "macs": self.profile.macs,
+            "layers": [asdict(row) for row in self.profile.layers],
         }
-        print(json.dumps(described, indent=2))
-    else:
-        title = f"{spec.arch} at {spec.resolution}x{spec.resolution}x{args.in_chans}"
-        print(format_table(profile, title))
-    return 0
+
+    def table(self) -> str:
+        """The lecture-style table under a title naming the model and its input."""
+        side = self.spec.resolution
+        title = f"{self.spec.arch} at {side}x{side}x{self.in_chans}"
+        return format_table(self.profile, title)
+
+
+def profile_arch(
+    arch: str,
+    *,
+    resolution: int | None = None,
+    stem: str | None = None,
+    width: float | None = None,
+    depth: float | None = None,
+    classes: int = 1000,
+    in_chans: int = 3,
+) -> ModelProfile:
+    """Count `arch` (as `resolve_model` checks it) layer by layer, built on the meta device:
+    shapes and counts only, no memory, no compute."""
+    spec = resolve_model(arch, resolution, stem, width=width, depth=depth)
+    with on_meta_device():
+        model = spec.build(classes, in_chans)
+    return ModelProfile(spec, classes, in_chans, profile_model(model, spec.resolution, in_chans))
 
 
 def format_table(profile: Profile, title: str) -> str:

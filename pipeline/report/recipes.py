@@ -6,25 +6,29 @@ setting of one (the values `--recipe NAME` trains with) as JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import textwrap
 
 from lightning_modules.recipes import CATALOGUE, named_recipe
 
 
-def main(args: argparse.Namespace) -> int:
-    if args.name:
-        print(json.dumps(named_recipe(args.name).to_dict(), indent=2))
-        return 0
+def recipe_json(name: str) -> str:
+    """Every setting of recipe `name` as JSON: what `--recipe FILE` reads back."""
+    return json.dumps(named_recipe(name).to_dict(), indent=2)
+
+
+def catalogue_text() -> str:
+    """Each named recipe in a few lines: its optimizer and schedule, its source, and
+    where it departs from that source."""
+    lines = []
     for name, entry in CATALOGUE.items():
         recipe = entry.recipe
-        print(f"{name}: {recipe.optimizer}, lr {recipe.lr:g}"
-              f"{f' per {recipe.lr_base_size} images' if recipe.lr_base_size else ''}, "
-              f"{recipe.schedule}, {recipe.epochs} epochs")  # fmt: skip
-        print(textwrap.fill(entry.source, 96, initial_indent="  source: ",
-                            subsequent_indent="    "))  # fmt: skip
+        lines.append(f"{name}: {recipe.optimizer}, lr {recipe.lr:g}"
+                     f"{f' per {recipe.lr_base_size} images' if recipe.lr_base_size else ''}, "
+                     f"{recipe.schedule}, {recipe.epochs} epochs")  # fmt: skip
+        lines.append(textwrap.fill(entry.source, 96, initial_indent="  source: ",
+                                   subsequent_indent="    "))  # fmt: skip
         if entry.differs:
-            print(textwrap.fill(entry.differs, 96, initial_indent="  differs: ",
-                                subsequent_indent="    "))  # fmt: skip
-    return 0
+            lines.append(textwrap.fill(entry.differs, 96, initial_indent="  differs: ",
+                                       subsequent_indent="    "))  # fmt: skip
+    return "\n".join(lines)

@@ -18,16 +18,20 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 import warnings
 from collections import Counter
 from typing import Any
 
+from ray import tune
 from ray.exceptions import RayTaskError
 from ray.train.v2._internal.execution.callback import ControllerCallback
 from ray.tune import ProgressReporter
 
 from lightning_modules.metric_names import DIVERGED, MODEL_MACS, VAL_ACC1
 from lightning_modules.specs import TrialConfig
+from pipeline.report.leaderboard import duration
+from pipeline.sweep.estimate import Price
 
 VERBOSE_ENV = "LADDER_VERBOSE"
 ENDED = ("TERMINATED", "ERROR")  # Tune's trial statuses that end it
@@ -182,4 +186,71 @@ class TrialTable(ProgressReporter):
             cell(result.get(VAL_ACC1), ".1%"),
             duration(result.get("time_total_s")),
             "diverged" if result.get(DIVERGED) else trial.status.lower(),
+        )
+
+
+ETA_EVERY_S = 30.0
+
+
+class EtaCallback(tune.Callback):
+    """One line at most every `ETA_EVERY_S` while the sweep runs: the share of the
+    estimated work done and the time left at the pace so far.
+
+    Work is counted in estimated seconds: a trial's startup once it reports, then each
+    epoch it reports. A trial that ends early (ASHA, an error) drops its remaining work.
+    """
+
+    def __init__(self, price: Price) -> None:
+        self.price = price
+        self._reset()
+
+    def _reset(self) -> None:
+        self.started = time.monotonic()
+        self.printed = self.started
+        self.done: dict[str, int] = {}  # trial id -> epochs reported
+        self.ended: set[str] = set()
+        self.model: dict[str, str] = {}  # trial id -> model name
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"price": self.price}  # a resumed sweep starts its clock anew
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["price"])
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self.model[trial.trial_id] = TrialConfig.of(trial.config).model.name
+        self.done[trial.trial_id] = int(result.get("epoch", 0))
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.ended.add(trial.trial_id)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.ended.add(trial.trial_id)
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        now = time.monotonic()
+        if now - self.printed >= ETA_EVERY_S:
+            self.printed = now
+            print(self.line(now), flush=True)
+
+    def line(self, now: float) -> str:
+        models = self.price.models
+        total = sum(models[name].trial_s for name in self.price.trials)
+        done = 0.0
+        for trial_id, epochs in self.done.items():
+            cost = models.get(self.model[trial_id])
+            if cost is None:
+                continue
+            worked = cost.startup_s + epochs * cost.epoch_s
+            done += worked
+            if trial_id in self.ended:  # its unspent expected epochs are no longer work
+                total -= cost.trial_s - worked
+        elapsed = now - self.started
+        if done <= 0:
+            return f"ladder sweep: {duration(elapsed)} elapsed, no epoch reported yet"
+        share = min(1.0, done / max(total, done))
+        left = elapsed * (1 - share) / share
+        return (
+            f"ladder sweep: {share:.0%} of the estimated work done in {duration(elapsed)}, "
+            f"ETA {duration(left)}"
         )

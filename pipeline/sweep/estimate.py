@@ -27,18 +27,22 @@ from __future__ import annotations
 
 import math
 import os
-import time
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 import torch
-from ray import tune
 
 from lightning_modules.errors import InputError
 from lightning_modules.manifest import load_manifest
-from lightning_modules.measure import infer_images_per_sec, train_images_per_sec
+from lightning_modules.measure import (
+    infer_images_per_sec,
+    on_meta_device,
+    profile_model,
+    train_images_per_sec,
+)
 from lightning_modules.metric_names import MODEL_ACTIVATIONS, MODEL_MACS
 from lightning_modules.run import in_chans_of, training_threads
 from lightning_modules.specs import ModelSpec, Recipe, TrialConfig
@@ -48,15 +52,17 @@ from pipeline.sweep.plan import SweepPlan
 from pipeline.sweep.search import drawn_trials
 
 PROBE_STEPS = 2
+PROBE_STEP_MACS = 4 * 10**9  # a CPU probe's batch at most: ~1 s a training step here (B0 at
+# 224 px probes 10 images; the digits' models their recipe's whole batch)
 PROBED_MODELS = 3  # distinct models probed; the rest are priced by their counted MACs
 MODELS_SHOWN = 12  # lines of the estimate's table
+SLOW_PROBE_MACS = 10**9  # a probe whose batch costs more takes seconds: a progress line
 BYTES_PER_ACTIVATION = 16  # fp32, saved for backward with the norm and activation outputs
 SWEEP_STARTUP_S = 30.0  # Ray, the driver's imports, MLflow, and the leaderboard + charts
 TRIAL_STARTUP_S = 1.0  # a one-worker trial: the model's build, its cost measured, loaders
 ACTOR_START_S = 7.0  # the first one-worker trial of each slot: its Tune actor's imports
 DDP_TRIAL_STARTUP_S = 20.0  # a DDP trial's Ray Train controller and workers, Lightning
 EPOCH_OVERHEAD_S = 1.0  # loader processes started twice an epoch, checkpoint, report
-ETA_EVERY_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,10 @@ def probe(
     """(train, eval) images/s of one freshly built model, `PROBE_STEPS` steps each, and
     the batch it was probed at."""
     classes, in_chans = len(manifest["classes"]), in_chans_of(manifest)
-    batch = probe_batch(spec.size(classes, in_chans)[MODEL_ACTIVATIONS], recipe, device)
+    counted = spec.size(classes, in_chans)
+    batch = probe_batch(counted[MODEL_ACTIVATIONS], recipe, device)
+    if device == "cpu":  # a few images tell a CPU's images/s as well as a full batch
+        batch = max(1, min(batch, PROBE_STEP_MACS // max(counted[MODEL_MACS], 1)))
     model = spec.build(classes, in_chans).to(device)
     size = (spec.resolution, batch, in_chans, PROBE_STEPS)
     return train_images_per_sec(model, *size), infer_images_per_sec(model, *size), batch
@@ -154,11 +163,13 @@ def price_of(plan: SweepPlan) -> Price:
     counts, classes = manifest["counts"], len(manifest["classes"])
     epochs = expected_epochs(plan.epochs, scheduler_of(plan))
     specs = {trial.model.name: trial.model for trial in trials}
-    macs = {name: spec.size(classes, in_chans_of(manifest))[MODEL_MACS]
-            for name, spec in specs.items()}  # fmt: skip
+    macs = counted_macs(specs, classes, in_chans_of(manifest))
     probed = {}
     with torch_threads(training_threads(int(res.cpus_per_worker), recipe.loader_workers)):
-        for name in probe_choice(macs):
+        chosen = probe_choice(macs)
+        for number, name in enumerate(chosen, 1):
+            if macs[name] * recipe.batch_size >= SLOW_PROBE_MACS:  # seconds: say so first
+                print(f"estimate: probing {number}/{len(chosen)} {name} ...", file=sys.stderr)
             probed[name] = probe(specs[name], recipe, manifest, device)
     startup_s = TRIAL_STARTUP_S if res.in_trial_actor else DDP_TRIAL_STARTUP_S
     models: dict[str, ModelCost] = {}
@@ -175,6 +186,25 @@ def price_of(plan: SweepPlan) -> Price:
     actor_start_s = ACTOR_START_S if res.in_trial_actor else 0.0  # else in DDP's start-up
     return Price(models, trial_names, plan.epochs, epochs, node_share(plan), device, busy,
                  actor_start_s)  # fmt: skip
+
+
+def counted_macs(specs: dict[str, ModelSpec], classes: int, in_chans: int) -> dict[str, int]:
+    """Each model's counted MACs, counted once per distinct network: random widths and
+    depths round to the same channels and blocks often (EfficientNet's channels to
+    multiples of 8), and counting is what a hundred draws spend their dry run on."""
+    if len(specs) > MODELS_SHOWN:
+        print(f"estimate: counting the MACs of {len(specs)} models ...", file=sys.stderr)
+    counted: dict[tuple, int] = {}
+    macs = {}
+    for name, spec in specs.items():
+        with on_meta_device():
+            network = spec.build(classes, in_chans)
+        shapes = tuple((key, tuple(value.shape)) for key, value in network.state_dict().items())
+        key = (spec.arch, spec.stem, spec.resolution, shapes)
+        if key not in counted:
+            counted[key] = profile_model(network, spec.resolution, in_chans).macs
+        macs[name] = counted[key]
+    return macs
 
 
 def proposed_stand_ins(plan: SweepPlan) -> list[TrialConfig]:
@@ -292,67 +322,3 @@ def format_estimate(price: Price, slots: int, slots_from: str) -> str:
             "work will slow the sweep beyond this estimate"
         )
     return "\n".join(lines)
-
-
-class EtaCallback(tune.Callback):
-    """One line at most every `ETA_EVERY_S` while the sweep runs: the share of the
-    estimated work done and the time left at the pace so far.
-
-    Work is counted in estimated seconds: a trial's startup once it reports, then each
-    epoch it reports. A trial that ends early (ASHA, an error) drops its remaining work.
-    """
-
-    def __init__(self, price: Price) -> None:
-        self.price = price
-        self._reset()
-
-    def _reset(self) -> None:
-        self.started = time.monotonic()
-        self.printed = self.started
-        self.done: dict[str, int] = {}  # trial id -> epochs reported
-        self.ended: set[str] = set()
-        self.model: dict[str, str] = {}  # trial id -> model name
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"price": self.price}  # a resumed sweep starts its clock anew
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["price"])
-
-    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        self.model[trial.trial_id] = TrialConfig.of(trial.config).model.name
-        self.done[trial.trial_id] = int(result.get("epoch", 0))
-
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self.ended.add(trial.trial_id)
-
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self.ended.add(trial.trial_id)
-
-    def on_step_end(self, iteration, trials, **info) -> None:
-        now = time.monotonic()
-        if now - self.printed >= ETA_EVERY_S:
-            self.printed = now
-            print(self.line(now), flush=True)
-
-    def line(self, now: float) -> str:
-        models = self.price.models
-        total = sum(models[name].trial_s for name in self.price.trials)
-        done = 0.0
-        for trial_id, epochs in self.done.items():
-            cost = models.get(self.model[trial_id])
-            if cost is None:
-                continue
-            worked = cost.startup_s + epochs * cost.epoch_s
-            done += worked
-            if trial_id in self.ended:  # its unspent expected epochs are no longer work
-                total -= cost.trial_s - worked
-        elapsed = now - self.started
-        if done <= 0:
-            return f"ladder sweep: {duration(elapsed)} elapsed, no epoch reported yet"
-        share = min(1.0, done / max(total, done))
-        left = elapsed * (1 - share) / share
-        return (
-            f"ladder sweep: {share:.0%} of the estimated work done in {duration(elapsed)}, "
-            f"ETA {duration(left)}"
-        )

@@ -18,6 +18,7 @@ import pyarrow.fs
 from lightning_modules.errors import InputError
 from lightning_modules.settings_files import to_yaml
 from lightning_modules.specs import TrialConfig
+from pipeline.tracking.schema import seeded_name
 
 if TYPE_CHECKING:
     from pipeline.sweep.config import SweepConfig
@@ -173,3 +174,23 @@ def latest_sweep(fs: pyarrow.fs.FileSystem, path: str, root: str) -> str:
     if not plans:
         raise InputError(f"--resume: no sweep in {root} to resume")
     return max(plans, key=lambda plan: plan.mtime_ns or 0).path.split("/")[-2]
+
+
+def trial_name(plan: SweepPlan, config: dict[str, Any]) -> str:
+    """The name of the trial Tune resolved `config` for (`trial_label`)."""
+    return trial_label(plan, TrialConfig.of(config))
+
+
+def point_name(plan: SweepPlan, trial: TrialConfig) -> str:
+    """The point a trial trains: its model's name, and the recipe settings the sweep
+    varies (`_lr0.0031`)."""
+    varied = [(key, getattr(trial.recipe, key)) for key in plan.varied_recipe_keys]
+    shown = [f"{key}{value:.3g}" if isinstance(value, float) else f"{key}{value}"
+             for key, value in varied]  # fmt: skip
+    return "_".join([trial.model.name, *shown])
+
+
+def trial_label(plan: SweepPlan, trial: TrialConfig) -> str:
+    """The point's name, with the trial's seed when the sweep trains several."""
+    name = point_name(plan, trial)
+    return name if plan.seeds == 1 else seeded_name(name, trial.seed)

@@ -22,6 +22,8 @@ from lightning_modules.errors import InputError
 def connect_ray(address: str | None) -> None:
     """Join the cluster at `address` (RAY_ADDRESS), or start a local Ray on this machine."""
 
+    if ray.is_initialized():  # a notebook's second sweep: the Ray it already joined
+        return
     quiet = ray.LoggingConfig(log_level="ERROR")  # Ray's helpers warn every second otherwise
     if not address:
         # Ray's default starts the dashboard (ray[default] is installed): it serves the State

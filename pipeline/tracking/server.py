@@ -11,7 +11,6 @@ SQLAlchemy traceback and exits.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import socket
@@ -105,18 +104,20 @@ def public_url(host: str, port: int) -> str:
     return f"http://{socket.gethostname() if host in WILDCARD_HOSTS else host}:{port}"
 
 
-def main(args: argparse.Namespace) -> int:
-    backend = backend_store_uri(args.backend_store_uri)
-    artifacts = artifacts_destination(args.artifacts_destination)
+def serve(*, backend: str | None, artifacts: str | None, host: str, port: int, workers: int) -> int:
+    """Check the database, then become MLflow's server on `host`:`port`. `backend` and
+    `artifacts` fall back to the environment (`BACKEND_ENV`, `ARTIFACTS_ENV`)."""
+    backend = backend_store_uri(backend)
+    artifacts = artifacts_destination(artifacts)
     check_database(backend)
-    url = public_url(args.host, args.port)
+    url = public_url(host, port)
     print(f"MLflow server: {url}  (store {redacted(backend)}, artifacts {artifacts})")
     print(f"export MLFLOW_TRACKING_URI={url}", flush=True)
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--artifacts-destination", artifacts,
-        "--host", args.host, "--port", str(args.port),
-        "--workers", str(args.workers),
+        "--host", host, "--port", str(port),
+        "--workers", str(workers),
         "--app-name", APP_NAME,  # MLflow's server plus the runs route (server_app.py)
         "--uvicorn-opts", LOOP_OPTION,  # every request ~40 ms sooner (server_loop.py)
     ]  # fmt: skip

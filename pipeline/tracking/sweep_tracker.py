@@ -19,7 +19,7 @@ from ray import tune
 from lightning_modules.errors import InputError
 from lightning_modules.metric_names import DIVERGED
 from lightning_modules.specs import TrialConfig
-from pipeline.sweep.plan import SweepPlan
+from pipeline.sweep.plan import SweepPlan, trial_name
 from pipeline.tracking.journal import shared_journal
 from pipeline.tracking.schema import (
     EPOCH_METRICS,
@@ -27,7 +27,6 @@ from pipeline.tracking.schema import (
     MODEL_METRICS,
     TRIAL_STATUSES,
     search_all_runs,
-    seeded_name,
 )
 from pipeline.tracking.trial_runs import (
     TrialRecord,
@@ -254,32 +253,6 @@ class HeldWrites:
     metrics: list
     params: dict[str, str]
     tags: dict[str, str]
-
-
-def trial_name(plan: SweepPlan, config: dict[str, Any]) -> str:
-    """The name of the trial Tune resolved `config` for (`trial_label`)."""
-    return trial_label(plan, TrialConfig.of(config))
-
-
-def point_name(plan: SweepPlan, trial: TrialConfig) -> str:
-    """The point a trial trains: its model's name, and the recipe settings the sweep
-    varies (`_lr0.0031`)."""
-    varied = [(key, getattr(trial.recipe, key)) for key in plan.varied_recipe_keys]
-    return "_".join(
-        [
-            trial.model.name,
-            *(
-                f"{key}{value:.3g}" if isinstance(value, float) else f"{key}{value}"
-                for key, value in varied
-            ),
-        ]
-    )
-
-
-def trial_label(plan: SweepPlan, trial: TrialConfig) -> str:
-    """The point's name, with the trial's seed when the sweep trains several."""
-    name = point_name(plan, trial)
-    return name if plan.seeds == 1 else seeded_name(name, trial.seed)
 
 
 def tracker_for(plan: SweepPlan) -> SweepTracker:

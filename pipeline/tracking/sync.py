@@ -8,7 +8,7 @@ sweep it then writes the leaderboard and the charts, and prints the leaderboard.
 
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
 
 from lightning_modules.errors import InputError
 from pipeline.sweep.plan import load_plan, storage_root
@@ -31,14 +31,19 @@ def send(what: str, journal: Journal, sender: Sender) -> bool:
     return True
 
 
-def main(args: argparse.Namespace) -> int:
-    if args.run_dir is not None:
-        if not (args.run_dir / "tracking").is_dir():
-            raise InputError(f"--run {args.run_dir}: no tracking journal in that folder")
-        tracking = TrainSending(args.run_dir, tracking_uri())
-        return 0 if send(f"run {args.run_dir}", tracking.journal, tracking.start()) else 1
+def sync_run(run_dir: Path) -> int:
+    """Send a `ladder train` run's journal; the exit code: 1 while records still wait."""
+    if not (run_dir / "tracking").is_dir():
+        raise InputError(f"--run {run_dir}: no tracking journal in that folder")
+    tracking = TrainSending(run_dir, tracking_uri())
+    return 0 if send(f"run {run_dir}", tracking.journal, tracking.start()) else 1
+
+
+def sync_sweep(name: str, storage: str) -> int:
+    """Send a sweep's journal, then print its leaderboard; the exit code: 1 while records
+    still wait or a trial did not finish."""
     try:
-        plan = load_plan(storage_root(args.storage), args.name)
+        plan = load_plan(storage_root(storage), name)
     except InputError as error:
         raise InputError(str(error).replace("--resume", "sweep")) from None
     tracking = SweepSending(plan)

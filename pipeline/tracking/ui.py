@@ -9,7 +9,6 @@ unless set). Signals sent to `ladder ui` reach MLflow, and it waits for MLflow t
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -28,22 +27,23 @@ from pipeline.tracking.ui_view import prepare_view, view_urls
 UI_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # GenAI jobs: 7 processes, ~1.3 GB
 
 
-def main(args: argparse.Namespace) -> int:
-    """Serve the MLflow UI over the default store, or point at the configured server's UI."""
+def serve_ui(host: str, port: int) -> int:
+    """Serve the MLflow UI over the default store on `host`:`port`, or point at the
+    configured server's UI (which serves its own)."""
     uri = tracking_uri()
     if is_server(uri):
         check_reachable(uri)
         print(f"MLflow UI: {uri} (the tracking server serves it)")
         print_latest_sweep_page(uri, uri.rstrip("/"))
         return 0
-    url = f"http://{args.host}:{args.port}"
+    url = f"http://{host}:{port}"
     print(f"MLflow UI: {url}  (store {uri}; Ctrl-C stops it)")
     refresh_query_statistics(uri)
     print_latest_sweep_page(uri, url)
     command = [
         sys.executable, "-m", "mlflow", "ui",
         "--backend-store-uri", uri,
-        "--host", args.host, "--port", str(args.port),
+        "--host", host, "--port", str(port),
         "--workers", "1",  # one user: MLflow's default 4 workers only cost memory and startup
     ]  # fmt: skip
     exec_supervised(command, {**UI_ENV, **os.environ})

@@ -17,10 +17,10 @@ in the experiment the leaderboard reads by default, the latest sweep's.
 
 from __future__ import annotations
 
-import argparse
 import io
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -132,19 +132,41 @@ def experiment_name(client: object, name: str | None) -> str:
     return experiment.name if experiment is not None else NO_SWEEP_EXPERIMENT
 
 
-def log_baseline(args: argparse.Namespace, manifest: dict, result: dict) -> str:
+@dataclass(frozen=True)
+class BaselineRequest:
+    """A baseline to fit: `model` one of `MODELS` on the shards at `data`, on at most
+    `max_train` train images, logged to `experiment` (default: the latest sweep's)."""
+
+    data: Path
+    model: str = "svc"
+    max_train: int = DEFAULT_MAX_TRAIN
+    experiment: str | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    top1: float
+    n_train: int
+    image_size: str  # WxH the images were fitted at
+    seconds: float
+    experiment: str  # where it was logged
+
+
+def log_baseline(request: BaselineRequest, manifest: dict, result: dict) -> str:
     """One MLflow run tagged as a baseline; returns its experiment's name."""
     from mlflow import MlflowClient
 
     uri = tracking_uri()
     check_reachable(uri)
     client = MlflowClient(tracking_uri=uri)
-    name = experiment_name(client, args.experiment)
+    name = experiment_name(client, request.experiment)
     experiment = client.get_experiment_by_name(name)
     experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
     tags = {"ladder.role": ROLE, "ladder.dataset": dataset_name(manifest) or "unknown"}
-    run = client.create_run(experiment_id, run_name=f"baseline-{args.model}", tags=tags)
-    params = {"model": args.model, "data": str(args.data.resolve()), "seed": args.seed}
+    run = client.create_run(experiment_id, run_name=f"baseline-{request.model}", tags=tags)
+    params = {"model": request.model, "data": str(Path(request.data).resolve()),
+              "seed": request.seed}  # fmt: skip
     params |= {key: result[key] for key in ("n_train", "image_size", "max_train")}
     for key, value in params.items():
         client.log_param(run.info.run_id, key, str(value))
@@ -154,47 +176,38 @@ def log_baseline(args: argparse.Namespace, manifest: dict, result: dict) -> str:
     return name
 
 
-def fit_and_score(args: argparse.Namespace, manifest: dict, max_train: int) -> dict:
+def fit_and_score(request: BaselineRequest, manifest: dict) -> dict:
     """Fit on the (subsampled) train split, score top-1 on all of val; the figures."""
     start = time.perf_counter()
-    keep = subsample(labels_of(args.data, manifest, "train"), max_train, args.seed)
-    train_images, train_labels = read_split(args.data, manifest, "train", keep)
-    val_images, val_labels = read_split(args.data, manifest, "val")
+    data = Path(request.data)
+    keep = subsample(labels_of(data, manifest, "train"), request.max_train, request.seed)
+    train_images, train_labels = read_split(data, manifest, "train", keep)
+    val_images, val_labels = read_split(data, manifest, "val")
     size = common_size(train_images + val_images)
     if any(image.size != size for image in train_images + val_images):
         print(f"images differ in size: all resized to the smallest, {size[0]}x{size[1]}")
-    model = make_model(args.model, args.seed)
+    model = make_model(request.model, request.seed)
     model.fit(pixels(train_images, size), train_labels)
     top1 = float((model.predict(pixels(val_images, size)) == val_labels).mean())
     return {
         "n_train": len(train_labels),
         "image_size": f"{size[0]}x{size[1]}",
-        "max_train": max_train,
+        "max_train": request.max_train,
         "top1": top1,
         "seconds": time.perf_counter() - start,
     }
 
 
-def check_flags(args: argparse.Namespace) -> int:
-    """Bad flags as one line each (argparse's own errors print its usage too); the
-    number of train images to fit at most."""
-    if args.data is None:
-        raise InputError("--data: required, the shard folder to fit on (`ladder shards`)")
-    if args.model not in MODELS:
-        raise InputError(f"--model {args.model!r}: expected one of {', '.join(MODELS)}")
-    return positive_int(args.max_train)
-
-
-def main(args: argparse.Namespace) -> int:
-    max_train = check_flags(args)
-    manifest = load_manifest(args.data)
+def fit_baseline(request: BaselineRequest) -> BaselineResult:
+    """Fit and score the baseline, and log it to MLflow (the Python API of `ladder
+    baseline`)."""
+    if request.model not in MODELS:
+        raise InputError(f"--model {request.model!r}: expected one of {', '.join(MODELS)}")
+    manifest = load_manifest(request.data)
     if not manifest["counts"].get("train") or not manifest["counts"].get("val"):
-        raise InputError(f"--data {args.data}: expected both a train and a val split")
-    result = fit_and_score(args, manifest, max_train)
-    experiment = log_baseline(args, manifest, result)
-    print(
-        f"baseline {args.model}: n_train {result['n_train']} (raw pixels "
-        f"{result['image_size']}), val top-1 {100 * result['top1']:.2f}%, "
-        f"{result['seconds']:.1f} s; logged to experiment {experiment!r}"
+        raise InputError(f"--data {request.data}: expected both a train and a val split")
+    result = fit_and_score(request, manifest)
+    experiment = log_baseline(request, manifest, result)
+    return BaselineResult(
+        result["top1"], result["n_train"], result["image_size"], result["seconds"], experiment
     )
-    return 0

@@ -17,9 +17,7 @@ of two epochs each (workers started, caches warm). The goal: >= 0.9 of the bare 
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
 import time
 from pathlib import Path
 
@@ -28,33 +26,14 @@ import torch
 from PIL import Image
 from timm.optim import create_optimizer_v2
 
-from lightning_modules.errors import InputError
-from lightning_modules.manifest import load_manifest
 from lightning_modules.metric_names import TRAIN_IMAGES_PER_SEC, VAL_ACC1
-from lightning_modules.recipes import named_recipe
 from lightning_modules.run import build_run, in_chans_of, trainer_settings
 from lightning_modules.shard_reader import read_tar
-from lightning_modules.specs import ModelSpec, Recipe, resolve_model
+from lightning_modules.specs import ModelSpec, Recipe
 from lightning_modules.transforms import DecodeCrop
 
 BARE_LR = 2e-3
 GOALS = {"accuracy": "pipeline >= bare loop", "throughput_ratio": 0.9}
-
-
-def main(args: argparse.Namespace) -> int:
-    manifest = load_manifest(args.data)
-    spec = resolve_model(args.arch, args.resolution, args.stem)
-    recipe = named_recipe(args.recipe)
-    if args.epochs is not None:
-        if args.epochs < 1:
-            raise InputError(f"--epochs {args.epochs}: expected >= 1")
-        recipe = recipe.with_overrides({"epochs": args.epochs})
-    result = calibrate(args.data, manifest, spec, recipe)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
-    return 0
 
 
 def calibrate(data: Path, manifest: dict, spec: ModelSpec, recipe: Recipe) -> dict:

@@ -9,7 +9,7 @@ import pytest
 from lightning_modules.errors import InputError
 from pipeline.cli import build_parser
 from pipeline.commands.sweep import sweep_config
-from pipeline.sweep.launch import plan_new
+from pipeline.sweep.planning import plan_new
 
 
 def plan_of(argv: list[str]):

@@ -14,13 +14,13 @@ from mlflow import MlflowClient
 
 from lightning_modules.specs import Recipe, resolve_model
 from pipeline.cli import main
-from pipeline.sweep import estimate
+from pipeline.sweep import console, estimate
 from pipeline.sweep.config import Scheduler
+from pipeline.sweep.console import EtaCallback
 from pipeline.sweep.estimate import (
     BYTES_PER_ACTIVATION,
     SWEEP_STARTUP_S,
     TRIAL_STARTUP_S,
-    EtaCallback,
     ModelCost,
     Price,
     expected_epochs,
@@ -72,7 +72,7 @@ def test_trials_fill_the_slot_that_frees_first():
 def test_the_eta_follows_the_reported_epochs(monkeypatch):
     plan = price("a", "b", costs={"a": TRIAL_STARTUP_S + 20.0, "b": TRIAL_STARTUP_S + 20.0})
     clock = iter([0.0, 0.0, 40.0, 40.0, 45.0])
-    monkeypatch.setattr(estimate.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(console.time, "monotonic", lambda: next(clock))
     eta = EtaCallback(plan)  # two trials of two 10 s epochs
     assert "no epoch reported yet" in eta.line(10.0)
     config = {"model": {"arch": "lenet5", "resolution": 32}, "recipe": {"epochs": 2}}
@@ -90,7 +90,7 @@ def test_the_eta_follows_the_reported_epochs(monkeypatch):
 
 def test_the_eta_prints_one_line_at_most_every_30_s(monkeypatch, capsys):
     clock = iter([0.0, 10.0, 31.0, 40.0, 62.0])
-    monkeypatch.setattr(estimate.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(console.time, "monotonic", lambda: next(clock))
     eta = EtaCallback(price("a", costs={"a": 60.0}))  # its clock starts at 0
     for _ in range(4):  # at 10, 31, 40 and 62 s
         eta.on_step_end(0, [])

@@ -25,10 +25,9 @@ from ray.tune.search.variant_generator import generate_variants
 import tune_spaces
 from pipeline.cli import build_parser, main
 from pipeline.commands.sweep import sweep_config
-from pipeline.sweep.launch import plan_new
-from pipeline.sweep.plan import SweepPlan
+from pipeline.sweep.plan import SweepPlan, trial_name
+from pipeline.sweep.planning import plan_new
 from pipeline.tracking.schema import EPOCH_METRICS
-from pipeline.tracking.sweep_tracker import trial_name
 from tests.pipeline.conftest import (
     TRIALS,
     PlannedTrial,

@@ -14,8 +14,8 @@ from lightning_modules.errors import InputError
 from pipeline.cli import build_parser, main
 from pipeline.commands.sweep import sweep_config
 from pipeline.sweep.config import read_config
-from pipeline.sweep.launch import plan_new
 from pipeline.sweep.plan import CONFIG_FILE, SweepPlan
+from pipeline.sweep.planning import plan_new
 from pipeline.sweep.search import drawn_trials
 
 USER_FILE = """\

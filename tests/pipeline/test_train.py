@@ -13,8 +13,9 @@ import mlflow
 import pytest
 import torch
 
-from pipeline.cli import build_parser, main
-from pipeline.training.train import validate
+from lightning_modules.specs import resolve_model
+from pipeline.cli import main
+from pipeline.training.train import TrainRequest, validate
 
 
 @pytest.fixture
@@ -139,12 +140,10 @@ def test_two_process_ddp_run_is_one_run(digits_shards: Path, tmp_path: Path, sto
 
 
 def test_a_resolution_above_the_shards_max_size_warns_once(digits_shards, capsys):
-    argv = ["train", "--arch", "lenet5", "--data", str(digits_shards), "--resolution", "300"]
-    validate(build_parser(argv).parse_args(argv))
+    validate(TrainRequest(digits_shards, resolve_model("lenet5", 300)))
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "upsampled" in err[0] and "--max-size 300" in err[0]
-    argv[-1] = "32"
-    validate(build_parser(argv).parse_args(argv))
+    validate(TrainRequest(digits_shards, resolve_model("lenet5", 32)))
     assert capsys.readouterr().err == ""
 
 
