@@ -26,7 +26,8 @@ import timm
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from lightning_modules.architectures import TIMM_PREFIX, list_models, model_info
+from lightning_modules.architectures import list_models, model_info
+from lightning_modules.builder_keys import TIMM_PREFIX
 from lightning_modules.classifier import ImageClassifier
 from lightning_modules.data import channel_stats
 from lightning_modules.errors import InputError

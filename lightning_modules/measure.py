@@ -67,6 +67,32 @@ def count_macs(model: nn.Module, resolution: int, in_chans: int = 3) -> int:
     return counter.get_total_flops() // 2
 
 
+def layer_macs(model: nn.Module, resolution: int, in_chans: int = 3) -> int:
+    """`count_macs` for networks whose only multiply-accumulates are their `Conv2d` and
+    `Linear` layers (the zoo's own: no attention or other matrix product in a forward),
+    counted from each layer's output shape: the same number at a third of the cost,
+    without `FlopCounterMode` intercepting every operation. For a sweep's hundred draws."""
+    macs = 0
+
+    def count(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal macs
+        if isinstance(module, nn.Conv2d):
+            kernel = module.kernel_size[0] * module.kernel_size[1]
+            macs += output[0].numel() * module.in_channels // module.groups * kernel
+        else:
+            macs += output[0].numel() * module.in_features
+
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [layer.register_forward_hook(count) for layer in layers]
+    try:
+        with _inference(model), _norms_skipped(model):
+            model(_probe(model, resolution, in_chans))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return macs
+
+
 def profile_model(model: nn.Module, resolution: int, in_chans: int = 3) -> Profile:
     """Per-layer rows (see the module docstring for which layers) and the model's totals.
 

@@ -18,11 +18,10 @@ from typing import Any
 from torch import nn
 
 from lightning_modules.architectures.small_stem import MIN_RESOLUTION, with_small_stem
-from lightning_modules.builder_keys import STEMS
+from lightning_modules.builder_keys import STEMS, TIMM_PREFIX
 from lightning_modules.errors import InputError
 
 ModelFactory = Callable[..., nn.Module]  # factory(num_classes=, in_chans=, **scaling, **options)
-TIMM_PREFIX = "timm:"  # `timm:convnext_tiny`: any model timm builds
 TIMM_YEAR = 0  # not known for a timm model: it sorts first in ladder order
 TIMM_OPTIONS = ("drop_rate", "drop_path_rate")  # what timm's create_model takes of a recipe
 

@@ -28,10 +28,14 @@ def curves(series: dict[str, dict[int, float]]) -> dict[str, dict]:
     }  # fmt: skip
 
 
-def publish(text: str, result: dict, out: Path | None, plot: Callable[[dict, Path], None]) -> None:
-    """The benchmark's JSON on stdout and, with `--out`, in that file with a PNG beside."""
+def publish(
+    text: str, result: dict, out: Path | None, plot: Callable[[dict, Path], None] | None = None
+) -> None:
+    """A benchmark's JSON `text` on stdout and, with `--out`, in that file, with `plot`'s
+    PNG of `result` beside it where the benchmark draws one."""
     print(text)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
-        plot(result, out.with_suffix(".png"))
+        if plot is not None:
+            plot(result, out.with_suffix(".png"))

@@ -18,6 +18,8 @@ import argparse
 import json
 from pathlib import Path
 
+from pipeline.bench.curves import publish  # stdlib only: `--help` stays light
+
 SUITE = ("data", "model")  # pipeline.bench.suite's, model_speed's
 # pipeline.bench.scale's: benchmark -> the flag of the sizes it measures
 SIZES = {"tracking": "runs", "sync": "records", "shards": "images", "shards-rerun": "shards",
@@ -77,13 +79,13 @@ def run(args: argparse.Namespace) -> int:
         return run_split(args)
     if args.what in SCALE:  # no torch to import for these
         return run_scale(args)
-    print_json(data_bench(args) if args.what == "data" else model_bench(args), args.out)
+    result = data_bench(args) if args.what == "data" else model_bench(args)
+    publish(json.dumps(result, indent=1), result, args.out)
     return 0
 
 
 def run_split(args: argparse.Namespace) -> int:
     from pipeline.bench import rank_split
-    from pipeline.bench.curves import publish
 
     setup = rank_split.setup_of(
         shards=args.shards, val_shards=args.val_shards, per_shard=args.per_shard,
@@ -96,7 +98,6 @@ def run_split(args: argparse.Namespace) -> int:
 
 def run_scale(args: argparse.Namespace) -> int:
     from pipeline.bench import scale
-    from pipeline.bench.curves import publish
 
     flag = SIZES[args.what]
     request = scale.ScaleRequest(
@@ -127,12 +128,3 @@ def model_bench(args: argparse.Namespace) -> dict:
         archs=archs_of(args.arch), resolution=args.resolution, batch_size=args.batch_size,
         steps=args.steps, channels_last=args.channels_last, compile=args.compile,
     ))  # fmt: skip
-
-
-def print_json(result: dict, out: Path | None) -> None:
-    """The result on stdout and, with `--out`, in that file (`ladder gpu-check`'s too)."""
-    text = json.dumps(result, indent=1)
-    print(text)
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text + "\n")

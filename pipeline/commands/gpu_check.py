@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from pipeline.commands.bench import print_json
+from pipeline.bench.curves import publish  # stdlib only: `--help` stays light
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,5 +29,5 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, steps=args.steps, photos=args.photos,
         loader_workers=args.loader_workers,
     ))  # fmt: skip
-    print_json(result.report, args.out)
+    publish(json.dumps(result.report, indent=1), result.report, args.out)
     return 0 if result.passed else 1

@@ -239,6 +239,7 @@ def leaderboard_rows(client: Any, experiment: str | None, pareto_by: str = "macs
     seeds' spread marked (`pipeline.report.noise`). Points without a finished epoch come last."""
     found = resolve_experiment(client, experiment)
     runs = search_all_runs(client, [found.experiment_id], {"ladder.role": "trial"})
+    runs = [run for run in runs if run.data.tags.get("ladder.status") != "lost"]  # run again
     with gc_paused():  # the runs hold ~35 objects each: no rescans of them per new Row
         rows = point_rows([row_of(client, run) for run in runs])
     rows.sort(key=lambda row: (row.top1 is None, -(row.top1 or 0), row.macs or 0, row.trial))

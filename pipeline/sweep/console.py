@@ -21,7 +21,7 @@ import re
 import time
 import warnings
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray import tune
 from ray.exceptions import RayTaskError
@@ -31,7 +31,9 @@ from ray.tune import ProgressReporter
 from lightning_modules.metric_names import DIVERGED, MODEL_MACS, VAL_ACC1
 from lightning_modules.specs import TrialConfig
 from pipeline.report.leaderboard import duration
-from pipeline.sweep.estimate import Price
+
+if TYPE_CHECKING:  # a trial's actor imports this module: not torch's probes, nor timm
+    from pipeline.sweep.estimate import Price
 
 VERBOSE_ENV = "LADDER_VERBOSE"
 ENDED = ("TERMINATED", "ERROR")  # Tune's trial statuses that end it

@@ -26,8 +26,10 @@ measured on the digits demo (`ladder bench sweep`); on GPUs they are a smaller s
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
@@ -35,12 +37,14 @@ from typing import Any
 
 import torch
 
+from lightning_modules.builder_keys import TIMM_PREFIX
 from lightning_modules.errors import InputError
 from lightning_modules.manifest import load_manifest
 from lightning_modules.measure import (
+    count_macs,
     infer_images_per_sec,
+    layer_macs,
     on_meta_device,
-    profile_model,
     train_images_per_sec,
 )
 from lightning_modules.metric_names import MODEL_ACTIVATIONS, MODEL_MACS
@@ -52,8 +56,8 @@ from pipeline.sweep.plan import SweepPlan
 from pipeline.sweep.search import drawn_trials
 
 PROBE_STEPS = 2
-PROBE_STEP_MACS = 4 * 10**9  # a CPU probe's batch at most: ~1 s a training step here (B0 at
-# 224 px probes 10 images; the digits' models their recipe's whole batch)
+PROBE_STEP_MACS = 2 * 10**9  # a CPU probe's batch at most: ~0.5 s a training step here
+# (B0 at 224 px probes 5 images; the digits' models their recipe's batch, or half of it)
 PROBED_MODELS = 3  # distinct models probed; the rest are priced by their counted MACs
 MODELS_SHOWN = 12  # lines of the estimate's table
 SLOW_PROBE_MACS = 10**9  # a probe whose batch costs more takes seconds: a progress line
@@ -189,11 +193,24 @@ def price_of(plan: SweepPlan) -> Price:
 
 
 def counted_macs(specs: dict[str, ModelSpec], classes: int, in_chans: int) -> dict[str, int]:
-    """Each model's counted MACs, counted once per distinct network: random widths and
-    depths round to the same channels and blocks often (EfficientNet's channels to
-    multiples of 8), and counting is what a hundred draws spend their dry run on."""
+    """Each model's counted MACs: counted once per distinct network (random widths and
+    depths often round to the same channels and blocks), by the zoo's own layers where it
+    built the network (`layer_macs`), else by `FlopCounterMode`; a hundred draws on all
+    cores. Counting is what a large dry run spends its time on."""
     if len(specs) > MODELS_SHOWN:
         print(f"estimate: counting the MACs of {len(specs)} models ...", file=sys.stderr)
+    names = list(specs)
+    cores = min(os.cpu_count() or 1, len(names) // MODELS_SHOWN)
+    if cores < 2:
+        return _count(specs, classes, in_chans)
+    context = multiprocessing.get_context("fork")  # torch imported once, in this process
+    with ProcessPoolExecutor(cores, mp_context=context) as pool:
+        shares = [{name: specs[name] for name in names[k::cores]} for k in range(cores)]
+        counts = pool.map(_count, shares, [classes] * cores, [in_chans] * cores)
+        return {name: macs for share in counts for name, macs in share.items()}
+
+
+def _count(specs: dict[str, ModelSpec], classes: int, in_chans: int) -> dict[str, int]:
     counted: dict[tuple, int] = {}
     macs = {}
     for name, spec in specs.items():
@@ -202,7 +219,8 @@ def counted_macs(specs: dict[str, ModelSpec], classes: int, in_chans: int) -> di
         shapes = tuple((key, tuple(value.shape)) for key, value in network.state_dict().items())
         key = (spec.arch, spec.stem, spec.resolution, shapes)
         if key not in counted:
-            counted[key] = profile_model(network, spec.resolution, in_chans).macs
+            count = count_macs if spec.arch.startswith(TIMM_PREFIX) else layer_macs
+            counted[key] = count(network, spec.resolution, in_chans)
         macs[name] = counted[key]
     return macs
 

@@ -96,6 +96,7 @@ TRIAL_STATUSES = {
     "stopped": "FINISHED",
     "diverged": "FAILED",  # its loss blew up (lightning_modules/divergence.py): no model
     "error": "FAILED",
+    "lost": "KILLED",  # begun before a driver was killed, unknown to the resumed sweep
 }
 
 

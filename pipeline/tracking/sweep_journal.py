@@ -51,6 +51,9 @@ class SweepReplay:
     def _trial_ended(self, trial_id: str, status: str) -> None:
         self.tracker.trial_ended(trial_id, status)
 
+    def _trials_known(self, trial_ids: list[str]) -> None:
+        self.tracker.trials_known(set(trial_ids))
+
     def _sweep_finished(self) -> None:
         """Leaderboard and charts as artifacts of the parent run, which is closed."""
         from pipeline.report.charts import charts_for, write_charts

@@ -124,6 +124,18 @@ class SweepTracker:
         self.flush(record.run_id)
         self.client.set_terminated(record.run_id, status=TRIAL_STATUSES[status])
 
+    def trials_known(self, trial_ids: set[str]) -> None:
+        """Close as `lost` each child run still running whose trial Tune no longer knows:
+        one begun just before its driver was killed, after Tune last saved its state, and
+        run again by the resumed sweep under another id (a searcher's ids are random)."""
+        self.flush()
+        self._children = None  # read afresh: the statuses as they are now
+        for trial_id, run in self._known_children().items():
+            if trial_id not in trial_ids and run.data.tags.get("ladder.status") == "running":
+                self._set_status(run.info.run_id, "lost")
+                self.flush(run.info.run_id)
+                self.client.set_terminated(run.info.run_id, status=TRIAL_STATUSES["lost"])
+
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Attach a file (or every file of a folder) to the sweep's parent run."""
         parent_id = self.start()
@@ -325,6 +337,9 @@ class TrackingCallback(tune.Callback):
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self._started.discard(trial.trial_id)  # a restart sets the run back to running
         self._ensure_started(trial)
+
+    def on_experiment_end(self, trials, **info) -> None:
+        self._write("trials_known", trial_ids=[trial.trial_id for trial in trials])
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         self._ensure_started(trial)

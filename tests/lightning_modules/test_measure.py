@@ -14,8 +14,10 @@ from lightning_modules.cost import MeasureCost
 from lightning_modules.manifest import load_manifest
 from lightning_modules.measure import (
     PeakMemory,
+    count_macs,
     infer_images_per_sec,
     latency_ms,
+    layer_macs,
     on_meta_device,
     profile_model,
     seconds_per_step,
@@ -124,3 +126,21 @@ def test_a_meta_build_gives_back_the_initialisers_even_when_it_fails():
         raise RuntimeError("a builder failed")
     assert (nn.init.normal_, nn.init.kaiming_uniform_, nn.init.zeros_) == initialisers
     assert not nn.init.normal_(torch.ones(1000)).eq(1).all()
+
+
+@pytest.mark.parametrize("stem", [None, "cifar"])
+def test_layer_macs_is_the_flop_counters_count_on_every_zoo_network(stem):
+    """The dry run's fast count is exact only where convolutions and linear layers are the
+    only products: true of every architecture the zoo builds, at any scaling."""
+    from lightning_modules.architectures import list_models, model_info
+
+    for arch in list_models():
+        info = model_info(arch)
+        scaling = {key: 1.3 for key in info.scaling_keys}
+        try:
+            spec = resolve_model(arch, 32 if stem else None, stem, **scaling)
+        except ValueError:  # no cifar stem for this family
+            continue
+        with on_meta_device():
+            network = spec.build(10, 3)
+        assert layer_macs(network, spec.resolution) == count_macs(network, spec.resolution), arch

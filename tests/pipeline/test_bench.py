@@ -8,6 +8,7 @@ import shutil
 import pytest
 from mlflow import MlflowClient
 
+from lightning_modules.errors import InputError
 from pipeline.cli import main
 from tests.pipeline.conftest import MlflowProcess, private_ray_tmpdir, stop_ray_processes
 from tests.pipeline.sweeps import sweep_env
@@ -75,6 +76,21 @@ def test_model_bench_reports_throughput_macs_and_memory(capsys):
 def test_model_bench_rejects_unknown_arch(capsys):
     assert main(["bench", "model", "--arch", "lenet5,nosuch"]) == 2
     assert "nosuch" in capsys.readouterr().err
+
+
+def test_the_benchmarks_take_typed_requests_as_a_notebook_calls_them():
+    """The libraries take no flags: the command's calls work from Python as they are."""
+    from pipeline.bench.model_speed import ModelBench, bench_model
+    from pipeline.bench.rank_split import bench_rank_split, setup_of
+    from pipeline.bench.scale import ScaleRequest, bench_scale
+
+    report = bench_model(ModelBench(archs=("lenet5",), resolution=32, batch_size=2, steps=1))
+    assert [model["arch"] for model in report["models"]] == ["lenet5"]
+    setup = setup_of(shards=4, val_shards=2, per_shard=3, ranks="1,2", workers=1, batch_size=2)
+    split = bench_rank_split(setup)
+    assert all(split["ranks"][n][part]["ok"] for n in ("1", "2") for part in ("train", "val"))
+    with pytest.raises(InputError, match="--rounds 0: expected >= 1"):
+        bench_scale(ScaleRequest(benchmark="tracking", sizes=(4,), rounds=0))
 
 
 # ---- how costs grow with scale (pipeline/bench/scale.py): real stores, real commands

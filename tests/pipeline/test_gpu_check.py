@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.bench.gpu_check import gpu_present, published_for
+from pipeline.bench.gpu_check import GpuCheck, gpu_present, published_for, sized
 from pipeline.cli import main
 
 NO_GPU = pytest.mark.skipif(gpu_present(), reason="this machine has a GPU")
@@ -52,6 +52,12 @@ def test_bad_sizes_are_one_line(flags, expected, capsys):
     assert main(["gpu-check", "--cpu", *flags]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert expected in line
+
+
+def test_sizes_not_given_are_a_cpus_with_cpu_and_the_given_ones_win():
+    sizes = sized(GpuCheck(cpu=True, steps=3))
+    assert (sizes.arch, sizes.train_arch, sizes.resolution) == ("lenet5", "lenet5", 32)
+    assert (sizes.batch_size, sizes.steps, sizes.photos) == (16, 3, 320)
 
 
 def test_published_figures_are_those_of_the_same_gpu_class():

@@ -10,6 +10,7 @@ from torchvision.models.mobilenetv2 import InvertedResidual
 from lightning_modules.architectures import build_model
 from lightning_modules.measure import count_macs, profile_model
 from pipeline.cli import main
+from pipeline.report.profile import profile_arch
 
 G = 1e9
 
@@ -70,6 +71,15 @@ def test_table_shows_layers_and_labelled_totals(capsys):
     assert "fit" not in table  # identity at 32x32: the classic network, row for row
     assert "61,706" in table
     assert "MACs (multiply-accumulates = FLOPs/2)" in table
+
+
+def test_a_notebook_gets_the_commands_profile_from_values(capsys):
+    """The library takes values, not flags: the table and JSON of `ladder profile`."""
+    result = profile_arch("lenet5", classes=10, in_chans=1)
+    argv = ["lenet5", "--classes", "10", "--in-chans", "1"]
+    assert json.loads(json.dumps(result.to_dict())) == ladder_profile(capsys, *argv)
+    assert main(["profile", *argv]) == 0
+    assert capsys.readouterr().out == result.table() + "\n"
 
 
 @pytest.mark.parametrize(

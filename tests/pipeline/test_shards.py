@@ -17,8 +17,10 @@ from PIL import Image
 from sklearn.datasets import load_digits
 from timm.data import create_dataset
 
+from lightning_modules.errors import InputError
 from pipeline.cli import main
 from pipeline.data.digits import upscaled
+from pipeline.data.shards import ShardRequest, make_shards
 
 BAD_FILES = {
     "train/n01440764/n01440764_corrupt.JPEG",
@@ -219,6 +221,16 @@ def test_other_settings_need_overwrite(tmp_path, imagenet_tree, capsys):
     assert "seed" in capsys.readouterr().err
     assert shards(imagenet_tree, out, "--seed", "1", "--overwrite") == 0
     assert manifest(out)["seed"] == 1
+
+
+def test_a_notebook_makes_the_commands_shards_from_values(tmp_path, imagenet_tree, imagenet_shards):
+    """The library takes a `ShardRequest`, not flags: the shards of `ladder shards`."""
+    out = tmp_path / "out"
+    made = make_shards(ShardRequest(out=out, src=imagenet_tree, shard_size=16, workers=1))
+    assert made == manifest(out) == manifest(imagenet_shards)
+    assert read_shards(out, "*.tar") == read_shards(imagenet_shards, "*.tar")
+    with pytest.raises(InputError, match="--workers 0: expected >= 1"):
+        make_shards(ShardRequest(out=out, src=imagenet_tree, workers=0))
 
 
 def test_digits_demo_is_a_stratified_split_of_32px_grayscale_pngs_bit_exact(digits_shards):

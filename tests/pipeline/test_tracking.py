@@ -198,3 +198,24 @@ def test_a_sqlite_store_gets_query_statistics_and_a_busy_or_missing_one_is_left_
         start = time.monotonic()
         schema.refresh_query_statistics(store)
         assert time.monotonic() - start < 10
+
+
+def test_a_running_trial_tune_no_longer_knows_is_lost_and_off_the_leaderboard(store):
+    """A trial begun just before its driver was killed, which the resumed sweep ran again
+    under another id: closed as `lost`, and not a row of the leaderboard."""
+    from pipeline.report.leaderboard import leaderboard_rows
+
+    sweep = tracker(store)
+    ghost = sweep.trial_started("ghost", "efficientnet_phi1", CONFIG)
+    kept = sweep.trial_started("kept", "efficientnet_phi1", CONFIG)
+    sweep.epoch_result("kept", 1, {"val/acc1": 0.5}, None)
+    sweep.trial_ended("kept", "finished")
+    midway = sweep.trial_started("midway", "efficientnet_phi1", CONFIG)  # Tune knows it
+    sweep.trials_known({"kept", "midway"})
+    client = MlflowClient(store)
+    assert client.get_run(ghost).data.tags["ladder.status"] == "lost"
+    assert client.get_run(ghost).info.status == "KILLED"
+    assert client.get_run(kept).data.tags["ladder.status"] == "finished"
+    assert client.get_run(midway).data.tags["ladder.status"] == "running"
+    (row,) = leaderboard_rows(client, "sw")
+    assert row.n == 1 and row.status == "running"  # kept and midway: one point, one scored
