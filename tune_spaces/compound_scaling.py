@@ -15,14 +15,13 @@ target by more than `macs_tolerance` are dropped (0 keeps them all, as the paper
 
 from __future__ import annotations
 
-import functools
 import itertools
 import sys
 from dataclasses import replace
 from typing import Any
 
 from lightning_modules.errors import InputError
-from lightning_modules.metric_names import MODEL_MACS
+from lightning_modules.macs import count_all, macs_of
 from lightning_modules.recipes import RECIPES
 from lightning_modules.specs import ModelSpec, Recipe, resolve_model
 from tune_spaces import SearchSpace, grid_space, resolve
@@ -59,17 +58,12 @@ def scaled_model(
     return replace(spec, alpha=alpha, beta=beta, gamma=gamma, phi=phi)
 
 
-@functools.cache
-def counted_macs(spec: ModelSpec) -> int:
-    """MACs of a spec at 1000 classes (counted once per distinct model)."""
-    return spec.size()[MODEL_MACS]
-
-
 def counted_point(alpha: float, beta: float, gamma: float, base_resolution: int) -> ModelSpec:
-    """`scaled_model` at phi = 1 with its counted MACs relative to the base model."""
+    """`scaled_model` at phi = 1 with its counted MACs relative to the base model (at
+    1000 classes; `count_all` first counts many points on all cores)."""
     model = scaled_model(alpha, beta, gamma, 1, base_resolution)
-    base = counted_macs(resolve_model("efficientnet", base_resolution))
-    return replace(model, macs_ratio=round(counted_macs(model) / base, 3))
+    base = macs_of(resolve_model("efficientnet", base_resolution))
+    return replace(model, macs_ratio=round(macs_of(model) / base, 3))
 
 
 def grid_points(settings: dict[str, Any]) -> tuple[list[ModelSpec], list[ModelSpec]]:
@@ -77,14 +71,18 @@ def grid_points(settings: dict[str, Any]) -> tuple[list[ModelSpec], list[ModelSp
 
     Every point is a model at phi = 1 with its `macs_ratio` to the base model.
     """
+    base_resolution, target = settings["base_resolution"], settings["target"]
+    formula = [
+        point
+        for point in itertools.product(settings["alphas"], settings["betas"], settings["gammas"])
+        if abs(flops_factor(*point) / target - 1) <= settings["tolerance"]
+    ]
+    base = resolve_model("efficientnet", base_resolution)
+    count_all([base, *(scaled_model(*point, 1, base_resolution) for point in formula)])
     kept, dropped = [], []
-    for alpha, beta, gamma in itertools.product(
-        settings["alphas"], settings["betas"], settings["gammas"]
-    ):
-        if abs(flops_factor(alpha, beta, gamma) / settings["target"] - 1) > settings["tolerance"]:
-            continue
-        model = counted_point(alpha, beta, gamma, settings["base_resolution"])
-        miss = abs(model.macs_ratio / settings["target"] - 1)
+    for point in formula:
+        model = counted_point(*point, base_resolution)
+        miss = abs(model.macs_ratio / target - 1)
         tolerance = settings["macs_tolerance"]
         (dropped if tolerance and miss > tolerance else kept).append(model)
     return kept, dropped

@@ -37,16 +37,10 @@ from typing import Any
 
 import torch
 
-from lightning_modules.builder_keys import TIMM_PREFIX
 from lightning_modules.errors import InputError
+from lightning_modules.macs import count_all, macs_of
 from lightning_modules.manifest import load_manifest
-from lightning_modules.measure import (
-    count_macs,
-    infer_images_per_sec,
-    layer_macs,
-    on_meta_device,
-    train_images_per_sec,
-)
+from lightning_modules.measure import infer_images_per_sec, train_images_per_sec
 from lightning_modules.metric_names import MODEL_ACTIVATIONS, MODEL_MACS
 from lightning_modules.run import in_chans_of, training_threads
 from lightning_modules.specs import ModelSpec, Recipe, TrialConfig
@@ -168,13 +162,12 @@ def price_of(plan: SweepPlan) -> Price:
     epochs = expected_epochs(plan.epochs, scheduler_of(plan))
     specs = {trial.model.name: trial.model for trial in trials}
     macs = counted_macs(specs, classes, in_chans_of(manifest))
-    probed = {}
-    with torch_threads(training_threads(int(res.cpus_per_worker), recipe.loader_workers)):
-        chosen = probe_choice(macs)
-        for number, name in enumerate(chosen, 1):
-            if macs[name] * recipe.batch_size >= SLOW_PROBE_MACS:  # seconds: say so first
-                print(f"estimate: probing {number}/{len(chosen)} {name} ...", file=sys.stderr)
-            probed[name] = probe(specs[name], recipe, manifest, device)
+    chosen = probe_choice(macs)
+    if any(macs[name] * recipe.batch_size >= SLOW_PROBE_MACS for name in chosen):
+        print(f"estimate: probing {', '.join(chosen)} ...", file=sys.stderr)  # seconds
+    threads = training_threads(int(res.cpus_per_worker), recipe.loader_workers)
+    jobs = [(specs[name], recipe, manifest, device, threads) for name in chosen]
+    probed = dict(zip(chosen, probe_all(jobs), strict=True))
     startup_s = TRIAL_STARTUP_S if res.in_trial_actor else DDP_TRIAL_STARTUP_S
     models: dict[str, ModelCost] = {}
     for name in specs:
@@ -192,37 +185,30 @@ def price_of(plan: SweepPlan) -> Price:
                  actor_start_s)  # fmt: skip
 
 
+def probe_all(jobs: list[tuple]) -> list[tuple[float, float, int]]:
+    """`probe` each job: side by side on a CPU's cores where each probes on one thread,
+    timed in that thread's CPU time (`lightning_modules.measure`), so that neighbours do
+    not change what it measures; one after another otherwise (GPUs, several threads)."""
+    cores = os.cpu_count() or 1
+    if len(jobs) < 2 or cores < 2 or any(job[3] != "cpu" or job[4] != 1 for job in jobs):
+        return [_probe_job(job) for job in jobs]
+    context = multiprocessing.get_context("fork")  # torch and the zoo imported, nothing run
+    with ProcessPoolExecutor(min(cores, len(jobs)), mp_context=context) as pool:
+        return list(pool.map(_probe_job, jobs))
+
+
+def _probe_job(job: tuple) -> tuple[float, float, int]:
+    spec, recipe, manifest, device, threads = job
+    with torch_threads(threads):
+        return probe(spec, recipe, manifest, device)
+
+
 def counted_macs(specs: dict[str, ModelSpec], classes: int, in_chans: int) -> dict[str, int]:
-    """Each model's counted MACs: counted once per distinct network (random widths and
-    depths often round to the same channels and blocks), by the zoo's own layers where it
-    built the network (`layer_macs`), else by `FlopCounterMode`; a hundred draws on all
-    cores. Counting is what a large dry run spends its time on."""
+    """Each model's counted MACs (`lightning_modules.macs`: many of them on all cores)."""
     if len(specs) > MODELS_SHOWN:
         print(f"estimate: counting the MACs of {len(specs)} models ...", file=sys.stderr)
-    names = list(specs)
-    cores = min(os.cpu_count() or 1, len(names) // MODELS_SHOWN)
-    if cores < 2:
-        return _count(specs, classes, in_chans)
-    context = multiprocessing.get_context("fork")  # torch imported once, in this process
-    with ProcessPoolExecutor(cores, mp_context=context) as pool:
-        shares = [{name: specs[name] for name in names[k::cores]} for k in range(cores)]
-        counts = pool.map(_count, shares, [classes] * cores, [in_chans] * cores)
-        return {name: macs for share in counts for name, macs in share.items()}
-
-
-def _count(specs: dict[str, ModelSpec], classes: int, in_chans: int) -> dict[str, int]:
-    counted: dict[tuple, int] = {}
-    macs = {}
-    for name, spec in specs.items():
-        with on_meta_device():
-            network = spec.build(classes, in_chans)
-        shapes = tuple((key, tuple(value.shape)) for key, value in network.state_dict().items())
-        key = (spec.arch, spec.stem, spec.resolution, shapes)
-        if key not in counted:
-            count = count_macs if spec.arch.startswith(TIMM_PREFIX) else layer_macs
-            counted[key] = count(network, spec.resolution, in_chans)
-        macs[name] = counted[key]
-    return macs
+    count_all(specs.values(), classes, in_chans)
+    return {name: macs_of(spec, classes, in_chans) for name, spec in specs.items()}
 
 
 def proposed_stand_ins(plan: SweepPlan) -> list[TrialConfig]:

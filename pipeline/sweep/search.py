@@ -75,10 +75,8 @@ def tune_param_space(config: SweepConfig, trials: list[TrialConfig], data: str) 
     """The param space Tune gets: the drawn trials as a grid, or optuna's domains."""
     if config.search.algorithm == PROPOSED:
         return {**config.space.tune_space(), "data": data}
-    from ray import tune
-
     grid = [{"model": trial.model.to_dict(), "recipe": trial.recipe.to_dict()} for trial in trials]
-    return {"trial": tune.grid_search(grid), "data": data}
+    return {"trial": {"grid_search": grid}, "data": data}  # tune.grid_search(grid), no Ray
 
 
 def saved_param_space(config: SweepConfig, trials: list[TrialConfig], data: str) -> dict:

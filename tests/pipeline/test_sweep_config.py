@@ -245,3 +245,29 @@ def test_the_readmes_sweep_file_plans_the_trials_it_says(digits_shards, tmp_path
     assert len(trials) == 24 and "the 24 trials" in section
     assert {t.model.arch for t in trials} == {"efficientnet", "mobilenetv2"}
     assert config.scheduler.name == "asha" and len(text.splitlines()) <= 20
+
+
+@pytest.mark.parametrize(
+    "written",
+    [{"uniform": [0.5, 1.5]}, {"loguniform": [1e-4, 1e-2]}, {"randint": [16, 64]},
+     {"uniform": [0.5, 1.5], "q": 0.25}, {"loguniform": [1e-4, 1e-2], "q": 1e-4},
+     {"randint": [16, 64], "q": 16}, {"choice": ["a", "b", "c"]}],
+)  # fmt: skip
+def test_a_draw_is_distributed_as_tunes_domain_draws(written):
+    """The plan's draws (numpy, no Tune imported) against Tune's own domain: the same
+    values possible, and the same mean and spread over 4,000 draws."""
+    import numpy as np
+
+    from tune_spaces.search_space import Distribution
+
+    distribution = Distribution.model_validate(written)
+    ours = [distribution.draw(np.random.default_rng(k)) for k in range(4000)]
+    tunes = distribution.domain().sample(size=4000, random_state=np.random.default_rng(7))
+    if "choice" in written:
+        assert set(ours) == set(tunes) == set(written["choice"])
+        return
+    ours, tunes = np.asarray(ours, dtype=float), np.asarray(tunes, dtype=float)
+    if "q" in written:
+        assert set(np.round(ours / written["q"], 6)) <= set(np.round(tunes / written["q"], 6))
+    moments = (ours.mean(), ours.std()), (tunes.mean(), tunes.std())
+    assert np.allclose(*moments, rtol=0.08), moments
