@@ -14,8 +14,10 @@ URI such as `s3://bucket/sweeps` on a cluster.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import threading
 from collections.abc import Sequence
 
 import ray
@@ -189,7 +191,9 @@ def _run(plan: SweepPlan, verbose_output: bool, price_now, register_as: str | No
     quiet_driver(verbose_output, local_ray=not os.environ.get("RAY_ADDRESS"))
     check_cluster(os.environ.get("RAY_ADDRESS"))  # before the price's probes: a bad token
     price = price_now() if price_now else None
-    connect_ray(os.environ.get("RAY_ADDRESS"))
+    # MLflow's import (seconds) while this thread waits on Ray's processes to start
+    threading.Thread(target=importlib.import_module, args=("mlflow",), daemon=True).start()
+    connect_ray(os.environ.get("RAY_ADDRESS"), dashboard=not plan.resources.in_trial_actor)
     warn_if_storage_is_local(plan.storage)
 
     if price is None:  # resumed: Tune's state, the searcher's study included

@@ -19,18 +19,23 @@ import ray
 from lightning_modules.errors import InputError
 
 
-def connect_ray(address: str | None) -> None:
-    """Join the cluster at `address` (RAY_ADDRESS), or start a local Ray on this machine."""
+def connect_ray(address: str | None, dashboard: bool = True) -> None:
+    """Join the cluster at `address` (RAY_ADDRESS), or start a local Ray on this machine,
+    with its dashboard unless told not to (`dashboard`)."""
 
     if ray.is_initialized():  # a notebook's second sweep: the Ray it already joined
         return
     quiet = ray.LoggingConfig(log_level="ERROR")  # Ray's helpers warn every second otherwise
     if not address:
-        # Ray's default starts the dashboard (ray[default] is installed): it serves the State
-        # API, which Ray Train needs to free the CPUs of a trial that Tune stops early. A
-        # local Ray records its address nowhere, and the State API's client then looks for
-        # the one Ray on the machine, and fails if there are two: name the dashboard to the
-        # processes this Ray starts (they inherit the environment).
+        # The dashboard serves the State API, which Ray Train needs to free the CPUs of a
+        # DDP trial that Tune stops early; one-worker trials train in their Tune actor and
+        # need none, and a local Ray starts 2 s sooner without it. A local Ray records its
+        # address nowhere, and the State API's client then looks for the one Ray on the
+        # machine, and fails if there are two: name the dashboard to the processes this
+        # Ray starts (they inherit the environment).
+        if not dashboard:
+            ray.init(include_dashboard=False, logging_config=quiet)
+            return
         port = free_port()
         os.environ["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
         ray.init(dashboard_port=port, logging_config=quiet)
