@@ -60,6 +60,14 @@ def set_bn_momentum(model: nn.Module, momentum: float) -> None:
             module.momentum = momentum
 
 
+def as_specs(
+    model: ModelSpec | Mapping[str, Any], recipe: Recipe | Mapping[str, Any]
+) -> tuple[ModelSpec, Recipe]:
+    """The specs, from themselves or from the dicts a checkpoint keeps of them."""
+    spec = model if isinstance(model, ModelSpec) else ModelSpec.from_dict(model)
+    return spec, recipe if isinstance(recipe, Recipe) else Recipe.from_dict(recipe)
+
+
 class ImageClassifier(pl.LightningModule):
     """Classification of any `build_model` architecture under a `Recipe`.
 
@@ -80,8 +88,7 @@ class ImageClassifier(pl.LightningModule):
         """`model` and `recipe` as specs, or as the dicts a checkpoint keeps of them, so
         that `ImageClassifier.load_from_checkpoint(path)` rebuilds any run's classifier."""
         super().__init__()
-        spec = model if isinstance(model, ModelSpec) else ModelSpec.from_dict(model)
-        recipe = recipe if isinstance(recipe, Recipe) else Recipe.from_dict(recipe)
+        spec, recipe = as_specs(model, recipe)
         # Plain dicts in the checkpoint: it must load without unpickling our classes. Not
         # sent to the logger: the caller logs a run's params (a resumed run may train more
         # epochs, and MLflow params are immutable).

@@ -131,15 +131,16 @@ def resume(args: argparse.Namespace) -> int:
 
 def sweep_config(args: argparse.Namespace) -> Any:
     """The `SweepConfig` the flags ask for: the file or the space, then the flags."""
-    from pipeline.sweep.config import apply_sets, config_of, read_config
+    from pipeline.sweep.config import apply_sets, config_of, read_config, set_key, setting_key
 
-    dotted = [pair for pair in args.set if "." in pair.partition("=")[0]]
+    # a file takes every --set; a space's own settings (no dot) go to its space()
+    dotted = [pair for pair in args.set if "." in pair.partition("=")[0] or args.config]
     plain = [pair for pair in args.set if pair not in dotted]
     if args.config and args.space:
         raise InputError("--config and --space: the file has its space; give one of them")
     if args.config:
         source = args.config
-        values = read_config(args.config, plain).to_dict()
+        values = read_config(args.config).to_dict()
         if args.recipe:
             values["space"]["recipe"]["from"] = args.recipe
         if args.epochs is not None:
@@ -151,12 +152,16 @@ def sweep_config(args: argparse.Namespace) -> Any:
         raise InputError(
             f"--config FILE or --space is required; spaces: {', '.join(tune_spaces.SPACES)}"
         )
+    origins = {}  # the file's key -> the flag that set it, for errors
     for flag, key in FILE_KEYS.items():
         if getattr(args, flag) is not None:
-            apply_sets(values, [f"{key}={getattr(args, flag)}"])
+            set_key(values, key, getattr(args, flag))
+            origins[key] = f"--{flag.replace('_', '-')}"
     if args.seeds is not None:
         values["seeds"] = seeds_from(args.seeds)
-    return config_of(apply_sets(values, dotted), source)
+    keys = [pair.partition("=")[0].strip() for pair in dotted]
+    origins |= {setting_key(key): f"--set {key}" for key in keys}
+    return config_of(apply_sets(values, dotted), source, origins)
 
 
 def space_of(args: argparse.Namespace, sets: list[str]) -> Any:

@@ -104,8 +104,11 @@ def read_config(path: str | Path, sets: list[str] = ()) -> SweepConfig:
     return config_of(apply_sets(values, sets), str(path))
 
 
-def config_of(values: dict[str, Any], source: str) -> SweepConfig:
-    """`values` checked as a `SweepConfig`; the first problem as one InputError line."""
+def config_of(
+    values: dict[str, Any], source: str, origins: dict[str, str] | None = None
+) -> SweepConfig:
+    """`values` checked as a `SweepConfig`; the first problem as one InputError line,
+    naming `source` and the key, or the flag a key came from (`origins`: key -> flag)."""
     try:
         return SweepConfig.model_validate(values)
     except ValidationError as error:
@@ -115,7 +118,9 @@ def config_of(values: dict[str, Any], source: str) -> SweepConfig:
         message = problem["msg"].removeprefix("Value error, ")
         if problem["type"] == "extra_forbidden":
             message = f"unknown key; expected one of {', '.join(_keys_at(problem['loc']))}"
-        raise InputError(f"{source}: {key}: {message}") from None
+        flag = (origins or {}).get(key)
+        where = f"{flag} {problem.get('input')!r}" if flag else f"{source}: {key}"
+        raise InputError(f"{where}: {message}") from None
 
 
 def _keys_at(loc: tuple[Any, ...]) -> list[str]:
@@ -133,21 +138,31 @@ def apply_sets(values: dict[str, Any], sets: list[str]) -> dict[str, Any]:
     """`values` with each `--set KEY=VALUE` applied: KEY a dotted path (`search.samples`,
     `space.recipe.lr`), or a recipe setting alone (`lr`); VALUE read as YAML, so
     `--set 'space.recipe.lr={loguniform: [1e-4, 1e-2]}'` sets a distribution."""
-    from lightning_modules.specs import RECIPE_KEYS
-
     for pair in sets:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             raise InputError(f"--set {pair!r}: expected KEY=VALUE")
-        path = ["space", "recipe", key] if key in RECIPE_KEYS else key.split(".")
-        node = values
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise InputError(f"--set {pair!r}: {part} is not a section")
-        node[path[-1]] = parse_yaml(text, f"--set {key}")
+        set_key(values, setting_key(key), parse_yaml(text, f"--set {key}"))
     return values
+
+
+def setting_key(key: str) -> str:
+    """The dotted path of a `--set` key: a recipe setting alone is the space's recipe's."""
+    from lightning_modules.specs import RECIPE_KEYS
+
+    return f"space.recipe.{key}" if key in RECIPE_KEYS else key
+
+
+def set_key(values: dict[str, Any], key: str, value: Any) -> None:
+    """`values`' setting at the dotted `key` set to `value`, sections made as needed."""
+    *sections, last = key.split(".")
+    node = values
+    for part in sections:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise InputError(f"--set {key}: {part} is not a section")
+    node[last] = value
 
 
 def objectives_of(search: Search) -> tuple[list[str], list[str]]:

@@ -271,3 +271,39 @@ def test_a_draw_is_distributed_as_tunes_domain_draws(written):
         assert set(np.round(ours / written["q"], 6)) <= set(np.round(tunes / written["q"], 6))
     moments = (ours.mean(), ours.std()), (tunes.mean(), tunes.std())
     assert np.allclose(*moments, rtol=0.08), moments
+
+
+def test_flags_and_set_override_the_file(tmp_path, capsys):
+    (tmp_path / "mine.yaml").write_text(USER_FILE)
+    argv = ["sweep", "--config", str(tmp_path / "mine.yaml"), "--samples", "5", "--seeds", "1",
+            "--scheduler", "fifo", "--name", "2024", "--set", "lr=0.5", "--set",
+            "resources.max_concurrent=3", "--epochs", "4", "--print-config"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    (tmp_path / "printed.yaml").write_text(printed)
+    config = read_config(tmp_path / "printed.yaml")
+    assert (config.search.samples, config.seeds, config.scheduler.name) == (5, 1, "fifo")
+    assert config.name == "2024" and config.resources.max_concurrent == 3
+    assert config.space.recipe["lr"] == 0.5 and config.space.recipe["epochs"] == 4
+
+
+BAD_FLAGS = {
+    "zero samples": (["--samples", "0"], "--samples 0: Input should be greater than or equal to 1"),
+    "negative samples": (["--samples", "-3"], "--samples -3:"),
+    "huge samples": (["--samples", "10000000"], "--samples 10000000: Input should be less"),
+    "text samples": (["--samples", "abc"], "--samples: invalid int value: 'abc'"),
+    "zero cpus": (["--cpus-per-worker", "0"], "--cpus-per-worker 0.0: Input should be greater"),
+    "a --set of the wrong type": (["--set", "search.samples=abc"], "--set search.samples 'abc'"),
+    "a --set out of range": (["--set", "seeds=0"], "--set seeds 0:"),
+    "a --set of no key": (["--set", "nosuch=1"], "--set nosuch 1: unknown key"),
+    "space and config": (["--space", "demo"], "--config and --space"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_FLAGS)
+def test_a_bad_flag_on_a_file_is_one_line_naming_the_flag(case, tmp_path, capsys):
+    flags, words = BAD_FLAGS[case]
+    (tmp_path / "mine.yaml").write_text(USER_FILE)
+    assert main(["sweep", "--config", str(tmp_path / "mine.yaml"), *flags, "--print-config"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], lines
