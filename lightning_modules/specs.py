@@ -44,8 +44,8 @@ class ModelSpec:
     Build specs with `resolve_model`, which checks them.
     """
 
-    arch: str = field(metadata={"help": "architecture: a zoo name (`ladder profile --help`) "
-                                "or timm:NAME, any of timm's models"})  # fmt: skip
+    arch: str = field(metadata={"help": "architecture: a name of the zoo (a wrong one lists "
+                                "them), or timm:NAME for any of timm's models"})  # fmt: skip
     resolution: int = field(metadata={"help": "input side in pixels (default: the model's own)"})
     width: float | None = field(
         default=None, metadata={"help": "width multiplier (scalable archs)"}

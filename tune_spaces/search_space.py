@@ -42,7 +42,8 @@ from lightning_modules.specs import RECIPE_KEYS, ModelSpec, Recipe, resolve_mode
 
 DISTRIBUTIONS = ("grid", "choice", "uniform", "loguniform", "randint")
 MODEL_KEYS = tuple(knob.name for knob in fields(ModelSpec))
-RECORDED_KEYS = ("alpha", "beta", "gamma", "phi", "macs_ratio")  # kept, not built from
+RECORDED_KEYS = ("alpha", "beta", "gamma", "phi", "macs_ratio")  # kept with the model
+COMPOUND = ("alpha", "beta", "gamma", "phi")  # without width and depth: they scale the model
 MODEL_TYPES = {"arch": str, "stem": str, "resolution": int}  # the rest: numbers
 FROM = "from"  # the recipe entry's base: a named recipe or a recipe file
 
@@ -278,13 +279,25 @@ def trial_of(
             expected = {str: "text", int: "an integer"}.get(kind, "a number")
             raise InputError(f"model.{key} {value!r}: expected {expected}")
     built = {key: model[key] for key in ("width", "depth") if model.get(key) is not None}
-    spec = resolve_model(model["arch"], model.get("resolution"), model.get("stem"), **built)
+    resolution = model.get("resolution")
+    if not built and all(model.get(key) is not None for key in COMPOUND):
+        built, resolution = compound_scaled(model)
+    spec = resolve_model(model["arch"], resolution, model.get("stem"), **built)
     recorded = {key: model[key] for key in RECORDED_KEYS if model.get(key) is not None}
     try:
         settings = base.with_overrides({k: v for k, v in recipe.items() if k != FROM})
     except InputError as error:
         raise InputError(f"recipe.{error}") from None
     return replace(spec, **recorded), settings
+
+
+def compound_scaled(model: Mapping[str, Any]) -> tuple[dict[str, float], int]:
+    """(width and depth, resolution) of EfficientNet's compound scaling at `phi`: depth
+    alpha^phi, width beta^phi, the base resolution (the entry's, else the architecture's
+    own) times gamma^phi, as `tune_spaces.compound_scaling.scaled_model` scales B0."""
+    alpha, beta, gamma, phi = (model[key] for key in COMPOUND)
+    base = resolve_model(model["arch"], model.get("resolution"), model.get("stem")).resolution
+    return {"width": round(beta**phi, 4), "depth": round(alpha**phi, 4)}, round(base * gamma**phi)
 
 
 def _is_kind(value: Any, kind: type) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from lightning_modules.measure import Profile, on_meta_device, profile_model
-from lightning_modules.specs import ModelSpec, resolve_model
+from lightning_modules.specs import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -46,19 +46,9 @@ class ModelProfile:
         return format_table(self.profile, title)
 
 
-def profile_arch(
-    arch: str,
-    *,
-    resolution: int | None = None,
-    stem: str | None = None,
-    width: float | None = None,
-    depth: float | None = None,
-    classes: int = 1000,
-    in_chans: int = 3,
-) -> ModelProfile:
-    """Count `arch` (as `resolve_model` checks it) layer by layer, built on the meta device:
-    shapes and counts only, no memory, no compute."""
-    spec = resolve_model(arch, resolution, stem, width=width, depth=depth)
+def profile_spec(spec: ModelSpec, classes: int = 1000, in_chans: int = 3) -> ModelProfile:
+    """Count the network of `spec` (from `resolve_model`, which checks it) layer by layer,
+    built on the meta device: shapes and counts only, no memory, no compute."""
     with on_meta_device():
         model = spec.build(classes, in_chans)
     return ModelProfile(spec, classes, in_chans, profile_model(model, spec.resolution, in_chans))

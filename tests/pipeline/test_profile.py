@@ -9,8 +9,9 @@ from torchvision.models.mobilenetv2 import InvertedResidual
 
 from lightning_modules.architectures import build_model
 from lightning_modules.measure import count_macs, profile_model
+from lightning_modules.specs import resolve_model
 from pipeline.cli import main
-from pipeline.report.profile import profile_arch
+from pipeline.report.profile import profile_spec
 
 G = 1e9
 
@@ -75,7 +76,7 @@ def test_table_shows_layers_and_labelled_totals(capsys):
 
 def test_a_notebook_gets_the_commands_profile_from_values(capsys):
     """The library takes values, not flags: the table and JSON of `ladder profile`."""
-    result = profile_arch("lenet5", classes=10, in_chans=1)
+    result = profile_spec(resolve_model("lenet5"), classes=10, in_chans=1)
     argv = ["lenet5", "--classes", "10", "--in-chans", "1"]
     assert json.loads(json.dumps(result.to_dict())) == ladder_profile(capsys, *argv)
     assert main(["profile", *argv]) == 0

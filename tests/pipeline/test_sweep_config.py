@@ -307,3 +307,15 @@ def test_a_bad_flag_on_a_file_is_one_line_naming_the_flag(case, tmp_path, capsys
     assert main(["sweep", "--config", str(tmp_path / "mine.yaml"), *flags, "--print-config"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and words in lines[0], lines
+
+
+def test_phi_in_a_file_scales_as_the_efficientnet_family_does(digits_shards):
+    """alpha, beta, gamma and a phi grid, without width or depth: the compound scale-up,
+    the same models as the built-in efficientnet_family."""
+    import tune_spaces
+
+    text = ("space: {models: [{arch: efficientnet, alpha: 1.2, beta: 1.1, gamma: 1.15, "
+            "phi: {grid: [0, 1, 2, 3]}}]}\n")  # fmt: skip
+    trials = drawn_trials(read_config_text(text, digits_shards))
+    family = tune_spaces.models_of(tune_spaces.load("efficientnet_family")(phis="0,1,2,3"))
+    assert [t.model for t in trials] == family
