@@ -327,3 +327,18 @@ def test_error_bars_are_drawn_in_the_png(tmp_path):
     render_png(without, tmp_path / "none.png")
     with Image.open(tmp_path / "bars.png") as bars, Image.open(tmp_path / "none.png") as none:
         assert ImageChops.difference(bars.convert("RGB"), none.convert("RGB")).getbbox()
+
+
+def test_a_timm_model_is_a_point_of_its_own_on_the_cost_charts(capsys):
+    """`timm:NAME` trials: on the MACs and throughput charts by their label; off the
+    challenge chart, whose x axis is the year of publication, with one line saying so."""
+    rows = [trial("timm:resnet10t", 0.9, macs=1e8, throughput=900.0),
+            trial("lenet5", 0.8, macs=4e5, throughput=9000.0)]  # fmt: skip
+    references = load_references()
+    labels = {label for series in macs_chart(rows, references).series for label in series.labels}
+    assert any("timm:resnet10t" in label for label in labels)
+    assert any(
+        "timm:resnet10t" in label for s in throughput_chart(rows).series for label in s.labels
+    )
+    challenge_chart(rows, references)
+    assert "no year known for timm:resnet10t" in capsys.readouterr().err
