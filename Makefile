@@ -5,8 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-# sweep knobs: make sweep SPACE=compound_scaling DATA=/shards RAY_ADDRESS=auto GPUS_PER_TRIAL=1
+# sweep knobs: make sweep SPACE=compound_scaling DATA=/shards RAY_ADDRESS=auto GPUS_PER_TRIAL=1,
+# or make sweep CONFIG=my_sweep.yaml
 SPACE ?= demo
+CONFIG ?=
 DATA ?= data/digits
 NAME ?=
 EPOCHS ?=
@@ -132,11 +134,14 @@ calibrate: fashion-data
 demo-data: install
 	test -f data/digits/manifest.json || $(BIN)/ladder shards --demo digits --out data/digits
 
-sweep: install $(if $(filter demo,$(SPACE)),demo-data)
-	$(BIN)/ladder sweep --space $(SPACE) --data $(DATA) \
-	  $(if $(NAME),--name $(NAME)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
-	  --gpus-per-trial $(GPUS_PER_TRIAL) --workers-per-trial $(WORKERS_PER_TRIAL) $(SWEEP_FLAGS)
-	$(if $(filter demo,$(SPACE)),$(BIN)/ladder baseline --data $(DATA) --model svc)
+# CONFIG=my_sweep.yaml runs a sweep file (see README "Your own sweep"): its own data and
+# resources, unless NAME, EPOCHS or SWEEP_FLAGS say otherwise.
+DEMO := $(if $(CONFIG),,$(filter demo,$(SPACE)))
+sweep: install $(if $(DEMO),demo-data)
+	$(BIN)/ladder sweep $(if $(CONFIG),--config $(CONFIG),--space $(SPACE) --data $(DATA) \
+	  --gpus-per-trial $(GPUS_PER_TRIAL) --workers-per-trial $(WORKERS_PER_TRIAL)) \
+	  $(if $(NAME),--name $(NAME)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(SWEEP_FLAGS)
+	$(if $(DEMO),$(BIN)/ladder baseline --data $(DATA) --model svc)
 
 resume: install
 	$(BIN)/ladder sweep --resume $(if $(NAME),$(NAME),latest) $(SWEEP_FLAGS)
