@@ -26,7 +26,6 @@ FILE_KEYS = {
     "max_concurrent": "resources.max_concurrent", "max_failures": "resources.max_failures",
     "register_best": "register_best",
 }  # fmt: skip
-MAX_SEEDS = 100  # as the sweep file's `seeds` allows
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -138,6 +137,8 @@ def sweep_config(args: argparse.Namespace) -> Any:
     plain = [pair for pair in args.set if pair not in dotted]
     if args.config and args.space:
         raise InputError("--config and --space: the file has its space; give one of them")
+    if args.config and args.from_sweep:
+        raise InputError("--from-sweep only goes with --space efficientnet_family")
     if args.config:
         source = args.config
         values = read_config(args.config).to_dict()
@@ -191,6 +192,8 @@ def space_of(args: argparse.Namespace, sets: list[str]) -> Any:
 
 def seeds_from(text: str) -> int:
     """`--seeds K`: a whole number of trainings per model, 1 to `MAX_SEEDS`."""
+    from pipeline.sweep.config import MAX_SEEDS
+
     if not text.strip().isdigit() or not 1 <= int(text) <= MAX_SEEDS:
         raise InputError(f"--seeds {text!r}: expected a whole number from 1 to {MAX_SEEDS}")
     return int(text)

@@ -33,6 +33,9 @@ from pipeline.sweep.search import (
     saved_param_space,
 )
 from pipeline.tracking.schema import tracking_uri
+from tune_spaces.search_space import Distribution
+
+POINTS_SHOWN = 24  # of a plan's points, printed before it runs (a thousand draws: 24 lines)
 
 
 def resources_from(settings: Resources, sweep_dir: str) -> TrialResources:
@@ -99,8 +102,17 @@ def plan_new(config: SweepConfig) -> SweepPlan:
         param_space=saved_param_space(config, trials, config.data),
         tracking_uri=config.tracking_uri,
         config=config.to_dict(),
-        max_epochs=max(trial.recipe.epochs for trial in trials),
+        max_epochs=longest(config, trials),
     )
+
+
+def longest(config: SweepConfig, trials: list) -> int:
+    """The most epochs a trial trains (ASHA's max_t): the drawn trials', or where a
+    searcher proposes them, the top of the epochs' range."""
+    epochs = config.space.recipe.get("epochs")
+    if config.search.algorithm == PROPOSED and isinstance(epochs, Distribution):
+        return int(max(epochs.bounds))
+    return max(trial.recipe.epochs for trial in trials)
 
 
 @contextlib.contextmanager
@@ -128,9 +140,11 @@ def print_grid(plan: SweepPlan) -> None:
     kind = "points" if plan.varied_recipe_keys else "models"
     each = f" ({len(points)} {kind} x seeds {seeds[0]}..{seeds[-1]})" if len(seeds) > 1 else ""
     print(f"sweep {plan.name}: {len(trials)} trials of {how}space {plan.space}{each}")
-    for trial in points:
+    for trial in points[:POINTS_SHOWN]:
         ratio = f"  MACs {trial.model.macs_ratio:.2f}x base" if trial.model.macs_ratio else ""
         print(f"  {point_name(plan, trial):40s}{ratio}")
+    if len(points) > POINTS_SHOWN:
+        print(f"  ... and {len(points) - POINTS_SHOWN} more")
     sys.stdout.flush()
 
 

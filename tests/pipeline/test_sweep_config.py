@@ -319,3 +319,33 @@ def test_phi_in_a_file_scales_as_the_efficientnet_family_does(digits_shards):
     trials = drawn_trials(read_config_text(text, digits_shards))
     family = tune_spaces.models_of(tune_spaces.load("efficientnet_family")(phis="0,1,2,3"))
     assert [t.model for t in trials] == family
+
+
+def test_a_thousand_draws_print_as_a_screenful(digits_shards, tmp_path, capsys):
+    from pipeline.sweep.planning import POINTS_SHOWN, print_grid
+
+    text = LENET_RANDOM.replace("samples: 4", "samples: 1000")
+    (tmp_path / "many.yaml").write_text(text)
+    plan = plan_of(["--config", str(tmp_path / "many.yaml"), "--data", str(digits_shards),
+                    "--storage", str(tmp_path)])  # fmt: skip
+    print_grid(plan)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("1000 trials of random search over space many")
+    assert (
+        len(lines) == 1 + POINTS_SHOWN + 1 and lines[-1] == f"  ... and {1000 - POINTS_SHOWN} more"
+    )
+
+
+LENET_RANDOM = """\
+space:
+  models: [{arch: lenet5}]
+  recipe: {lr: {loguniform: [1e-3, 1e-1]}, epochs: {randint: [1, 4]}}
+search: {algorithm: random, samples: 4}
+"""
+
+
+def test_asha_stops_an_optuna_trial_at_the_top_of_its_epochs_range(digits_shards, tmp_path):
+    (tmp_path / "o.yaml").write_text(LENET_RANDOM.replace("random", "optuna"))
+    plan = plan_of(["--config", str(tmp_path / "o.yaml"), "--data", str(digits_shards),
+                    "--storage", str(tmp_path)])  # fmt: skip
+    assert plan.epochs == 4  # the range's top, not the largest of a few random draws
