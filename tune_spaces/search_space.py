@@ -58,7 +58,7 @@ class Distribution(BaseModel):
     uniform: tuple[float, float] | None = None
     loguniform: tuple[float, float] | None = None
     randint: tuple[int, int] | None = None
-    q: float | None = Field(None, gt=0)
+    q: int | float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Distribution:
