@@ -67,6 +67,10 @@ def recipe_from(args: argparse.Namespace) -> Recipe:
     given: dict[str, Any] = {knob.name: getattr(args, knob.name) for knob in fields(Recipe)}
     overrides = {key: value for key, value in given.items() if value is not None}
     try:
-        return named_recipe(args.recipe).with_overrides(overrides)
+        recipe = named_recipe(args.recipe)
+    except InputError as error:
+        raise InputError(f"--recipe {args.recipe}: {error}") from None
+    try:
+        return recipe.with_overrides(overrides)
     except InputError as error:
         raise InputError(f"--{str(error).removeprefix('setting ').replace('_', '-')}") from None

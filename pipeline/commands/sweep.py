@@ -121,7 +121,9 @@ def resume(args: argparse.Namespace) -> int:
     if args.seeds is not None:
         raise InputError("--seeds plans a new sweep: not with --resume (it keeps the sweep's)")
     if args.config or args.space or args.print_config:
-        raise InputError("--resume continues a sweep as planned: not with --config or --space")
+        raise InputError(
+            "--resume continues a sweep as planned: not with --config, --space or --print-config"
+        )
     from pipeline.sweep import launch
 
     storage = args.storage or DEFAULT_STORAGE

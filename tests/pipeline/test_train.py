@@ -116,6 +116,8 @@ def test_data_folder_without_manifest_says_so(tmp_path: Path, store: str, capsys
         (["--arch", "lenet5", "--resolution", "-32"], "resolution -32 is too small"),
         (["--arch", "lenet5", "--resolution", "big"], "--resolution: invalid int value: 'big'"),
         (["--arch", "lenet5", "--data-typo", "x"], "unrecognized arguments: --data-typo x"),
+        (["--arch", "lenet5", "--recipe", "nofile.yaml"], "--recipe nofile.yaml: nofile"),
+        (["--arch", "timm:no_such_net"], "unknown timm model 'no_such_net'"),
     ],
 )
 def test_bad_input_is_one_line(digits_shards, store, capsys, flags, expected):
