@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -35,6 +36,8 @@ JOURNAL_FILE = "journal.jsonl"
 SENT_FILE = "journal.sent"
 LOCK_FILE = "journal.lock"
 WINDOW = 500  # records applied together at most; a window is resent whole after a failure
+MLFLOW_REQUEST = re.compile(r"API request to \S*?/api/2\.0/mlflow/(?P<route>\S+) failed")
+NETWORK_REASON = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 RETRY_S = (1.0, 2.0, 4.0, 8.0)  # waits between tries during an outage; the last repeats
 HTTP_SETTINGS = {  # MLflow retries 7 times over ~4 minutes by default, blocking the sender
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
@@ -235,9 +238,17 @@ class Sender:
 
 
 def cause(error: BaseException, limit: int = 120) -> str:
-    """The gist of what failed: the exception's last line, shortened."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = f"{type(error).__name__}: {lines[-1] if lines else ''}"
+    """The gist of what failed, shortened. For a failed MLflow request: the route and the
+    network's reason, not the server's address, which inside a container (http://mlflow:5000)
+    is one the user on the host cannot open."""
+    text = str(error)
+    if request := MLFLOW_REQUEST.search(text):
+        reasons = NETWORK_REASON.findall(text)
+        reason = reasons[-1].strip() if reasons else "timed out" if "timed out" in text else ""
+        text = f"{request['route']}: {reason or type(error).__name__}"
+    else:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        text = f"{type(error).__name__}: {lines[-1] if lines else ''}"
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
