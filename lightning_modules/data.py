@@ -25,11 +25,13 @@ Randomness (shard order, shuffle buffer, crops) comes from torch's RNG inside ea
 worker, so `pytorch_lightning.seed_everything` makes a run reproducible and every epoch
 still differs.
 
-What a worker does per sample (`DecodeCrop`), so that a few CPU cores keep a GPU fed: it
-draws the crop on the stored image size before decoding, lets libjpeg decode at 1/2, 1/4
-or 1/8 scale when the crop stays at least the output size (`draft_scale`), resizes once,
-and hands over uint8. Batches travel as uint8 (4x fewer bytes than float32); the data
-module's `on_after_batch_transfer` hook normalises them on the model's device.
+What a worker does per sample (`DecodeCrop`), so that a few CPU cores keep a GPU fed: in
+training it draws the crop on the stored image size before decoding, lets libjpeg decode
+at 1/2, 1/4 or 1/8 scale when the crop stays at least the output size (`draft_scale`),
+resizes once; validation runs timm's eval transform, so an exported model scored with
+timm's preprocessing gets the same pixels. Either way it hands over uint8. Batches travel
+as uint8 (4x fewer bytes than float32); the data module's `on_after_batch_transfer` hook
+normalises them on the model's device.
 
 A recipe's extra augmentation is timm's, placed where it is cheapest: the AutoAugment /
 RandAugment / AugMix policy (or torchvision's TrivialAugment) on each cropped PIL image in

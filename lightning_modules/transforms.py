@@ -3,18 +3,21 @@
 The per-sample work of `ShardDataModule`'s workers, kept apart so that a few CPU cores
 keep a GPU fed: the crop is drawn on the stored image size before decoding, libjpeg
 decodes at 1/2, 1/4 or 1/8 scale when the crop stays at least the output size
-(`draft_scale`), the image is resized once, and uint8 is handed over.
+(`draft_scale`), the crop is resized once, and uint8 is handed over. The eval crop is
+timm's own eval transform (`create_transform`) on the whole decoded image, so that a
+model taken home and scored with timm's preprocessing sees the pixels validation saw.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from PIL import Image
+from timm.data import create_transform
 from timm.data.transforms import RandomResizedCropAndInterpolation
 from torchvision.transforms.functional import pil_to_tensor
 
@@ -48,12 +51,16 @@ def resized_crop(image: Image.Image, box: tuple, size: int, mode: str) -> Image.
     return image.resize((size, size), Image.Resampling.BILINEAR, box=box)
 
 
-def center_box(image_size: tuple[int, int], size: int, crop_pct: float) -> tuple:
-    """timm's eval crop as a box of the stored image: the shorter side resized to
-    floor(size / crop_pct), then the central `size` x `size`."""
-    width, height = image_size
-    side = min(width, height) * size / math.floor(size / crop_pct)
-    return ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
+@functools.cache
+def timm_eval(size: int, crop_pct: float) -> Callable[[Image.Image], torch.Tensor]:
+    """timm's eval transform as `create_transform` builds it from an exported model's data
+    config (`lightning_modules.exported.EVAL_TRANSFORM`): shorter side resized to
+    floor(size / crop_pct), the central `size` x `size`, uint8 out (its prefetcher's form:
+    normalisation happens on the device)."""
+    return create_transform(
+        input_size=size, crop_pct=crop_pct, is_training=False, use_prefetcher=True,
+        interpolation="bilinear", crop_mode="center",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -62,11 +69,11 @@ class DecodeCrop:
 
     Train (`area` set): timm's RandomResizedCrop parameters (area fraction `area`, aspect
     ratio 3/4..4/3) drawn on the stored size; or (`pad` > 0, for small images) the whole
-    image, then `padded_crop`; then a horizontal flip with probability `hflip`. Eval
-    (neither): `center_box`, whose `crop_pct` 1.0 keeps the whole image. Either way the
-    crop is decoded at the smallest size that keeps it >= `size` (see `draft_scale`) and
-    resized once. Values stay uint8: normalisation happens on the device
-    (`ShardDataModule.normalize`).
+    image, then `padded_crop`; then a horizontal flip with probability `hflip`; the crop
+    is decoded at the smallest size that keeps it >= `size` (see `draft_scale`) and
+    resized once. Eval (neither): the image decoded whole and timm's eval transform
+    (`timm_eval`), whose `crop_pct` 1.0 keeps the whole image. Values stay uint8:
+    normalisation happens on the device (`ShardDataModule.normalize`).
     `policy` (train only) then augments the cropped image (`augment_policy`).
     """
 
@@ -80,10 +87,10 @@ class DecodeCrop:
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         training = self.area is not None or self.pad > 0
+        if not training:  # decoded whole, as timm's reader does: its pixels exactly
+            return timm_eval(self.size, self.crop_pct)(image.convert(self.mode))
         if self.pad:
             box = (0, 0, *image.size)
-        elif self.area is None:
-            box = center_box(image.size, self.size, self.crop_pct)
         else:
             top, left, height, width = RandomResizedCropAndInterpolation.get_params(
                 image, self.area, (3 / 4, 4 / 3)
@@ -92,7 +99,7 @@ class DecodeCrop:
         image = resized_crop(image, box, self.size, self.mode)
         if self.pad:
             image = padded_crop(image, self.pad)
-        if training and random.random() < self.hflip:
+        if random.random() < self.hflip:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         if self.policy is not None:
             image = self.policy(image)

@@ -5,8 +5,8 @@ the model's own eval transform, and nothing of the training run: the network com
 `config.json` + `model.safetensors` alone (`lightning_modules.exported`), the pixels from
 the shard loader's eval transform at the resolution, channels and crop that config.json
 names, normalised with its mean/std: the transform validation used, so the top-1 is the
-one the leaderboard shows for the exported epoch. Top-1 and top-5 are torchmetrics'
-`MulticlassAccuracy`, as validation logs them (the mean of the per-class accuracies).
+one the leaderboard shows for the exported epoch. Top-1 and top-5 are validation's own
+metric (`lightning_modules.classifier.top_k_accuracy`: the share of images right).
 
 It prints top-1, top-5, images/s and a per-class accuracy table, writes the confusion
 matrix as a PNG, and logs all of it to MLflow as a run tagged `ladder.role=evaluation`,
@@ -59,11 +59,11 @@ def check_classes(config: dict[str, Any], manifest: dict[str, Any], model: str) 
 def score(model: Any, data: Any, split: str, device: Any) -> Scores:
     """One pass over `split`: top-1/top-5 as validation logs them, and the timings."""
     import torch
-    from torchmetrics.classification import MulticlassAccuracy
+
+    from lightning_modules.classifier import top_k_accuracy
 
     classes = data.num_classes
-    metrics = [MulticlassAccuracy(num_classes=classes, top_k=k).to(device)
-               for k in (1, min(5, classes))]  # fmt: skip
+    metrics = [top_k_accuracy(classes, k).to(device) for k in (1, min(5, classes))]
     labels, predictions = [], []
     model.to(device)
     start = time.perf_counter()

@@ -14,11 +14,11 @@ URI such as `s3://bucket/sweeps` on a cluster.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import ray
 from ray import tune
@@ -191,9 +191,14 @@ def _run(plan: SweepPlan, verbose_output: bool, price_now, register_as: str | No
     quiet_driver(verbose_output, local_ray=not os.environ.get("RAY_ADDRESS"))
     check_cluster(os.environ.get("RAY_ADDRESS"))  # before the price's probes: a bad token
     price = price_now() if price_now else None
-    # MLflow's import (seconds) while this thread waits on Ray's processes to start
-    threading.Thread(target=importlib.import_module, args=("mlflow",), daemon=True).start()
-    connect_ray(os.environ.get("RAY_ADDRESS"), dashboard=not plan.resources.in_trial_actor)
+    with ThreadPoolExecutor(1, thread_name_prefix="sweep-setup") as setup:
+        # MLflow's client and journal (imports, seconds) while this thread waits on Ray's
+        # processes to start
+        sending = setup.submit(SweepSending, plan)
+        started_here = connect_ray(
+            os.environ.get("RAY_ADDRESS"), dashboard=not plan.resources.in_trial_actor
+        )
+        tracking = sending.result()
     warn_if_storage_is_local(plan.storage)
 
     if price is None:  # resumed: Tune's state, the searcher's study included
@@ -205,14 +210,20 @@ def _run(plan: SweepPlan, verbose_output: bool, price_now, register_as: str | No
         plan.save()
         planning.print_estimate(price, max_concurrent(plan), plan, "the cluster's CPUs/GPUs")
         tuner = build_tuner(plan, [EtaCallback(price)])
-    tracking = SweepSending(plan)  # a journal left by a killed driver is sent first
-    tracking.begin()
-    failed = report_failures(plan, tuner.fit())
-    if not tracking.finish():  # the server is away: the journal keeps the rest
-        return 1 if failed else 0
-    status = print_board(plan, tracking.replay.rows)
-    if register_as:
-        from pipeline.models.export import register_best
+    tracking.begin()  # a journal left by a killed driver is sent first
+    results = tuner.fit()
+    # the Ray this call started stops while the leaderboard and charts are made
+    stopping = threading.Thread(target=ray.shutdown if started_here else lambda: None)
+    stopping.start()
+    try:
+        failed = report_failures(plan, results)
+        if not tracking.finish():  # the server is away: the journal keeps the rest
+            return 1 if failed else 0
+        status = print_board(plan, tracking.replay.rows)
+        if register_as:
+            from pipeline.models.export import register_best
 
-        register_best(plan.experiment, plan.storage, register_as)
-    return status
+            register_best(plan.experiment, plan.storage, register_as)
+        return status
+    finally:
+        stopping.join()

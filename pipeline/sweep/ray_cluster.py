@@ -19,12 +19,13 @@ import ray
 from lightning_modules.errors import InputError
 
 
-def connect_ray(address: str | None, dashboard: bool = True) -> None:
+def connect_ray(address: str | None, dashboard: bool = True) -> bool:
     """Join the cluster at `address` (RAY_ADDRESS), or start a local Ray on this machine,
-    with its dashboard unless told not to (`dashboard`)."""
+    with its dashboard unless told not to (`dashboard`). True when this call connected (a
+    Ray already joined, as in a notebook's second sweep, is not this call's to stop)."""
 
-    if ray.is_initialized():  # a notebook's second sweep: the Ray it already joined
-        return
+    if ray.is_initialized():
+        return False
     quiet = ray.LoggingConfig(log_level="ERROR")  # Ray's helpers warn every second otherwise
     if not address:
         # The dashboard serves the State API, which Ray Train needs to free the CPUs of a
@@ -35,11 +36,11 @@ def connect_ray(address: str | None, dashboard: bool = True) -> None:
         # Ray starts (they inherit the environment).
         if not dashboard:
             ray.init(include_dashboard=False, logging_config=quiet)
-            return
+            return True
         port = free_port()
         os.environ["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
         ray.init(dashboard_port=port, logging_config=quiet)
-        return
+        return True
     check_cluster(address)
     try:
         ray.init(address=address, logging_config=quiet)
@@ -49,6 +50,7 @@ def connect_ray(address: str | None, dashboard: bool = True) -> None:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
         raise InputError(f"RAY_ADDRESS={address}: cannot join the cluster ({first_line})") from None
     keep_autoscaling_coordinator_here()
+    return True
 
 
 def token_message(address: str) -> str:

@@ -21,7 +21,7 @@ from lightning_modules.data import ShardDataModule
 from lightning_modules.errors import InputError
 from lightning_modules.manifest import load_manifest, upsampling_warning
 from lightning_modules.shard_reader import ReaderSplit, read_tar
-from lightning_modules.transforms import DecodeCrop, center_box, draft_scale
+from lightning_modules.transforms import DecodeCrop, draft_scale
 from pipeline.bench.suite import photo_jpeg
 
 PHOTO = photo_jpeg(np.random.default_rng(0))  # 500x375, smooth like a photo
@@ -110,17 +110,15 @@ def mean_difference(image: torch.Tensor, expected: Image.Image) -> float:
 @pytest.mark.parametrize(
     ("size", "decoded"), [(64, (125, 94)), (128, (250, 188)), (200, (500, 375))]
 )
-def test_eval_crop_decodes_the_jpeg_at_the_smallest_scale_that_keeps_the_crop(size, decoded):
-    """The center crop of the 500x375 photo is 329 px: 4x and 2x 64 and 128 px, not 2x 200 px."""
+def test_train_crop_decodes_the_jpeg_at_the_smallest_scale_that_keeps_the_crop(size, decoded):
+    """The whole 500x375 photo (area 1.0) is 375 px high: 4x and 2x 64 and 128 px, not 2x
+    200 px."""
     image = Image.open(io.BytesIO(PHOTO))
-    tensor = DecodeCrop(size, "RGB", crop_pct=0.875)(image)
+    tensor = DecodeCrop(size, "RGB", crop_pct=0.875, area=(1.0, 1.0))(image)
     assert tensor.shape == (3, size, size) and tensor.dtype == torch.uint8
     assert image.size == decoded  # the size libjpeg decoded the file at
     full = Image.open(io.BytesIO(PHOTO)).convert("RGB")  # loaded: decoded in full
-    box = center_box(full.size, size, 0.875)
-    assert (
-        mean_difference(tensor, full.resize((size, size), Image.Resampling.BILINEAR, box=box)) < 3
-    )
+    assert mean_difference(tensor, full.resize((size, size), Image.Resampling.BILINEAR)) < 3
 
 
 def test_train_crop_of_the_whole_image_flipped_is_the_mirrored_photo():
@@ -133,13 +131,12 @@ def test_train_crop_of_the_whole_image_flipped_is_the_mirrored_photo():
     assert mean_difference(tensor, full) > 10
 
 
-def test_grayscale_comes_straight_from_the_jpeg_luma():
+def test_grayscale_training_crops_come_straight_from_the_jpeg_luma():
     image = Image.open(io.BytesIO(PHOTO))
-    tensor = DecodeCrop(32, "L", 0.875)(image)
+    tensor = DecodeCrop(32, "L", 0.875, area=(1.0, 1.0))(image)
     assert tensor.shape == (1, 32, 32) and image.mode == "L"
     full = Image.open(io.BytesIO(PHOTO)).convert("L")
-    box = center_box(full.size, 32, 0.875)
-    assert mean_difference(tensor, full.resize((32, 32), Image.Resampling.BILINEAR, box=box)) < 3
+    assert mean_difference(tensor, full.resize((32, 32), Image.Resampling.BILINEAR)) < 3
 
 
 def test_upsampling_warning_is_one_line_above_the_shards_max_size():

@@ -163,6 +163,32 @@ def test_plain_timm_loads_the_exported_efficientnet_with_the_logits_validation_s
 
 @pytest.mark.slow
 @pytest.mark.scenario  # the module's sweep: `make test-scenarios`, CI
+def test_plain_timm_with_its_own_reader_and_transform_gives_the_leaderboards_top1(
+    winners, tmp_path, capsys
+):
+    """A model taken home, scored the way timm's users score: `local-dir:`, timm's webdataset
+    reader over the shards' `_info.json`, the transform its data config resolves to."""
+    import timm
+    from timm.data import create_dataset, create_transform, resolve_data_config
+
+    row = next(row for row in leaderboard(capsys) if row["trial"] == EFFICIENTNET)
+    export(winners, tmp_path / "effnet", EFFICIENTNET)
+    model = timm.create_model(f"local-dir:{tmp_path / 'effnet'}", pretrained=True).eval()
+    transform = create_transform(**resolve_data_config(model=model))
+    dataset = create_dataset("wds/digits", root=str(winners.data), split="validation",
+                             input_img_mode="L", transform=transform)  # fmt: skip
+    loader = torch.utils.data.DataLoader(dataset, batch_size=64)
+    right = seen = 0
+    with torch.no_grad():
+        for images, labels in loader:
+            right += int((model(images).argmax(1) == labels).sum())
+            seen += len(labels)
+    assert seen == 360
+    assert right == round(row["top1"] * seen), (right, seen, row["top1"])  # to the image
+
+
+@pytest.mark.slow
+@pytest.mark.scenario  # the module's sweep: `make test-scenarios`, CI
 def test_the_sweep_registered_its_best_as_champion_and_the_alias_evaluates(
     winners, tmp_path, capsys, monkeypatch
 ):
