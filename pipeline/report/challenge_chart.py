@@ -86,6 +86,9 @@ def published_errors(references: References, positions: dict[int, int]) -> list[
             color=family_color(family),
             marker="diamond",
             size=5.5,
+            labels=tuple(m.name for m in models),
+            label_position="middle right",
+            label_size=7,
             hovertexts=tuple(
                 f"{m.name} ({m.year}): top-1 error {m.top1_error:.2f}%\n{m.source}" for m in models
             ),
@@ -145,15 +148,15 @@ def challenge_chart(rows: list[Row], references: References) -> Chart:
     human_level = references.human.top5_error
     right_margin = 2.5 if pairs else 0.7  # the trials' labels stand right of them
     return Chart(
-        title="The ImageNet challenge: winners' top-5 error, landmark models' top-1 error, "
-        "and your runs",
+        title="The ImageNet challenge: winners' top-5 error, landmark models' top-1 error"
+        + (", and your runs" if pairs else ""),
         note=YOURS_NOTE if pairs else "",
         x=Axis(
             "year (the dotted line cuts out the years without a result)" if breaks else "year",
             ticks=tuple((x, str(year)) for year, x in positions.items()),
             limits=(-0.7, max(positions.values()) + right_margin),
         ),
-        y=Axis("ImageNet classification error (%)", from_zero=True),
+        y=Axis("error (%): top-5 (bars, stars), top-1 (diamonds, rings)", from_zero=True),
         series=(
             winner_bars(references, positions),
             *published_errors(references, positions),

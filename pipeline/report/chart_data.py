@@ -79,6 +79,15 @@ class Chart:
     legend: Literal["below", "right"] = "right"
 
 
+def error_bounds(series: Series) -> tuple[tuple[float | None, ...], tuple[float | None, ...]]:
+    """Each error bar's length below and above its point. The bars are a top-1's std in
+    percent: a bar stops at 0 and at 100, where the accuracy itself does."""
+    bars = list(zip(series.ys, series.errors, strict=True))
+    below = tuple(None if e is None or y is None else min(e, y) for y, e in bars)
+    above = tuple(None if e is None or y is None else min(e, 100 - y) for y, e in bars)
+    return below, above
+
+
 def with_accuracy(rows: list[Row]) -> list[Row]:
     """Trials with at least one finished epoch (the rest have no accuracy yet)."""
     return [row for row in rows if row.top1 is not None]

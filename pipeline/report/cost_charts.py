@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from pipeline.report.chart_data import YOURS, Axis, Chart, Series, with_accuracy
@@ -108,6 +109,7 @@ def your_accuracies(rows: list[Row], cost: str = "macs") -> list[Series]:
                          kind="markers", marker="star", size=11, labels=labels)  # fmt: skip
     dots = trial_points(rest, x_of, name=f"yours, {len(rest)} more trials", kind="markers",
                         marker="circle", size=4, opacity=0.35)  # fmt: skip
+    dots = replace(dots, errors=())  # hundreds of bars would hide the points: stars only
     return [
         *([dots] if rest else []),
         stars,

@@ -37,6 +37,7 @@ from pipeline.tracking.schema import search_all_runs
 
 BASELINE_COLOR = "#444444"
 PUBLISHED_COLOR = "#1f77b4"
+LINE_COLORS = ("#9467bd", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f", "#e377c2")  # not yours
 OTHER = "other"  # the column of published networks the zoo does not have
 OFFSET = 0.15  # published left of a column's centre, yours right of it
 
@@ -163,11 +164,12 @@ def your_points(rows: list[Row], where: dict[str, int]) -> list[Series]:
 
 
 def published_lines(references: DatasetReferences) -> tuple[Rule, ...]:
-    """The published models that are not networks (classic ones, human level) as lines."""
+    """The published models that are not networks (classic ones, human level) as dotted
+    lines, each its own color, so that the legend tells them apart."""
+    classic = [r for r in references.results if r.kind != "network"]
     return tuple(
-        Rule(r.top1, PUBLISHED_COLOR, "dot", f"{r.name} (published): {r.top1:g}%")
-        for r in references.results
-        if r.kind != "network"
+        Rule(r.top1, LINE_COLORS[i % len(LINE_COLORS)], "dot", f"{r.name} (published): {r.top1:g}%")
+        for i, r in enumerate(classic)
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.report.chart_data import Axis, Chart, Rule, Series
+from pipeline.report.chart_data import Axis, Chart, Rule, Series, error_bounds
 from pipeline.report.chart_style import BAR_WIDTH
 
 
@@ -55,7 +55,9 @@ def html_trace(series: Series) -> Any:
         trace["hovertext"] = html_text(series.hovertexts)
         trace["hoverinfo"] = "text"
     if series.errors:  # plotly draws no bar where the value is None
-        trace["error_y"] = {"type": "data", "array": series.errors, "color": series.color}
+        below, above = error_bounds(series)
+        trace["error_y"] = {"type": "data", "symmetric": False, "array": above,
+                            "arrayminus": below, "color": series.color}  # fmt: skip
     if series.kind == "bar":
         marker = {"color": series.color, "line": {"color": series.outline}}
         return go.Bar(trace, width=BAR_WIDTH, marker=marker, textposition="outside", textangle=0)

@@ -16,7 +16,7 @@ from PIL import Image, ImageChops
 
 from pipeline.cli import main
 from pipeline.report.challenge_chart import challenge_chart
-from pipeline.report.chart_data import Chart, Series
+from pipeline.report.chart_data import Chart, Series, error_bounds
 from pipeline.report.chart_style import short_scaling
 from pipeline.report.cost_charts import macs_chart, throughput_chart
 from pipeline.report.leaderboard import Row
@@ -342,3 +342,14 @@ def test_a_timm_model_is_a_point_of_its_own_on_the_cost_charts(capsys):
     )
     challenge_chart(rows, references)
     assert "no year known for timm:resnet10t" in capsys.readouterr().err
+
+
+def test_an_error_bar_stops_at_100_and_at_0_percent():
+    series = Series("s", "markers", xs=(1, 2, 3), ys=(99.0, 1.0, 50.0), color="red",
+                    errors=(3.0, 3.0, None))  # fmt: skip
+    assert error_bounds(series) == ((3.0, 1.0, None), (1.0, 3.0, None))
+
+
+def test_the_challenge_title_names_your_runs_only_when_there_are_some():
+    assert "your runs" not in challenge_chart([], load_references()).title
+    assert "your runs" in challenge_chart([trial("resnet18", 0.7)], load_references()).title
