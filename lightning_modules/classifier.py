@@ -133,6 +133,7 @@ class ImageClassifier(pl.LightningModule):
         self.channels_last = recipe.channels_last == "on"
         self._prepared = False
         self._epoch_images = 0
+        self._epoch_loss_sum = torch.zeros(())
         self._epoch_start = 0.0
         self._last_batch_end = 0.0
 
@@ -169,13 +170,15 @@ class ImageClassifier(pl.LightningModule):
         if self.mixup is not None:
             images, targets = self.mixup(images, targets)
         loss = self.train_loss(self(images), targets)
+        # The epoch's mean loss is summed here and logged once, at the epoch's end: a
+        # `self.log` per step costs Lightning ~1 ms of bookkeeping, 5% of a LeNet-5 step
         self._epoch_images += images.shape[0]
-        self.log(TRAIN_LOSS, loss, prog_bar=True, on_step=False, on_epoch=True, sync_dist=True)
-        self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
+        self._epoch_loss_sum += loss.detach() * images.shape[0]
         return loss
 
     def on_train_epoch_start(self) -> None:
         self._epoch_images = 0
+        self._epoch_loss_sum = torch.zeros((), device=self.device)
         self._epoch_start = self._last_batch_end = time.perf_counter()
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -190,6 +193,9 @@ class ImageClassifier(pl.LightningModule):
         images = self._epoch_images * self.trainer.world_size
         self.log(TRAIN_IMAGES_PER_SEC, images / seconds, sync_dist=True)
         self.log(TRAIN_EPOCH_TIME, seconds, sync_dist=True)
+        mean_loss = self._epoch_loss_sum / max(self._epoch_images, 1)
+        self.log(TRAIN_LOSS, mean_loss, prog_bar=True, sync_dist=True)  # each rank's mean
+        self.log("lr", self.optimizers().param_groups[0]["lr"])  # where the epoch left it
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, labels = batch
