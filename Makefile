@@ -78,7 +78,8 @@ bench: install
 # and 512 ranks x 4 workers owns which of 1,000 ImageNet-like shards (pipeline/bench/
 # rank_split.py, the data module's own split; ~30 s), and real sweeps of SCALE_TRIALS
 # trivial trials, then an ASHA sweep of SCALE_ASHA_TRIALS (pipeline/bench/sweep_scale.py;
-# ~14 min). About 27 min here.
+# ~14 min), then every chart at 4 and 1,000 generated trials (pipeline/bench/chart_scale.py,
+# each chart's PNG at 1,000 beside the JSON; ~1 min). About 28 min here.
 SCALE_RUNS ?= 100,300,1000
 SCALE_RECORDS ?= 100,1000,10000
 SCALE_IMAGES ?= 10000,100000
@@ -96,6 +97,7 @@ bench-scale: install
 	$(BIN)/ladder bench rank-split --out docs/scale/rank_split.json
 	$(BIN)/ladder bench sweep --trials $(SCALE_TRIALS) --asha-trials $(SCALE_ASHA_TRIALS) \
 	  --out docs/scale/sweep.json
+	$(BIN)/ladder bench charts --trials 4,1000 --out docs/scale/charts.json
 
 # The GPU path on a bare GPU machine without network (pipeline/bench/gpu_check.py, <= 8 min):
 # torch, timm and pytorch-lightning as that machine has them, webdataset from the wheels

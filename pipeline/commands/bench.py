@@ -7,9 +7,10 @@ journal of `--records` records, pipeline/bench/sync_scale.py), `shards` (`ladder
 `ladder shards` over `--shards` finished shards) and `sweep` (real sweeps of `--trials`
 trivial trials, pipeline/bench/sweep_scale.py) are pipeline/bench/scale.py's, and
 `rank-split` (which reader of `--ranks` x `--workers` reads which of `--shards` shards,
-by the data module's own rule) is pipeline/bench/rank_split.py's; `make bench-scale`
-runs these. The flags become each library's typed request here, so that a notebook makes
-the same calls.
+by the data module's own rule) is pipeline/bench/rank_split.py's, and `charts` (every
+chart drawn from `--trials` generated trials) pipeline/bench/chart_scale.py's; `make
+bench-scale` runs these. The flags become each library's typed request here, so that a
+notebook makes the same calls.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ SIZES = {"tracking": "runs", "sync": "records", "shards": "images", "shards-reru
          "sweep": "trials"}  # fmt: skip
 SCALE = tuple(SIZES)
 SPLIT = ("rank-split",)  # pipeline.bench.rank_split's
-BENCHMARKS = SUITE + SCALE + SPLIT
+CHARTS = ("charts",)  # pipeline.bench.chart_scale's
+BENCHMARKS = SUITE + SCALE + SPLIT + CHARTS
 DEFAULTS = {  # flags whose default depends on the benchmark ("": the others')
     "batch_size": {"": 64, "rank-split": 256},
     "loader_workers": {"": 2, "rank-split": 4},
     "shards": {"": "100,300,1000", "rank-split": "1000"},
     "per_shard": {"": 10, "rank-split": 1250, "shards": 1000},
+    "trials": {"": "8,32,128", "charts": "4,1000"},
 }
 
 
@@ -53,7 +56,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true", help="model: torch.compile each model")
     parser.add_argument("--batches", type=int, default=20, help="data: timed batches per loader")
     parser.add_argument("--runs", default="100,1000", help="tracking: trial counts")
-    parser.add_argument("--trials", default="8,32,128", help="sweep: trial counts")
+    parser.add_argument("--trials", help="sweep: trial counts (8,32,128); charts: 4,1000")
     parser.add_argument("--images", default="10000,100000,1000000",
                         help="shards: synthetic image counts")  # fmt: skip
     parser.add_argument("--asha-trials", type=int, default=128,
@@ -77,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
             setattr(args, dest, defaults.get(args.what, defaults[""]))
     if args.what in SPLIT:
         return run_split(args)
+    if args.what in CHARTS:
+        return run_charts(args)
     if args.what in SCALE:  # no torch to import for these
         return run_scale(args)
     result = data_bench(args) if args.what == "data" else model_bench(args)
@@ -93,6 +98,14 @@ def run_split(args: argparse.Namespace) -> int:
     )  # fmt: skip
     result = rank_split.bench_rank_split(setup)
     publish(rank_split.compact(json.dumps(result, indent=1)), result, args.out, rank_split.plot)
+    return 0
+
+
+def run_charts(args: argparse.Namespace) -> int:
+    from pipeline.bench import chart_scale, scale
+
+    result = chart_scale.bench_charts(list(scale.counts_of("--trials", args.trials)))
+    publish(json.dumps(result, indent=1), result, args.out, chart_scale.plot)
     return 0
 
 

@@ -200,11 +200,26 @@ def test_bench_shards_reports_time_memory_and_disk_per_size(tmp_path, capsys):
         (["sweep", "--trials", "8,x"], "--trials '8,x': expected counts >= 1"),
         (["sweep", "--asha-trials", "-4"], "--asha-trials -4: expected 0 or a multiple of 4"),
         (["sweep", "--asha-trials", "6"], "--asha-trials 6: expected 0 or a multiple of 4"),
+        (["charts", "--trials", "0,4"], "--trials '0,4': expected counts >= 1"),
+        (["charts", "--trials", "many"], "--trials 'many': expected counts >= 1"),
     ],
 )
 def test_bench_scale_usage_errors(argv, message, capsys):
     assert main(["bench", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_bench_charts_times_and_draws_every_chart_from_generated_trials(tmp_path, capsys):
+    out = tmp_path / "charts.json"
+    assert main(["bench", "charts", "--trials", "1,4", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert json.loads(capsys.readouterr().out) == result
+    charts = set(result["curves"])
+    assert charts == {"imagenet_challenge", "accuracy_vs_macs", "accuracy_vs_throughput",
+                      "scaling", "balance", "reference"}  # fmt: skip
+    assert all(set(curve["seconds"]) == {"1", "4"} for curve in result["curves"].values())
+    drawn = {path.name for path in tmp_path.glob("*_4_trials.png")}
+    assert drawn == {f"{name}_4_trials.png" for name in charts}
 
 
 @pytest.mark.slow
