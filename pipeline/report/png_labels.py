@@ -6,7 +6,7 @@ sit on its own marker, its error bar or a published line. So, once the layout is
 each label is tried at the chart's place for it, then at the other sides of its point,
 and keeps the first place inside the plot that touches no text, no labelled marker, no
 error bar and no line across the plot. A label with no free place is left out (the HTML
-page keeps every point's text in its hover), and the chart's note says how many.
+page keeps every point's text in its hover).
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ class PointLabel:
     marker_size: float
 
 
-def place_labels(figure: Any, axes: Any, labels: list[PointLabel], obstacles: list[Any]) -> int:
-    """Move each of `labels` to its first free place (module doc), hiding those with none;
-    how many were hidden. `obstacles` are display-space boxes already taken (markers,
-    error bars, lines); the figure's other texts are added to them."""
+def place_labels(figure: Any, axes: Any, labels: list[PointLabel], obstacles: list[Any]) -> None:
+    """Move each of `labels` to its first free place (module doc), hiding those with none.
+    `obstacles` are display-space boxes already taken (markers, error bars, lines); the
+    figure's other texts are added to them."""
     renderer = figure.canvas.get_renderer()
     plot = axes.get_window_extent(renderer)
     own = {id(label.text) for label in labels}
@@ -48,15 +48,12 @@ def place_labels(figure: Any, axes: Any, labels: list[PointLabel], obstacles: li
     legend = axes.get_legend()
     if legend is not None:
         taken.append(legend.get_window_extent(renderer))
-    hidden = 0
     for label in labels:
         box = first_free_place(label, renderer, plot, taken)
         if box is None:
             label.text.set_visible(False)
-            hidden += 1
         else:
             taken.append(box)
-    return hidden
 
 
 def first_free_place(label: PointLabel, renderer: Any, plot: Any, taken: list[Any]) -> Any:
